@@ -1,0 +1,3 @@
+from backend_implementor.cli import main
+
+main()

@@ -1,0 +1,93 @@
+"""The contract between the agent loop and its tools.
+
+A tool is called with the model's arguments and returns the observation text. Anything the model
+should read and correct (a bad path, a missing match, a non-zero exit) is raised as `ToolError` and
+shown to the model as an error observation; it never ends the run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+from backend_implementor.models.base import ToolSpec
+
+
+class ToolError(Exception):
+    """A problem the model caused and can fix; its message is the observation."""
+
+
+@dataclass
+class ToolContext:
+    """State shared by the tools of one run."""
+
+    workspace: Path  # resolved, absolute
+    env: dict[str, str] = field(default_factory=dict)  # environment for commands, secrets already removed
+    sandbox: str = "none"  # "none" | "bwrap"
+    command_timeout: float = 120.0  # seconds, default for bash
+    # Per-file fingerprint (mtime_ns, size, sha256) at the agent's last read or write, so edit_file can
+    # refuse to edit a file that changed on disk behind its back.
+    seen: dict[Path, tuple[int, int, str]] = field(default_factory=dict)
+    # Long-lived processes started by the agent; stopped when the run ends.
+    services: Any = None
+
+    def close(self) -> None:
+        if self.services is not None:
+            self.services.stop_all()
+
+
+class Tool:
+    """Subclasses set the class attributes and implement `run`."""
+
+    name: ClassVar[str]
+    description: ClassVar[str]
+    parameters: ClassVar[dict[str, Any]]
+
+    def __init__(self, ctx: ToolContext):
+        self.ctx = ctx
+
+    @classmethod
+    def spec(cls) -> ToolSpec:
+        return ToolSpec(cls.name, cls.description, cls.parameters)
+
+    def run(self, **arguments: Any) -> str:
+        raise NotImplementedError
+
+    def __call__(self, arguments: dict[str, Any]) -> str:
+        """Check the arguments against the schema's required keys and types, then run."""
+        props = self.parameters.get("properties", {})
+        missing = [k for k in self.parameters.get("required", []) if k not in arguments]
+        if missing:
+            raise ToolError(f"{self.name}: missing required argument(s): {', '.join(missing)}")
+        unknown = [k for k in arguments if k not in props]
+        if unknown:
+            raise ToolError(
+                f"{self.name}: unknown argument(s): {', '.join(unknown)}; expected: {', '.join(props)}"
+            )
+        for key, value in arguments.items():
+            expected = props[key].get("type")
+            if expected and not _is_type(value, expected):
+                raise ToolError(f"{self.name}: argument {key!r} must be of type {expected}")
+        return self.run(**arguments)
+
+
+_JSON_TYPES: dict[str, tuple[type, ...]] = {
+    "string": (str,),
+    "integer": (int,),
+    "number": (int, float),
+    "boolean": (bool,),
+    "object": (dict,),
+    "array": (list,),
+}
+
+
+def _is_type(value: Any, expected: str | list[str]) -> bool:
+    names = [expected] if isinstance(expected, str) else expected
+    for name in names:
+        if name == "null" and value is None:
+            return True
+        types = _JSON_TYPES.get(name)
+        if types and isinstance(value, types) and not (name in ("integer", "number") and isinstance(value, bool)):
+            return True
+    return False
