@@ -1,0 +1,197 @@
+"""One `bimpl run`: set up the workspace, tools, model and trajectory, run the loop, summarise.
+
+A new run writes a `start` record holding everything needed to continue it (task, definition, model,
+limits, the first messages); `--resume` reads it back and carries on from the last complete step.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from backend_implementor.agent import changes, deliverables
+from backend_implementor.agent.approval import DEFAULT_DENY, Approver
+from backend_implementor.agent.definition import AgentDefinition, resolve_definition
+from backend_implementor.agent.errors import AgentExit, UsageError
+from backend_implementor.agent.loop import Agent, Limits, RunState
+from backend_implementor.agent.trajectory import Trajectory
+
+
+@dataclass
+class RunOptions:
+    task: str | None = None
+    workspace: Path = field(default_factory=Path.cwd)
+    agent: str | None = None
+    model: str | None = None
+    api_base: str | None = None
+    tool_protocol: str = "auto"
+    limits: Limits = field(default_factory=Limits)
+    approve: str = "yolo"
+    deny: list[str] = field(default_factory=list)
+    sandbox: str = "none"
+    command_timeout: float = 120.0
+    resume: str | None = None
+
+
+@dataclass
+class RunResult:
+    run_id: str
+    run_dir: Path
+    exit_status: str
+    exit_code: int
+    message: str
+    steps: int
+    prompt_tokens: int
+    completion_tokens: int
+    cost: float
+    elapsed: float
+    files: list[changes.FileChange]
+    deliverables: list[deliverables.DeliverableStatus]
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["run_dir"] = str(self.run_dir)
+        return data
+
+
+def build_system_prompt(definition: AgentDefinition, workspace: Path) -> str:
+    checklist = "".join(f"- {key}: {text}\n" for key, text in definition.deliverables.items())
+    extra = f"\n## Deliverables checklist\nReport on each in `finish`:\n{checklist}" if checklist else ""
+    return (
+        f"{definition.system_prompt.rstrip()}\n{extra}\n"
+        f"## Environment\nThe workspace is {workspace}; every path you give a tool is relative to it. "
+        f"Call tools to act; call `finish` when the work is complete.\n"
+    )
+
+
+def _workspace(path: Path) -> Path:
+    path = path.expanduser()
+    if not path.exists():
+        raise UsageError(f"--workspace {path}: no such directory")
+    if not path.is_dir():
+        raise UsageError(f"--workspace {path}: not a directory")
+    return path.resolve()
+
+
+def _start(options: RunOptions, workspace: Path) -> tuple[Trajectory, AgentDefinition, RunOptions, RunState]:
+    if not options.task or not options.task.strip():
+        raise UsageError('no task given: bimpl run "add a /health endpoint"')
+    definition = resolve_definition(options.agent, workspace)
+    model = options.model or definition.model or os.environ.get("BIMPL_MODEL")
+    if not model:
+        raise UsageError("no model: pass --model (e.g. anthropic/claude-sonnet-4-5, openai/gpt-5, scripted:FILE) or set BIMPL_MODEL")
+    options.model = model
+    if definition.max_turns and options.limits.max_steps == Limits().max_steps:
+        options.limits.max_steps = definition.max_turns
+    trajectory = Trajectory.create(workspace, os.environ)
+    changes.save_baseline(changes.snapshot(workspace), trajectory.run_dir)
+    messages = [
+        {"role": "system", "content": build_system_prompt(definition, workspace)},
+        {"role": "user", "content": options.task},
+    ]
+    trajectory.append(
+        {
+            "type": "start",
+            "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "task": options.task,
+            "workspace": str(workspace),
+            "definition": {"name": definition.name, "source": definition.source, "text": asdict(definition)},
+            "options": {
+                "model": model,
+                "api_base": options.api_base,
+                "tool_protocol": options.tool_protocol,
+                "limits": asdict(options.limits),
+                "approve": options.approve,
+                "deny": options.deny,
+                "sandbox": options.sandbox,
+                "command_timeout": options.command_timeout,
+            },
+            "messages": messages,
+        }
+    )
+    return trajectory, definition, options, RunState(messages=messages)
+
+
+def _resume(options: RunOptions, workspace: Path) -> tuple[Trajectory, AgentDefinition, RunOptions, RunState]:
+    assert options.resume
+    trajectory = Trajectory.open(workspace, options.resume, os.environ)
+    records = trajectory.records()
+    if not records or records[0].get("type") != "start":
+        raise UsageError(f"--resume {options.resume}: the trajectory has no start record; it cannot be resumed")
+    ends = [r for r in records if r.get("type") == "end"]
+    if ends and ends[-1].get("exit_status") == "finished":
+        raise UsageError(f"--resume {options.resume}: that run already finished; start a new run instead")
+    start = records[0]
+    saved = start["options"]
+    definition = AgentDefinition(**start["definition"]["text"])
+    # Flags given now override what the run started with (e.g. raise a limit, point at another server).
+    options.task = start["task"]
+    options.model = options.model or saved["model"]
+    options.api_base = options.api_base or saved["api_base"]
+    if options.tool_protocol == "auto":
+        options.tool_protocol = saved["tool_protocol"]
+    default_limits = asdict(Limits())
+    options.limits = Limits(
+        **{k: v if v != default_limits[k] else saved["limits"][k] for k, v in asdict(options.limits).items()}
+    )
+    options.sandbox = options.sandbox if options.sandbox != "none" else saved["sandbox"]
+    options.deny = options.deny or saved["deny"]
+    trajectory.append({"type": "resume", "at": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
+    return trajectory, definition, options, RunState.from_records(records)
+
+
+def execute(options: RunOptions, on_step=None, on_ready=None) -> RunResult:
+    """Run (or resume) an agent; raises UsageError for bad input before anything is started."""
+    from backend_implementor.models import get_model
+    from backend_implementor.tools import build_tools, scrubbed_env
+    from backend_implementor.tools.base import ToolContext
+
+    workspace = _workspace(options.workspace)
+    approver = Approver(options.approve, DEFAULT_DENY + list(options.deny))
+    setup = _resume if options.resume else _start
+    trajectory, definition, options, state = setup(options, workspace)
+    model = get_model(options.model, api_base=options.api_base, tool_protocol=options.tool_protocol)
+    ctx = ToolContext(
+        workspace=workspace,
+        env=scrubbed_env(os.environ),
+        sandbox=options.sandbox,
+        command_timeout=options.command_timeout,
+    )
+    tool_names = [name for name in (definition.tools or []) if name != "finish"] or None
+    tools = build_tools(ctx, tool_names)
+    if on_ready:
+        on_ready(trajectory.run_dir.name, definition, options, state)
+    agent = Agent(model, tools, trajectory, options.limits, approver, on_step)
+    try:
+        outcome, state = agent.run(state)
+    finally:
+        ctx.close()
+    return _conclude(outcome, state, trajectory, definition, workspace)
+
+
+def _conclude(
+    outcome: AgentExit, state: RunState, trajectory: Trajectory, definition: AgentDefinition, workspace: Path
+) -> RunResult:
+    files = changes.diff(changes.load_baseline(trajectory.run_dir), workspace)
+    claims = getattr(outcome, "deliverables", {}) or {}
+    checklist = deliverables.check(definition.deliverables, files, workspace, claims)
+    result = RunResult(
+        run_id=trajectory.run_dir.name,
+        run_dir=trajectory.run_dir,
+        exit_status=outcome.exit_status,
+        exit_code=outcome.exit_code,
+        message=str(outcome),
+        steps=state.steps,
+        prompt_tokens=state.usage.prompt_tokens,
+        completion_tokens=state.usage.completion_tokens,
+        cost=state.usage.cost,
+        elapsed=round(state.elapsed, 3),
+        files=files,
+        deliverables=checklist,
+    )
+    trajectory.append({"type": "end", "exit_status": result.exit_status, "message": result.message, "steps": result.steps})
+    trajectory.write_json("summary.json", result.to_dict())
+    return result

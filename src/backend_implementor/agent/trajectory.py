@@ -1,0 +1,103 @@
+"""The run's trajectory: one JSON line per event under `.bimpl/runs/<id>/trajectory.jsonl`.
+
+A whole step (the assistant message and all its tool results) is one line, written and fsynced after
+the step completes, so a run killed mid-step resumes at the start of that step. Secret values from
+the environment are replaced before anything reaches the disk.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from backend_implementor.agent.errors import UsageError
+
+RUNS_DIR = Path(".bimpl") / "runs"
+SECRET_NAME = re.compile(r"(_API_KEY|_TOKEN|SECRET|PASSWORD|_PASSWD|ACCESS_KEY|PRIVATE_KEY)", re.I)
+REDACTED = "[REDACTED]"
+
+
+def secret_values(environ: Mapping[str, str]) -> list[str]:
+    """Values of secret-looking environment variables, longest first (so overlaps redact fully)."""
+    values = {v for k, v in environ.items() if SECRET_NAME.search(k) and len(v) >= 6}
+    return sorted(values, key=len, reverse=True)
+
+
+def redact(value: Any, secrets_: Iterable[str]) -> Any:
+    secrets_ = list(secrets_)
+    if not secrets_:
+        return value
+    if isinstance(value, str):
+        for s in secrets_:
+            value = value.replace(s, REDACTED)
+        return value
+    if isinstance(value, dict):
+        return {k: redact(v, secrets_) for k, v in value.items()}
+    if isinstance(value, list):
+        return [redact(v, secrets_) for v in value]
+    return value
+
+
+def new_run_id() -> str:
+    return time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(2)
+
+
+@dataclass
+class Trajectory:
+    run_dir: Path
+    secrets: list[str] = field(default_factory=list)
+
+    @property
+    def path(self) -> Path:
+        return self.run_dir / "trajectory.jsonl"
+
+    @classmethod
+    def create(cls, workspace: Path, environ: Mapping[str, str]) -> Trajectory:
+        run_dir = workspace / RUNS_DIR / new_run_id()
+        run_dir.mkdir(parents=True)
+        return cls(run_dir, secret_values(environ))
+
+    @classmethod
+    def open(cls, workspace: Path, run_id: str, environ: Mapping[str, str]) -> Trajectory:
+        if not re.fullmatch(r"[\w.-]+", run_id):
+            raise UsageError(f"--resume: {run_id!r} is not a run id (see the folders in {RUNS_DIR})")
+        run_dir = workspace / RUNS_DIR / run_id
+        if not (run_dir / "trajectory.jsonl").is_file():
+            known = sorted(p.parent.name for p in (workspace / RUNS_DIR).glob("*/trajectory.jsonl"))
+            hint = f"; runs here: {', '.join(known[-5:])}" if known else ""
+            raise UsageError(f"--resume: no run {run_id!r} in {workspace / RUNS_DIR}{hint}")
+        return cls(run_dir, secret_values(environ))
+
+    def append(self, record: dict[str, Any]) -> None:
+        line = json.dumps(redact(record, self.secrets), ensure_ascii=False)
+        with self.path.open("a", encoding="utf-8") as f:
+            f.write(line + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+
+    def records(self) -> list[dict[str, Any]]:
+        """Every complete record; a torn last line (the process died while writing it) is dropped."""
+        out = []
+        with self.path.open(encoding="utf-8") as f:
+            for line in f:
+                if not line.endswith("\n"):
+                    break
+                try:
+                    out.append(json.loads(line))
+                except json.JSONDecodeError:
+                    break
+        return out
+
+    def write_json(self, name: str, data: Any) -> None:
+        """Write a side file (summary, baseline) atomically."""
+        target = self.run_dir / name
+        tmp = target.with_suffix(target.suffix + ".tmp")
+        tmp.write_text(json.dumps(redact(data, self.secrets), indent=2, ensure_ascii=False) + "\n", "utf-8")
+        os.replace(tmp, target)
