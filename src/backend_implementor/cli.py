@@ -25,10 +25,34 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _root(
-    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Show the version."),
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, is_flag=True, help="Show the version and exit."
+    ),
 ) -> None:
     """bimpl — an AI backend implementor."""
 
 
+from backend_implementor.agent.commands import agents_app, run_command  # noqa: E402
+
+app.command("run")(run_command)
+app.add_typer(agents_app, name="agents")
+
+
 def main() -> None:
-    app()
+    """Entry point: a bug still ends with one clear line, not a traceback (BIMPL_DEBUG=1 shows it)."""
+    import os
+    import sys
+
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.stderr.write("interrupted\n")
+        sys.exit(130)
+    except Exception as exc:
+        if os.environ.get("BIMPL_DEBUG"):
+            raise
+        sys.stderr.write(
+            f"bimpl: internal error: {type(exc).__name__}: {exc}\n"
+            "This is a bug in bimpl; run again with BIMPL_DEBUG=1 to see the traceback.\n"
+        )
+        sys.exit(3)

@@ -41,14 +41,14 @@ def command_of(call: ToolCall) -> str | None:
 @dataclass
 class Approver:
     mode: str = "yolo"
-    deny: list[str] = field(default_factory=lambda: list(DEFAULT_DENY))
+    deny: list[str] = field(default_factory=list)  # extra patterns; DEFAULT_DENY always applies
     ask: Callable[[str], bool] | None = None  # for confirm mode; defaults to a terminal prompt
 
     def __post_init__(self) -> None:
         if self.mode not in ("yolo", "confirm"):
             raise UsageError(f"--approve must be 'yolo' or 'confirm', not {self.mode!r}")
         self._patterns = []
-        for pattern in self.deny:
+        for pattern in DEFAULT_DENY + self.deny:
             try:
                 self._patterns.append((pattern, re.compile(pattern)))
             except re.error as exc:

@@ -7,6 +7,7 @@ original state.
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import gzip
 import hashlib
@@ -15,7 +16,18 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-SKIP_DIRS = {".git", "node_modules", ".bimpl", "dist", "build", "coverage", ".venv", "__pycache__", ".next", ".turbo"}
+SKIP_DIRS = {
+    ".git",
+    "node_modules",
+    ".bimpl",
+    "dist",
+    "build",
+    "coverage",
+    ".venv",
+    "__pycache__",
+    ".next",
+    ".turbo",
+}
 MAX_TEXT_BYTES = 1_000_000
 MAX_FILES = 20_000
 
@@ -46,10 +58,8 @@ def _entry(path: Path) -> dict:
     data = path.read_bytes()
     entry = {"sha256": hashlib.sha256(data).hexdigest()}
     if len(data) <= MAX_TEXT_BYTES and b"\0" not in data:
-        try:
+        with contextlib.suppress(UnicodeDecodeError):
             entry["text"] = data.decode("utf-8")
-        except UnicodeDecodeError:
-            pass
     return entry
 
 

@@ -63,7 +63,9 @@ def parse_definition(text: str, source: str, default_name: str) -> AgentDefiniti
 
     name = meta.get("name") or default_name
     if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", name):
-        raise DefinitionError(f"{source}: frontmatter 'name' must be a simple name like 'api-builder', got {name!r}")
+        raise DefinitionError(
+            f"{source}: frontmatter 'name' must be a simple name like 'api-builder', got {name!r}"
+        )
     description = meta.get("description") or _first_paragraph(body)
     if not isinstance(description, str):
         raise DefinitionError(f"{source}: frontmatter 'description' must be text")
@@ -75,16 +77,24 @@ def parse_definition(text: str, source: str, default_name: str) -> AgentDefiniti
 
     model = meta.get("model")
     if model is not None and not isinstance(model, str):
-        raise DefinitionError(f"{source}: frontmatter 'model' must be a model name such as 'anthropic/claude-sonnet-4-5'")
+        raise DefinitionError(
+            f"{source}: frontmatter 'model' must be a model name such as 'anthropic/claude-sonnet-4-5'"
+        )
     if model in ("inherit", ""):
         model = None
     max_turns = meta.get("max_turns")
-    if max_turns is not None and (not isinstance(max_turns, int) or isinstance(max_turns, bool) or max_turns < 1):
-        raise DefinitionError(f"{source}: frontmatter 'max_turns' must be a positive integer, got {max_turns!r}")
+    if max_turns is not None and (
+        not isinstance(max_turns, int) or isinstance(max_turns, bool) or max_turns < 1
+    ):
+        raise DefinitionError(
+            f"{source}: frontmatter 'max_turns' must be a positive integer, got {max_turns!r}"
+        )
 
     deliverables = {
         key.strip(): value.strip()
-        for key, value in re.findall(r"^\s*[-*]\s+\*\*([^*]+)\*\*\s*:?\s*(.*)$", sections.get("expected deliverables", ""), re.M)
+        for key, value in re.findall(
+            r"^\s*[-*]\s+\*\*([^*]+)\*\*\s*:?\s*(.*)$", sections.get("expected deliverables", ""), re.M
+        )
     }
     tags = list(dict.fromkeys(re.findall(r"#([A-Za-z0-9][\w-]*)", sections.get("technology focus", ""))))
     extra_tags = meta.get("tags") or []
@@ -92,7 +102,9 @@ def parse_definition(text: str, source: str, default_name: str) -> AgentDefiniti
         tags += [str(t) for t in extra_tags if str(t) not in tags]
 
     if not body.strip():
-        raise DefinitionError(f"{source}:{body_line}: the definition has no body; the body is the system prompt")
+        raise DefinitionError(
+            f"{source}:{body_line}: the definition has no body; the body is the system prompt"
+        )
     return AgentDefinition(
         name=name,
         system_prompt=body.strip() + "\n",
@@ -129,7 +141,9 @@ def search_dirs(cwd: Path | None = None) -> list[Path]:
 
 def _builtin_files() -> dict[str, str]:
     folder = resources.files(BUILTIN_PACKAGE)
-    return {entry.name[:-3]: entry.read_text("utf-8") for entry in folder.iterdir() if entry.name.endswith(".md")}
+    return {
+        entry.name[:-3]: entry.read_text("utf-8") for entry in folder.iterdir() if entry.name.endswith(".md")
+    }
 
 
 def resolve_definition(name_or_file: str | None, cwd: Path | None = None) -> AgentDefinition:
@@ -178,11 +192,15 @@ def _split_frontmatter(text: str, source: str) -> tuple[dict, str, int]:
         problem = getattr(exc, "problem", None) or str(exc)
         raise DefinitionError(f"{source}:{line}: frontmatter is not valid YAML: {problem}") from None
     if not isinstance(meta, dict):
-        raise DefinitionError(f"{source}:2: frontmatter must be a mapping of keys (name, description, tools, model)")
+        raise DefinitionError(
+            f"{source}:2: frontmatter must be a mapping of keys (name, description, tools, model)"
+        )
     known = {"name", "description", "tools", "model", "max_turns", "tags", "color"}
     unknown = sorted(str(k) for k in meta if k not in known)
     if unknown:
-        raise DefinitionError(f"{source}: unknown frontmatter key(s): {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+        raise DefinitionError(
+            f"{source}: unknown frontmatter key(s): {', '.join(unknown)}; known: {', '.join(sorted(known))}"
+        )
     return meta, text[match.end() :], text[: match.end()].count("\n") + 1
 
 
@@ -205,7 +223,9 @@ def _tools_from_meta(value: object, source: str) -> list[str]:
         return [t.strip() for t in value.split(",") if t.strip()]
     if isinstance(value, list) and all(isinstance(t, str) for t in value):
         return [t.strip() for t in value]
-    raise DefinitionError(f"{source}: frontmatter 'tools' must be a comma-separated string or a list of tool names")
+    raise DefinitionError(
+        f"{source}: frontmatter 'tools' must be a comma-separated string or a list of tool names"
+    )
 
 
 def _check_tools(names: list[str], source: str) -> list[str]:

@@ -142,9 +142,13 @@ class Agent:
         if state.steps >= self.limits.max_steps:
             raise LimitsExceeded(f"step limit reached ({self.limits.max_steps} steps)")
         if state.usage.cost >= self.limits.max_cost:
-            raise LimitsExceeded(f"cost limit reached (${state.usage.cost:.4f} of ${self.limits.max_cost:.2f})")
+            raise LimitsExceeded(
+                f"cost limit reached (${state.usage.cost:.4f} of ${self.limits.max_cost:.2f})"
+            )
         if state.elapsed >= self.limits.max_time:
-            raise LimitsExceeded(f"time limit reached ({state.elapsed:.0f} s of {self.limits.max_time:.0f} s)")
+            raise LimitsExceeded(
+                f"time limit reached ({state.elapsed:.0f} s of {self.limits.max_time:.0f} s)"
+            )
 
     def _step(self, state: RunState, clock: Callable[[], float]) -> None:
         step = state.steps + 1
@@ -184,7 +188,10 @@ class Agent:
             new.append({"role": "user", "content": NO_TOOL_CALL})
 
         fingerprint = json.dumps(
-            [response.text if not response.tool_calls else "", [(c.name, c.arguments, o) for c, o, _ in results]],
+            [
+                response.text if not response.tool_calls else "",
+                [(c.name, c.arguments, o) for c, o, _ in results],
+            ],
             sort_keys=True,
             default=str,
         )

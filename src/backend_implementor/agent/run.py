@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from backend_implementor.agent import changes, deliverables
-from backend_implementor.agent.approval import DEFAULT_DENY, Approver
+from backend_implementor.agent.approval import Approver
 from backend_implementor.agent.definition import AgentDefinition, resolve_definition
 from backend_implementor.agent.errors import AgentExit, UsageError
 from backend_implementor.agent.loop import Agent, Limits, RunState
@@ -82,7 +82,9 @@ def _start(options: RunOptions, workspace: Path) -> tuple[Trajectory, AgentDefin
     definition = resolve_definition(options.agent, workspace)
     model = options.model or definition.model or os.environ.get("BIMPL_MODEL")
     if not model:
-        raise UsageError("no model: pass --model (e.g. anthropic/claude-sonnet-4-5, openai/gpt-5, scripted:FILE) or set BIMPL_MODEL")
+        raise UsageError(
+            "no model: pass --model (e.g. anthropic/claude-sonnet-4-5, openai/gpt-5, scripted:FILE) or set BIMPL_MODEL"
+        )
     options.model = model
     if definition.max_turns and options.limits.max_steps == Limits().max_steps:
         options.limits.max_steps = definition.max_turns
@@ -120,7 +122,9 @@ def _resume(options: RunOptions, workspace: Path) -> tuple[Trajectory, AgentDefi
     trajectory = Trajectory.open(workspace, options.resume, os.environ)
     records = trajectory.records()
     if not records or records[0].get("type") != "start":
-        raise UsageError(f"--resume {options.resume}: the trajectory has no start record; it cannot be resumed")
+        raise UsageError(
+            f"--resume {options.resume}: the trajectory has no start record; it cannot be resumed"
+        )
     ends = [r for r in records if r.get("type") == "end"]
     if ends and ends[-1].get("exit_status") == "finished":
         raise UsageError(f"--resume {options.resume}: that run already finished; start a new run instead")
@@ -150,7 +154,7 @@ def execute(options: RunOptions, on_step=None, on_ready=None) -> RunResult:
     from backend_implementor.tools.base import ToolContext
 
     workspace = _workspace(options.workspace)
-    approver = Approver(options.approve, DEFAULT_DENY + list(options.deny))
+    approver = Approver(options.approve, list(options.deny))
     setup = _resume if options.resume else _start
     trajectory, definition, options, state = setup(options, workspace)
     model = get_model(options.model, api_base=options.api_base, tool_protocol=options.tool_protocol)
@@ -192,6 +196,8 @@ def _conclude(
         files=files,
         deliverables=checklist,
     )
-    trajectory.append({"type": "end", "exit_status": result.exit_status, "message": result.message, "steps": result.steps})
+    trajectory.append(
+        {"type": "end", "exit_status": result.exit_status, "message": result.message, "steps": result.steps}
+    )
     trajectory.write_json("summary.json", result.to_dict())
     return result
