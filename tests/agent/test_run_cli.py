@@ -1,0 +1,203 @@
+"""`bimpl run` end to end through the real CLI, with scripted models (no LLM)."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+BIMPL = [sys.executable, "-m", "backend_implementor"]
+
+
+def script(tmp_path: Path, entries: list, name: str = "script.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(yaml.safe_dump(entries, sort_keys=False))
+    return path
+
+
+def bimpl(*args, cwd=None, env=None, timeout=60):
+    full_env = {**os.environ, **(env or {})}
+    return subprocess.run([*BIMPL, *args], cwd=cwd, env=full_env, capture_output=True, text=True, timeout=timeout)
+
+
+def tool(name, **arguments):
+    return {"tool_calls": [{"name": name, "arguments": arguments}]}
+
+
+@pytest.fixture
+def workspace(tmp_path):
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    (ws / "README.md").write_text("# demo\nold line\n")
+    return ws
+
+
+def run_records(ws: Path) -> tuple[str, list[dict]]:
+    (run_dir,) = (ws / ".bimpl" / "runs").iterdir()
+    lines = (run_dir / "trajectory.jsonl").read_text().splitlines()
+    return run_dir.name, [json.loads(line) for line in lines]
+
+
+def test_scripted_run_edits_files_and_reports(tmp_path, workspace):
+    entries = [
+        tool("write_file", path="src/hello.ts", content="export const x = 1;\n"),
+        {"text": "thinking out loud, no tool call"},
+        tool("read_file", path="README.md"),
+        tool("edit_file", path="README.md", old_text="old line", new_text="new line"),
+        tool("bash", command="cat src/hello.ts && echo done"),
+        tool("finish", summary="wrote hello", deliverables={"api-endpoints": "none yet"}),
+    ]
+    result = bimpl("run", "--model", f"scripted:{script(tmp_path, entries)}", "-w", str(workspace), "add hello")
+    assert result.returncode == 0, result.stderr + result.stdout
+    out = result.stdout
+    assert "finished" in out and "wrote hello" in out
+    assert "src/hello.ts" in out and "+1" in out
+    assert "Deliverables" in out and "api-endpoints" in out and "missing" in out
+    assert (workspace / "src" / "hello.ts").read_text() == "export const x = 1;\n"
+    assert (workspace / "README.md").read_text() == "# demo\nnew line\n"
+    _, records = run_records(workspace)
+    assert [r["type"] for r in records] == ["start"] + ["step"] * 6 + ["end"]
+    assert records[-1]["exit_status"] == "finished"
+    bash_obs = records[5]["messages"][1]["content"]
+    assert "export const x = 1;" in bash_obs and "done" in bash_obs
+
+
+def test_json_summary(tmp_path, workspace):
+    entries = [tool("write_file", path="test/a.test.ts", content="test('a', () => {});\n"), tool("finish", summary="ok")]
+    result = bimpl("run", "--json", "--model", f"scripted:{script(tmp_path, entries)}", "-w", str(workspace), "t")
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["exit_status"] == "finished" and summary["steps"] == 2
+    assert summary["files"] == [{"path": "test/a.test.ts", "status": "added", "added": 1, "removed": 0}]
+    tests = next(d for d in summary["deliverables"] if d["key"] == "tests")
+    assert tests["files"] == ["test/a.test.ts"]
+
+
+def test_script_running_out_is_a_clear_exit(tmp_path, workspace):
+    entries = [tool("bash", command="true")]
+    result = bimpl("run", "--model", f"scripted:{script(tmp_path, entries)}", "-w", str(workspace), "t")
+    assert result.returncode == 1
+    assert "script_exhausted" in result.stdout
+    assert "bimpl run --resume" in result.stdout
+
+
+def test_step_limit_exit(tmp_path, workspace):
+    entries = [tool("bash", command=f"echo {i}") for i in range(5)]
+    result = bimpl("run", "--max-steps", "2", "--model", f"scripted:{script(tmp_path, entries)}", "-w", str(workspace), "t")
+    assert result.returncode == 1 and "limits_exceeded" in result.stdout and "step limit reached (2 steps)" in result.stdout
+
+
+def test_secrets_never_reach_the_trajectory_or_the_shell(tmp_path, workspace):
+    secret = "sk-test-SUPERSECRET-0123456789"
+    entries = [
+        tool("bash", command='echo "key=[$OPENAI_API_KEY] tok=[$GH_TOKEN]"; echo ' + secret),
+        tool("finish", summary=f"the key was {secret}"),
+    ]
+    env = {"OPENAI_API_KEY": secret, "GH_TOKEN": "ghp_abcdefghijkl"}
+    result = bimpl("run", "--model", f"scripted:{script(tmp_path, entries)}", "-w", str(workspace), "t", env=env)
+    assert result.returncode == 0, result.stderr
+    run_id, records = run_records(workspace)
+    observation = records[1]["messages"][1]["content"]
+    assert "key=[] tok=[]" in observation  # scrubbed from the command's environment
+    for file in (workspace / ".bimpl" / "runs" / run_id).iterdir():
+        text = file.read_text() if file.suffix != ".gz" else ""
+        assert secret not in text and "ghp_abcdefghijkl" not in text
+    assert "[REDACTED]" in (workspace / ".bimpl" / "runs" / run_id / "trajectory.jsonl").read_text()
+
+
+def test_kill_9_mid_run_then_resume_reaches_same_end_state(tmp_path, workspace):
+    entries = [
+        tool("write_file", path="a.txt", content="a\n"),
+        tool("bash", command="sleep 4; echo slow > slow.txt"),
+        tool("write_file", path="b.txt", content="b\n"),
+        tool("finish", summary="all written"),
+    ]
+    path = script(tmp_path, entries)
+    reference = tmp_path / "reference"
+    reference.mkdir()
+    assert bimpl("run", "--model", f"scripted:{path}", "-w", str(reference), "t").returncode == 0
+
+    proc = subprocess.Popen(
+        [*BIMPL, "run", "--model", f"scripted:{path}", "-w", str(workspace), "t"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            runs = list((workspace / ".bimpl" / "runs").glob("*/trajectory.jsonl"))
+            if runs and '"step": 1' in runs[0].read_text():
+                break
+            time.sleep(0.05)
+        else:
+            pytest.fail("the run never completed its first step")
+        time.sleep(0.5)  # inside the slow bash step now
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    run_id, records = run_records(workspace)
+    assert records[-1]["type"] == "step" and records[-1]["step"] == 1
+    assert not (workspace / "b.txt").exists()
+
+    result = bimpl("run", "--resume", run_id, "-w", str(workspace))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "resuming at step 2" in result.stdout
+    for name in ("a.txt", "slow.txt", "b.txt"):
+        assert (workspace / name).read_text() == (reference / name).read_text()
+    _, records = run_records(workspace)
+    assert [r.get("step") for r in records if r["type"] == "step"] == [1, 2, 3, 4]
+    assert records[-1] == {"type": "end", "exit_status": "finished", "message": "all written", "steps": 4}
+    again = bimpl("run", "--resume", run_id, "-w", str(workspace))
+    assert again.returncode == 2 and "already finished" in again.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["run", "-w", "{ws}", "--model", "scripted:x.yaml"], "no task given"),
+        (["run", "-w", "{ws}", "task"], "no model: pass --model"),
+        (["run", "-w", "{ws}/nope", "--model", "scripted:x", "task"], "no such directory"),
+        (["run", "-w", "{ws}", "--agent", "ghost", "--model", "scripted:x", "t"], "no agent named 'ghost'"),
+        (["run", "-w", "{ws}", "--approve", "confirm", "--model", "scripted:x", "t"], "needs an interactive terminal"),
+        (["run", "-w", "{ws}", "--sandbox", "docker", "--model", "scripted:x", "t"], "--sandbox must be 'none' or 'bwrap'"),
+        (["run", "-w", "{ws}", "--resume", "r1", "t"], "either a TASK or --resume"),
+        (["run", "-w", "{ws}", "--resume", "r1"], "no run 'r1'"),
+        (["run", "-w", "{ws}", "--deny", "(", "--model", "scripted:x", "t"], "not a valid regular expression"),
+        (["agents", "show", "missing.md"], "no such agent definition file"),
+    ],
+)
+def test_usage_errors_are_one_clear_line(workspace, args, message, monkeypatch):
+    monkeypatch.delenv("BIMPL_MODEL", raising=False)
+    result = bimpl(*[a.format(ws=workspace) for a in args], cwd=workspace)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+
+
+def test_bad_script_file_is_a_clear_error(tmp_path, workspace):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("- tool_calls: [{arguments: {}}]\n")
+    result = bimpl("run", "--model", f"scripted:{bad}", "-w", str(workspace), "t")
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    assert "bad.yaml" in result.stderr + result.stdout
+
+
+def test_agents_show_seed_and_list():
+    seed = Path(__file__).resolve().parents[3] / "shared" / "seed" / "backend-implementor-agent.md"
+    if not seed.exists():
+        pytest.skip("../shared is not beside the repo")
+    result = bimpl("agents", "show", str(seed))
+    assert result.returncode == 0, result.stderr
+    assert "Tools (4)" in result.stdout and "write_file, read_file, bash, edit_file" in result.stdout
+    assert "Deliverables (4)" in result.stdout
+    assert "#typescript #node #express" in result.stdout
+    listed = bimpl("agents", "list")
+    assert listed.returncode == 0 and "backend-implementor" in listed.stdout
