@@ -7,6 +7,7 @@ shown to the model as an error observation; it never ends the run.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -31,10 +32,19 @@ class ToolContext:
     seen: dict[Path, tuple[int, int, str]] = field(default_factory=dict)
     # Long-lived processes started by the agent; stopped when the run ends.
     services: Any = None
+    # Where service logs go (`<run_dir>/services/NAME.log`); a temporary directory when unset.
+    run_dir: Path | None = None
+    # The live bubblewrap sandbox when sandbox == "bwrap" (set up by build_tools).
+    sandbox_runner: Any = None
+    # Called by close() after the services stop, newest first (e.g. the sandbox's network holder).
+    cleanups: list[Callable[[], None]] = field(default_factory=list)
 
     def close(self) -> None:
+        """Stop everything the run started. Safe to call more than once."""
         if self.services is not None:
             self.services.stop_all()
+        while self.cleanups:
+            self.cleanups.pop()()
 
 
 class Tool:
@@ -88,6 +98,10 @@ def _is_type(value: Any, expected: str | list[str]) -> bool:
         if name == "null" and value is None:
             return True
         types = _JSON_TYPES.get(name)
-        if types and isinstance(value, types) and not (name in ("integer", "number") and isinstance(value, bool)):
+        if (
+            types
+            and isinstance(value, types)
+            and not (name in ("integer", "number") and isinstance(value, bool))
+        ):
             return True
     return False

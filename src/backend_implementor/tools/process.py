@@ -1,0 +1,156 @@
+"""Process-group handling and bounded output capture shared by bash and service."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import threading
+import time
+from collections import deque
+
+KILL_GRACE = 2.0  # seconds between SIGTERM and SIGKILL
+
+
+def group_alive(pgid: int) -> bool:
+    """Whether any process is still in process group `pgid` (zombies awaiting a reaper count)."""
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def kill_group(pgid: int, proc: subprocess.Popen | None = None, grace: float = KILL_GRACE) -> bool:
+    """SIGTERM the group, then SIGKILL whatever is left after `grace` seconds. True if anything was there.
+
+    `proc` (the group leader we started) is reaped along the way so it does not linger as a zombie.
+    """
+    try:
+        os.killpg(pgid, signal.SIGTERM)
+    except ProcessLookupError:
+        return False
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline:
+        if proc is not None:
+            proc.poll()
+        if not group_alive(pgid):
+            return True
+        time.sleep(0.02)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pgid, signal.SIGKILL)
+    if proc is not None:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=grace)
+    # SIGKILL cannot be ignored; wait briefly for the kernel to tear the processes down.
+    deadline = time.monotonic() + grace
+    while group_alive(pgid) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return True
+
+
+class OutputCapture:
+    """Reads a pipe on a thread, keeping the head and the tail of the output within a byte budget.
+
+    Memory stays bounded however much a command prints; `render` shows what was dropped in between.
+    """
+
+    def __init__(self, stream, head_bytes: int = 10_000, tail_bytes: int = 10_000, max_lines: int = 400):
+        self._stream = stream
+        self._max_lines = max_lines
+        self._head_limit = head_bytes
+        self._tail_limit = tail_bytes
+        self._head = bytearray()
+        self._tail: deque[bytes] = deque()
+        self._tail_size = 0
+        self._dropped_bytes = 0
+        self._dropped_newlines = 0
+        self._thread = threading.Thread(target=self._pump, daemon=True)
+        self._thread.start()
+
+    def _pump(self) -> None:
+        fd = self._stream.fileno()
+        while True:
+            try:
+                chunk = os.read(fd, 65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            self._feed(chunk)
+        with contextlib.suppress(OSError):
+            self._stream.close()
+
+    def _feed(self, chunk: bytes) -> None:
+        room = self._head_limit - len(self._head)
+        if room > 0:
+            self._head += chunk[:room]
+            chunk = chunk[room:]
+        if not chunk:
+            return
+        self._tail.append(chunk)
+        self._tail_size += len(chunk)
+        while self._tail_size - len(self._tail[0]) >= self._tail_limit:
+            old = self._tail.popleft()
+            self._tail_size -= len(old)
+            self._dropped_bytes += len(old)
+            self._dropped_newlines += old.count(b"\n")
+
+    def join(self, timeout: float | None = None) -> bool:
+        """Wait for end of output. False if the pipe is still held open (by an escaped process)."""
+        self._thread.join(timeout)
+        return not self._thread.is_alive()
+
+    def render(self) -> str:
+        """The output, with the middle replaced by `... N lines elided (B bytes) ...` when too long."""
+        head = bytes(self._head)
+        tail = b"".join(self._tail)
+        dropped_bytes, dropped_newlines = self._dropped_bytes, self._dropped_newlines
+        if len(tail) > self._tail_limit:
+            cut = len(tail) - self._tail_limit
+            dropped_bytes += cut
+            dropped_newlines += tail[:cut].count(b"\n")
+            tail = tail[cut:]
+        if dropped_bytes:
+            # Cut at line boundaries so the model sees whole lines on both sides of the gap.
+            end = head.rfind(b"\n") + 1 or min(len(head), 2000)  # one huge line: keep its start
+            start = tail.find(b"\n") + 1 or max(0, len(tail) - 2000)
+            dropped_bytes += len(head) - end + start
+            dropped_newlines += tail[:start].count(b"\n")
+            head_lines, tail_lines_ = head[:end].splitlines(True), tail[start:].splitlines(True)
+        else:
+            head_lines, tail_lines_ = (head + tail).splitlines(True), []
+        # Many short lines fit the byte budget but still flood the context: cap the line count too.
+        both = head_lines + tail_lines_
+        if len(both) > self._max_lines:
+            keep_head = self._max_lines // 2
+            extra = both[keep_head : len(both) - (self._max_lines - keep_head)]
+            dropped_bytes += sum(len(line) for line in extra)
+            dropped_newlines += sum(line.count(b"\n") for line in extra)
+            head_lines, tail_lines_ = both[:keep_head], both[len(both) - (self._max_lines - keep_head) :]
+        elif not dropped_bytes:
+            return (head + tail).decode("utf-8", errors="replace")
+        text_head = b"".join(head_lines).decode("utf-8", errors="replace").rstrip("\n")
+        text_tail = b"".join(tail_lines_).decode("utf-8", errors="replace")
+        lines = f"{dropped_newlines} line{'' if dropped_newlines == 1 else 's'}"
+        return f"{text_head}\n... {lines} elided ({dropped_bytes:,} bytes) ...\n{text_tail}"
+
+
+def tail_lines(path: os.PathLike | str, lines: int, max_bytes: int = 64 * 1024) -> str:
+    """The last `lines` lines of a file, reading at most `max_bytes` from its end."""
+    try:
+        with open(path, "rb") as fh:
+            fh.seek(0, os.SEEK_END)
+            size = fh.tell()
+            fh.seek(max(0, size - max_bytes))
+            data = fh.read()
+    except OSError:
+        return ""
+    text = data.decode("utf-8", errors="replace")
+    parts = text.splitlines()
+    if size > max_bytes and parts:
+        parts = parts[1:]  # the first line read is probably partial
+    return "\n".join(parts[-lines:]) if lines > 0 else ""

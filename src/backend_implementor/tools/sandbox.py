@@ -1,0 +1,139 @@
+"""Optional bubblewrap sandbox for bash and services: read-only root, writable workspace, loopback only.
+
+Each command runs in its own bwrap (fresh /tmp tmpfs, its own mounts), but all of them share one network
+namespace that has only `lo`: bwrap's `--unshare-net` gives each call a private loopback, which would make
+a dev server started with `service` unreachable from a later `bash` call's `curl`. So a small holder
+process (`bwrap --unshare-net ... sleep`) owns the namespace for the whole run, and each command enters it
+with `nsenter` before starting its own bwrap without `--unshare-net`. The holder ends with the run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+from backend_implementor.tools.process import kill_group
+
+
+class SandboxUnavailable(RuntimeError):
+    """`--sandbox bwrap` was asked for but bubblewrap cannot run here."""
+
+
+_BASE = ["--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc"]
+_HOLDER = ["bwrap", *_BASE, "--unshare-net", "--die-with-parent"]
+
+
+def check_bwrap() -> None:
+    """Raise SandboxUnavailable with a clear reason unless bwrap and nsenter work on this machine."""
+    bwrap, nsenter = shutil.which("bwrap"), shutil.which("nsenter")
+    if not bwrap:
+        raise SandboxUnavailable(
+            "--sandbox bwrap needs bubblewrap, which is not installed (e.g. `apt-get install bubblewrap`); "
+            "run without --sandbox to use no sandbox"
+        )
+    if not nsenter:
+        raise SandboxUnavailable("--sandbox bwrap needs `nsenter` (util-linux), which is not installed")
+    try:
+        probe = subprocess.run(
+            [bwrap, *_BASE, "--unshare-net", "--die-with-parent", "--", "true"],
+            capture_output=True,
+            text=True,
+            timeout=20,
+            stdin=subprocess.DEVNULL,
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise SandboxUnavailable(f"bubblewrap does not work here: {exc}") from None
+    if probe.returncode != 0:
+        reason = (probe.stderr or probe.stdout).strip() or f"exit code {probe.returncode}"
+        raise SandboxUnavailable(
+            f"bubblewrap is installed but cannot create a sandbox here ({reason}); unprivileged user "
+            f"namespaces may be disabled. Run without --sandbox."
+        )
+
+
+class Sandbox:
+    def __init__(self, workspace: Path):
+        self.workspace = workspace
+        self._holder: subprocess.Popen | None = None
+        self._enter: list[str] = []
+
+    def _ensure_holder(self) -> None:
+        if self._holder is not None and self._holder.poll() is None:
+            return
+        read_fd, write_fd = os.pipe()
+        try:
+            self._holder = subprocess.Popen(
+                [*_HOLDER, "--info-fd", str(write_fd), "--", "sleep", "infinity"],
+                pass_fds=(write_fd,),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+        finally:
+            os.close(write_fd)
+        with os.fdopen(read_fd, "rb") as info:
+            raw = info.read()  # bwrap closes the fd once the sandbox is set up
+        try:
+            child = int(json.loads(raw)["child-pid"])
+        except (ValueError, KeyError, TypeError):
+            self.close()
+            raise SandboxUnavailable(f"could not start the sandbox network holder ({raw[:200]!r})") from None
+        enter = ["nsenter", f"--target={child}", "--net"]
+        # Unprivileged bwrap puts the namespace in a new user namespace, which must be entered too.
+        if os.readlink(f"/proc/{child}/ns/user") != os.readlink("/proc/self/ns/user"):
+            enter += ["--user", "--preserve-credentials"]
+        self._enter = enter
+
+    def wrap(self, argv: list[str]) -> list[str]:
+        """`argv` as run inside the sandbox, in the workspace."""
+        self._ensure_holder()
+        ws = str(self.workspace)
+        return [
+            *self._enter,
+            "--",
+            "bwrap",
+            *_BASE,
+            "--tmpfs",
+            "/tmp",
+            "--bind",
+            ws,
+            ws,
+            "--chdir",
+            ws,
+            # The root is read-only: give caches somewhere to write.
+            "--setenv",
+            "XDG_CACHE_HOME",
+            "/tmp/.cache",
+            "--setenv",
+            "npm_config_cache",
+            "/tmp/.npm",
+            "--die-with-parent",
+            "--",
+            *argv,
+        ]
+
+    def port_open(self, port: int) -> bool:
+        """Whether something listens on 127.0.0.1:port inside the sandbox's network namespace."""
+        self._ensure_holder()
+        probe = f"exec 3<>/dev/tcp/127.0.0.1/{int(port)}"
+        try:
+            done = subprocess.run(
+                [*self._enter, "--", "bash", "-c", probe],
+                stdin=subprocess.DEVNULL,
+                capture_output=True,
+                timeout=5,
+            )
+        except (OSError, subprocess.TimeoutExpired):
+            return False
+        return done.returncode == 0
+
+    def close(self) -> None:
+        if self._holder is not None:
+            with contextlib.suppress(OSError):
+                kill_group(self._holder.pid, self._holder, grace=1.0)
+            self._holder = None

@@ -1,0 +1,42 @@
+"""Helpers shared by the tool tests (a uniquely named module: tests/ has no packages)."""
+
+from __future__ import annotations
+
+import os
+
+from backend_implementor.tools import ToolError
+
+
+def call(tools, name: str, **arguments) -> str:
+    """Run a tool and return the observation; ToolError texts come back prefixed like the loop shows them."""
+    try:
+        return tools[name](arguments)
+    except ToolError as exc:
+        return f"Error: {exc}"
+
+
+def group_members(pgid: int) -> list[int]:
+    """Live (non-zombie) processes whose process group is `pgid`, from /proc."""
+    members = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as fh:
+                stat = fh.read()
+        except OSError:
+            continue
+        # Fields after the parenthesised command: state, ppid, pgrp, ...
+        fields = stat[stat.rindex(")") + 2 :].split()
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            members.append(int(entry))
+    return members
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            stat = fh.read()
+    except OSError:
+        return False
+    return stat[stat.rindex(")") + 2] != "Z"
