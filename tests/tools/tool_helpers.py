@@ -7,7 +7,7 @@ import os
 from backend_implementor.tools import ToolError
 
 
-def call(tools, name: str, **arguments) -> str:
+def call(tools, name: str, /, **arguments) -> str:
     """Run a tool and return the observation; ToolError texts come back prefixed like the loop shows them."""
     try:
         return tools[name](arguments)

@@ -14,14 +14,33 @@ KILL_GRACE = 2.0  # seconds between SIGTERM and SIGKILL
 
 
 def group_alive(pgid: int) -> bool:
-    """Whether any process is still in process group `pgid` (zombies awaiting a reaper count)."""
+    """Whether any live process is still in process group `pgid`.
+
+    Zombies do not count: orphans are reparented to init, and an init that reaps slowly (or never, in
+    some containers) would otherwise make every kill wait for the full grace period.
+    """
     try:
         os.killpg(pgid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return True
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        return True  # no procfs: trust killpg
+    for entry in entries:
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as fh:
+                stat = fh.read()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(b")") + 2 :].split()  # state, ppid, pgrp, ...
+        if int(fields[2]) == pgid and fields[0] != b"Z":
+            return True
+    return False
 
 
 def kill_group(pgid: int, proc: subprocess.Popen | None = None, grace: float = KILL_GRACE) -> bool:
@@ -68,6 +87,7 @@ class OutputCapture:
         self._tail_size = 0
         self._dropped_bytes = 0
         self._dropped_newlines = 0
+        self._before_tail = b""  # the byte just before the kept tail: is the tail's first line whole?
         self._thread = threading.Thread(target=self._pump, daemon=True)
         self._thread.start()
 
@@ -98,6 +118,7 @@ class OutputCapture:
             self._tail_size -= len(old)
             self._dropped_bytes += len(old)
             self._dropped_newlines += old.count(b"\n")
+            self._before_tail = old[-1:]
 
     def join(self, timeout: float | None = None) -> bool:
         """Wait for end of output. False if the pipe is still held open (by an escaped process)."""
@@ -109,15 +130,20 @@ class OutputCapture:
         head = bytes(self._head)
         tail = b"".join(self._tail)
         dropped_bytes, dropped_newlines = self._dropped_bytes, self._dropped_newlines
+        before_tail = self._before_tail
         if len(tail) > self._tail_limit:
             cut = len(tail) - self._tail_limit
+            before_tail = tail[cut - 1 : cut]
             dropped_bytes += cut
             dropped_newlines += tail[:cut].count(b"\n")
             tail = tail[cut:]
         if dropped_bytes:
             # Cut at line boundaries so the model sees whole lines on both sides of the gap.
             end = head.rfind(b"\n") + 1 or min(len(head), 2000)  # one huge line: keep its start
-            start = tail.find(b"\n") + 1 or max(0, len(tail) - 2000)
+            if before_tail == b"\n":
+                start = 0
+            else:
+                start = tail.find(b"\n") + 1 or max(0, len(tail) - 2000)
             dropped_bytes += len(head) - end + start
             dropped_newlines += tail[:start].count(b"\n")
             head_lines, tail_lines_ = head[:end].splitlines(True), tail[start:].splitlines(True)

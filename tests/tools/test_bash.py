@@ -1,0 +1,177 @@
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import pytest
+from tool_helpers import call, group_members, pid_alive
+
+from backend_implementor.tools import ToolContext, build_tools, is_secret, scrubbed_env
+from backend_implementor.tools.process import OutputCapture
+
+
+def test_runs_in_workspace_with_exit_code(ws: Path, tools) -> None:
+    out = call(tools, "bash", command="pwd; echo out; echo err >&2")
+    assert out == f"{ws}\nout\nerr\n[exit code 0]"
+
+
+def test_failure_is_an_error_with_exit_code_and_output(tools) -> None:
+    out = call(tools, "bash", command="echo before; exit 3")
+    assert out.startswith("Error: command failed with exit code 3") and "before" in out
+
+
+def test_killed_by_signal_is_named(tools) -> None:
+    assert "SIGKILL" in call(tools, "bash", command="kill -9 $$")
+
+
+def test_stdin_is_empty(tools) -> None:
+    # `cat` would hang forever on an inherited terminal; /dev/null gives EOF at once.
+    assert call(tools, "bash", command="cat; echo done") == "done\n[exit code 0]"
+
+
+def test_each_call_is_a_fresh_shell(tools) -> None:
+    call(tools, "bash", command="cd /; export FOO=1")
+    assert call(tools, "bash", command='echo "${FOO:-unset}"') == "unset\n[exit code 0]"
+
+
+def test_timeout_kills_the_whole_process_group(ws: Path, tools) -> None:
+    # Background children, a grandchild and one that ignores SIGTERM (needs the SIGKILL escalation).
+    command = (
+        "echo $$ > pgid; "
+        "sleep 300 & echo $! >> pids; "
+        "(sleep 300 & echo $! >> pids; wait) & echo $! >> pids; "
+        "(trap '' TERM; sleep 300) & echo $! >> pids; "
+        "sleep 300"
+    )
+    out = call(tools, "bash", command=command, timeout=1)
+    assert out.startswith("Error: command timed out after 1s") and "process group was killed" in out
+    pgid = int((ws / "pgid").read_text())
+    pids = [int(p) for p in (ws / "pids").read_text().split()]
+    assert len(pids) == 4
+    assert group_members(pgid) == []
+    assert [p for p in pids if pid_alive(p)] == []
+
+
+def test_background_processes_left_behind_are_stopped(ws: Path, tools) -> None:
+    out = call(tools, "bash", command="sleep 300 & echo $! > pid; echo $$ > pgid; echo started")
+    assert out.startswith("started\n[note: the command left background processes running")
+    assert out.endswith("[exit code 0]")
+    assert not pid_alive(int((ws / "pid").read_text()))
+    assert group_members(int((ws / "pgid").read_text())) == []
+
+
+def test_timeout_argument_is_validated(tools) -> None:
+    assert "timeout must be between" in call(tools, "bash", command="true", timeout=0)
+    assert "timeout must be between" in call(tools, "bash", command="true", timeout=99999)
+    assert "must be of type number" in call(tools, "bash", command="true", timeout="5")
+    assert "command is empty" in call(tools, "bash", command="  ")
+
+
+def test_context_default_timeout_applies(ws: Path) -> None:
+    ctx = ToolContext(workspace=ws, env=dict(os.environ), command_timeout=0.5)
+    try:
+        out = call(build_tools(ctx, ["bash"]), "bash", command="sleep 30")
+    finally:
+        ctx.close()
+    assert "timed out after 0.5s" in out
+
+
+def test_long_output_keeps_head_and_tail_with_elided_count(tools) -> None:
+    out = call(tools, "bash", command="seq 1 100000")
+    lines = out.splitlines()
+    gap = [line for line in lines if "elided" in line]
+    assert len(gap) == 1
+    elided = int(re.match(r"\.\.\. (\d+) lines elided", gap[0]).group(1))
+    shown = [int(line) for line in lines if line.isdigit()]
+    assert shown[0] == 1 and shown[-1] == 100000
+    # Every line is either shown or counted, none twice.
+    assert len(shown) + elided == 100000
+    assert shown == sorted(set(shown))
+    assert len(out) < 25_000
+
+
+def test_many_short_lines_are_capped_too(tools) -> None:
+    lines = call(tools, "bash", command="seq 1 1000").splitlines()
+    assert lines[200] == "... 600 lines elided (2,400 bytes) ..."
+    assert lines[199] == "200" and lines[201] == "801" and lines[-2] == "1000"
+
+
+def test_short_output_is_untouched(tools) -> None:
+    assert call(tools, "bash", command="seq 1 400").splitlines()[-2:] == ["400", "[exit code 0]"]
+
+
+def test_one_huge_line_keeps_its_start(tools) -> None:
+    out = call(tools, "bash", command="python3 -c 'print(\"x\" * 50000)'; echo end")
+    first, gap, last = out.splitlines()[:3]
+    assert first == "x" * 2000 and "elided" in gap and last == "end"
+
+
+def test_capture_render_counts_bytes() -> None:
+    read_fd, write_fd = os.pipe()
+    capture = OutputCapture(os.fdopen(read_fd, "rb"), head_bytes=10, tail_bytes=10, max_lines=100)
+    os.write(write_fd, b"".join(b"%04d\n" % i for i in range(100)))
+    os.close(write_fd)
+    assert capture.join(timeout=5)
+    text = capture.render()
+    assert text.startswith("0000\n0001\n...") and text.endswith("0098\n0099\n")
+    assert "... 96 lines elided (480 bytes) ..." in text
+
+
+SECRETS = {
+    "OPENAI_API_KEY": "sk-proj-abcdefghijklmnopqrstuvwx",
+    "ANTHROPIC_API_KEY": "sk-ant-api03-secretvalue",
+    "GITHUB_TOKEN": "gho_secretvaluesecretvalue",
+    "AWS_ACCESS_KEY_ID": "AKIAABCDEFGHIJKLMNOP",
+    "AWS_SECRET_ACCESS_KEY": "awssecretvalue",
+    "AWS_SESSION_TOKEN": "awssessionvalue",
+    "MY_APP_SECRET": "appsecretvalue",
+    "DB_PASSWORD": "dbpasswordvalue",
+    "npm_config__auth": "npmauthvalue",
+    "STRIPE_KEY": "stripekeyvalue",
+    "INNOCENT_NAME": "ghp_abcdefghijklmnopqrstuvwxyz0123456789",  # caught by its value
+    "JWT_SIGNING_KEY": "jwtsigningvalue",
+    "GOOGLE_APPLICATION_CREDENTIALS": "/home/me/creds.json",
+}
+KEPT = {
+    "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+    "NODE_ENV": "test",
+    "TOKENIZERS_PARALLELISM": "false",
+}
+
+
+@pytest.mark.parametrize(("name", "value"), SECRETS.items())
+def test_secret_detection(name: str, value: str) -> None:
+    assert is_secret(name, value)
+
+
+@pytest.mark.parametrize(
+    ("name", "value"), [*KEPT.items(), ("HOME", "/root"), ("PORT", "3000"), ("KEYBOARD", "us")]
+)
+def test_ordinary_variables_are_kept(name: str, value: str) -> None:
+    assert not is_secret(name, value)
+
+
+def test_commands_never_see_secrets(ws: Path) -> None:
+    env = {**SECRETS, **KEPT}
+    assert scrubbed_env(env) == KEPT
+    # The context gets the raw environment here: bash scrubs again on its own.
+    ctx = ToolContext(workspace=ws, env=env)
+    try:
+        out = call(build_tools(ctx, ["bash"]), "bash", command="env")
+    finally:
+        ctx.close()
+    for value in SECRETS.values():
+        assert value not in out
+    assert "NODE_ENV=test" in out
+
+
+def test_empty_context_env_falls_back_to_scrubbed_process_env(ws: Path, monkeypatch) -> None:
+    monkeypatch.setenv("BIMPL_TEST_API_KEY", "sk-shouldnotleak0123456789")
+    monkeypatch.setenv("BIMPL_TEST_PLAIN", "visible")
+    ctx = ToolContext(workspace=ws)
+    try:
+        out = call(build_tools(ctx, ["bash"]), "bash", command="env")
+    finally:
+        ctx.close()
+    assert "sk-shouldnotleak" not in out and "BIMPL_TEST_PLAIN=visible" in out

@@ -1,0 +1,113 @@
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+from pathlib import Path
+
+import pytest
+from tool_helpers import call
+
+from backend_implementor.models.base import ToolSpec
+from backend_implementor.tools import KNOWN_TOOLS, SandboxUnavailable, ToolContext, build_tools
+from backend_implementor.tools import sandbox as sandbox_module
+
+
+def test_known_tools_and_specs() -> None:
+    assert set(KNOWN_TOOLS) == {"read_file", "write_file", "edit_file", "bash", "service"}
+    for name, cls in KNOWN_TOOLS.items():
+        spec = cls.spec()
+        assert isinstance(spec, ToolSpec) and spec.name == name
+        assert spec.openai()["function"]["parameters"]["type"] == "object"
+        assert set(spec.parameters["required"]) <= set(spec.parameters["properties"])
+
+
+def test_build_tools_in_order_and_bash_brings_service(ws: Path) -> None:
+    ctx = ToolContext(workspace=ws)
+    try:
+        assert list(build_tools(ctx, ["write_file", "read_file"])) == ["write_file", "read_file"]
+        assert list(build_tools(ctx, ["bash", "edit_file"])) == ["bash", "edit_file", "service"]
+    finally:
+        ctx.close()
+
+
+def test_unknown_tool_lists_the_known_ones(ws: Path) -> None:
+    with pytest.raises(ValueError, match=r"unknown tool\(s\): grep; known tools: read_file, write_file"):
+        build_tools(ToolContext(workspace=ws), ["read_file", "grep"])
+
+
+def test_unknown_sandbox_and_missing_workspace(ws: Path) -> None:
+    with pytest.raises(ValueError, match="unknown sandbox 'docker'"):
+        build_tools(ToolContext(workspace=ws, sandbox="docker"), ["bash"])
+    with pytest.raises(ValueError, match="not a directory"):
+        build_tools(ToolContext(workspace=ws / "missing"), ["read_file"])
+
+
+def test_bwrap_missing_fails_clearly(ws: Path, monkeypatch) -> None:
+    monkeypatch.setattr(sandbox_module.shutil, "which", lambda name: None)
+    with pytest.raises(SandboxUnavailable, match="needs bubblewrap, which is not installed"):
+        build_tools(ToolContext(workspace=ws, sandbox="bwrap"), ["bash"])
+
+
+def test_bwrap_unusable_fails_clearly(ws: Path, tmp_path: Path, monkeypatch) -> None:
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    (fake / "bwrap").write_text(
+        "#!/bin/sh\necho 'bwrap: No permissions to create new namespace' >&2\nexit 1\n"
+    )
+    (fake / "bwrap").chmod(0o755)
+    (fake / "nsenter").write_text("#!/bin/sh\nexit 0\n")
+    (fake / "nsenter").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{fake}:{os.environ['PATH']}")
+    with pytest.raises(SandboxUnavailable, match="cannot create a sandbox here .*No permissions"):
+        build_tools(ToolContext(workspace=ws, sandbox="bwrap"), ["bash"])
+
+
+def _bwrap_works() -> bool:
+    try:
+        sandbox_module.check_bwrap()
+    except SandboxUnavailable:
+        return False
+    return True
+
+
+needs_bwrap = pytest.mark.skipif(
+    shutil.which("bwrap") is None or not _bwrap_works(), reason="bubblewrap is not usable here"
+)
+
+
+@needs_bwrap
+def test_bwrap_read_only_root_writable_workspace_loopback_only(ws: Path, tmp_path: Path) -> None:
+    ctx = ToolContext(workspace=ws, env={"PATH": os.environ["PATH"]}, sandbox="bwrap")
+    try:
+        tools = build_tools(ctx, ["bash"])
+        marker = Path("/etc/bimpl_sandbox_marker")
+        in_tmp = tmp_path / "tmp_marker"  # /tmp is a private tmpfs: writable, but not the host's
+        out = call(
+            tools, "bash", command=f"touch {marker} 2>&1; touch {in_tmp} && touch inside && echo wrote"
+        )
+        assert "Read-only file system" in out and "wrote" in out
+        assert not marker.exists() and not in_tmp.exists() and (ws / "inside").exists()
+        # Only the loopback interface exists; it is up.
+        out = call(tools, "bash", command="cat /proc/net/dev")
+        interfaces = [line.split(":")[0].strip() for line in out.splitlines() if ":" in line]
+        assert interfaces == ["lo"]
+        # A service started in the sandbox is reachable from a later sandboxed bash call, not from the host.
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        command = f"python3 -m http.server {port} --bind 127.0.0.1"
+        assert call(
+            tools, "service", action="start", name="web", command=command, port=port, timeout=20
+        ).startswith("Started")
+        probe = (
+            f"python3 -c \"import urllib.request as u; print(u.urlopen('http://127.0.0.1:{port}/').status)\""
+        )
+        assert call(tools, "bash", command=probe).startswith("200")
+        with socket.socket() as sock:
+            assert sock.connect_ex(("127.0.0.1", port)) != 0
+        holder = ctx.sandbox_runner._holder
+        assert holder is not None and holder.poll() is None
+    finally:
+        ctx.close()
+    assert holder.poll() is not None  # the network holder ends with the run
