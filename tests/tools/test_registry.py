@@ -59,7 +59,7 @@ def test_bwrap_unusable_fails_clearly(ws: Path, tmp_path: Path, monkeypatch) -> 
     (fake / "nsenter").write_text("#!/bin/sh\nexit 0\n")
     (fake / "nsenter").chmod(0o755)
     monkeypatch.setenv("PATH", f"{fake}:{os.environ['PATH']}")
-    with pytest.raises(SandboxUnavailable, match="cannot create a sandbox here .*No permissions"):
+    with pytest.raises(SandboxUnavailable, match=r"cannot create a sandbox here .*No permissions"):
         build_tools(ToolContext(workspace=ws, sandbox="bwrap"), ["bash"])
 
 

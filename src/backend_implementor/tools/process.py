@@ -140,10 +140,7 @@ class OutputCapture:
         if dropped_bytes:
             # Cut at line boundaries so the model sees whole lines on both sides of the gap.
             end = head.rfind(b"\n") + 1 or min(len(head), 2000)  # one huge line: keep its start
-            if before_tail == b"\n":
-                start = 0
-            else:
-                start = tail.find(b"\n") + 1 or max(0, len(tail) - 2000)
+            start = 0 if before_tail == b"\n" else (tail.find(b"\n") + 1 or max(0, len(tail) - 2000))
             dropped_bytes += len(head) - end + start
             dropped_newlines += tail[:start].count(b"\n")
             head_lines, tail_lines_ = head[:end].splitlines(True), tail[start:].splitlines(True)
