@@ -36,6 +36,7 @@ from backend_implementor.agent.commands import agents_app, run_command  # noqa: 
 
 app.command("run")(run_command)
 app.add_typer(agents_app, name="agents")
+app.command("verify")(__import__("backend_implementor.verify.cli", fromlist=["_"]).verify_command)
 
 
 def main() -> None:

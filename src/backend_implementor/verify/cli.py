@@ -1,0 +1,200 @@
+"""`bimpl verify`: progress and the final table go to stderr, the report (md or json) to stdout, so
+`bimpl verify . --format json > report.json` stays clean. Imports of the engine happen inside the command."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import typer
+
+_ICONS = {"passed": "[green]✓[/]", "failed": "[red]✗[/]", "skipped": "[dim]–[/]", "error": "[red]⛔[/]"}
+
+
+class _Progress:
+    """Renders engine events: a spinner while a stage runs, one line with its timing when it ends."""
+
+    def __init__(self, console: Any) -> None:
+        self.console = console
+        self.status: Any = None
+
+    def __call__(self, event: str, stage: str, data: Any) -> None:
+        from rich.markup import escape
+
+        if event == "start":
+            self._stop()
+            self.status = self.console.status(f"[bold]{stage}[/] …")
+            self.status.start()
+        elif event == "note":
+            if self.status is not None:
+                self.status.update(f"[bold]{stage}[/] … {escape(str(data))[:100]}")
+        elif event == "end":
+            self._stop()
+            icon = _ICONS.get(data.status, "?")
+            self.console.print(
+                f"{icon} [bold]{stage:<9}[/] {data.duration_s:6.1f}s  {data.status:<7} [dim]{escape(data.detail)}[/]"
+            )
+
+    def _stop(self) -> None:
+        if self.status is not None:
+            self.status.stop()
+            self.status = None
+
+
+def _parse_env(items: list[str]) -> dict[str, str]:
+    env = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise typer.BadParameter(f"expected KEY=VALUE, got {item!r}", param_hint="--env")
+        env[key] = value
+    return env
+
+
+def verify_command(
+    path: Path | None = typer.Argument(
+        None, help="The Node project to verify (the folder with package.json)."
+    ),
+    url: str | None = typer.Option(None, "--url", help="Black-box: verify a server already running here."),
+    spec: str | None = typer.Option(
+        None, "--spec", help="OpenAPI document (file or URL); default: served one."
+    ),
+    stages: str | None = typer.Option(
+        None,
+        "--stages",
+        help="Comma list of install,build,test,boot,contract,security,static (default: all).",
+    ),
+    start_cmd: str | None = typer.Option(
+        None, "--start-cmd", help="Command that starts the server (gets PORT)."
+    ),
+    port: int | None = typer.Option(
+        None, "--port", help="Port for the server (default: a free one, via PORT)."
+    ),
+    health: str | None = typer.Option(
+        None, "--health", help="Path that answers < 500 once the server is ready."
+    ),
+    auth: str | None = typer.Option(
+        None,
+        "--auth",
+        help="How to get a token: register=/signup,login=/login,user=email,password=password,token=token",
+    ),
+    db_url: str | None = typer.Option(
+        None, "--db-url", help="Database URL (enables the password-storage probe)."
+    ),
+    fuzz_time: float = typer.Option(
+        30.0, "--fuzz-time", help="Seconds of schemathesis fuzzing; 0 skips contract."
+    ),
+    out: Path | None = typer.Option(
+        None, "--out", help="Report folder (default PATH/.bimpl/verify or ./.bimpl/verify)."
+    ),
+    fmt: str = typer.Option("md", "--format", help="What is printed at the end: md or json."),
+    contract_checks: str | None = typer.Option(
+        None, "--contract-checks", help="schemathesis checks (or 'all')."
+    ),
+    probe_budget: float = typer.Option(60.0, "--probe-budget", help="Seconds for the security probes."),
+    boot_timeout: float = typer.Option(
+        60.0, "--boot-timeout", help="Seconds to wait for the server to be ready."
+    ),
+    env: list[str] = typer.Option([], "--env", help="KEY=VALUE for the server's environment (repeatable)."),
+) -> None:
+    """Verify a backend: install, build, test, boot, contract-test, attack, and report the deliverables.
+
+    Exit 0 when clean, 1 on findings or failed stages, 2 on usage or boot errors."""
+    from rich.console import Console
+    from rich.markup import escape
+
+    err = Console(stderr=True, highlight=False)
+
+    def fail(message: str) -> None:
+        err.print(f"[red]bimpl verify: error:[/] {escape(message)}", soft_wrap=True)
+        raise typer.Exit(2)
+
+    if fmt not in ("md", "json"):
+        fail(f"--format {fmt!r}: expected md or json")
+    if (path is None) == (url is None):
+        fail("give a project PATH or --url URL (not both)" if path else "give a project PATH or --url URL")
+
+    from backend_implementor.verify.engine import (
+        VerifyOptions,
+        VerifyUsageError,
+        parse_stages,
+        verify_project,
+        verify_url,
+    )
+
+    progress = _Progress(err)
+    try:
+        options = VerifyOptions(
+            stages=parse_stages(stages, url_mode=url is not None),
+            start_cmd=start_cmd,
+            port=port,
+            health=health,
+            auth=auth,
+            db_url=db_url,
+            fuzz_time=fuzz_time,
+            out_dir=out,
+            spec=spec,
+            probe_budget=probe_budget,
+            boot_timeout=boot_timeout,
+            env=_parse_env(env),
+            progress=progress,
+        )
+        if contract_checks:
+            options.contract_checks = contract_checks
+        report = verify_url(url, options) if url is not None else verify_project(path, options)  # type: ignore[arg-type]
+    except VerifyUsageError as exc:
+        progress._stop()
+        fail(str(exc))
+        return
+    except typer.BadParameter as exc:
+        progress._stop()
+        fail(str(exc))
+        return
+    finally:
+        progress._stop()
+
+    # The report first, the summary last: it is what a person reads when the command ends.
+    if fmt == "json":
+        import json
+
+        sys.stdout.write(json.dumps(report.to_dict(), indent=2, default=str) + "\n")
+    else:
+        from backend_implementor.verify.report import render_markdown
+
+        sys.stdout.write(render_markdown(report))
+    sys.stdout.flush()
+    _print_summary(err, report)
+    raise typer.Exit(report.exit_code)
+
+
+def _print_summary(err: Any, report: Any) -> None:
+    from rich.markup import escape
+    from rich.panel import Panel
+    from rich.table import Table
+
+    table = Table(title="bimpl verify", show_lines=False)
+    for col in ("stage", "status", "time", "detail"):
+        table.add_column(col)
+    for s in report.stages:
+        table.add_row(
+            s.name, f"{_ICONS.get(s.status, '')} {s.status}", f"{s.duration_s:.1f}s", escape(s.detail)
+        )
+    err.print(table)
+    if report.findings:
+        ft = Table(title=f"{len(report.findings)} finding(s)")
+        for col in ("severity", "CWE", "title", "fix"):
+            ft.add_column(col)
+        for f in report.sorted_findings():
+            ft.add_row(f.severity, str(f.cwe), escape(f.title), escape(f.fix))
+        err.print(ft)
+    if report.fatal:
+        err.print(f"[red]bimpl verify: error:[/] {escape(report.fatal)}", soft_wrap=True)
+        boot = report.stage("boot")
+        if boot is not None and boot.log_tail:
+            err.print(Panel(escape(boot.log_tail), title="last server log lines", border_style="red"))
+    verdict = {0: "[green]clean[/]", 1: "[red]findings or failed stages[/]", 2: "[red]error[/]"}[
+        report.exit_code
+    ]
+    where = f" · reports in {escape(report.out_dir)}" if report.out_dir else ""
+    err.print(f"result: {verdict} (exit {report.exit_code}){where}")

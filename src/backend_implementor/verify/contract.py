@@ -1,0 +1,148 @@
+"""Contract stage: schemathesis (4.x CLI, run as `python -m schemathesis.cli`) against the served OpenAPI
+document, results read from its JUnit report: one <testcase> per operation ("GET /books"), failure text
+holding the failed checks and a `curl` reproduction (auth header already filtered by schemathesis)."""
+
+from __future__ import annotations
+
+import re
+import sys
+import xml.etree.ElementTree as ET
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from backend_implementor.verify.proc import run_cmd
+
+# `all` also enables checks that flag any undocumented 4xx or any 2xx on loosely typed input
+# (negative_data_rejection, positive_data_acceptance, unsupported_method, missing_required_header);
+# they are useful for strict specs but noisy on hand-written ones, so they are opt-in via --contract-checks.
+DEFAULT_CHECKS = (
+    "not_a_server_error,content_type_conformance,response_schema_conformance,"
+    "use_after_free,ensure_resource_availability,ignored_auth"
+)
+_CURL = re.compile(r"^\s*(curl .+)$", re.MULTILINE)
+_CHECK_LINE = re.compile(r"^- (.+)$", re.MULTILINE)
+_STATUS = re.compile(r"^\[(\d{3})\] ", re.MULTILINE)
+
+
+class ContractReportError(Exception):
+    pass
+
+
+@dataclass
+class ContractFailure:
+    operation: str  # "POST /books"
+    checks: list[str]  # ["ST101 Server error", ...]
+    request: str  # curl command that reproduces it
+    status: int | None  # response status seen
+    detail: str  # excerpt of schemathesis' explanation
+
+
+@dataclass
+class ContractResult:
+    operations: int = 0
+    failed_operations: int = 0
+    errors: list[str] = field(default_factory=list)  # operations schemathesis could not test
+    failures: list[ContractFailure] = field(default_factory=list)
+    authenticated: bool = False
+    auth_detail: str = ""
+    checks: str = DEFAULT_CHECKS
+    spec: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _failure(operation: str, chunk: str, checks: list[str]) -> ContractFailure:
+    curl = _CURL.search(chunk)
+    status = _STATUS.search(chunk)
+    return ContractFailure(
+        operation=operation,
+        checks=checks,
+        request=curl.group(1).strip() if curl else "",
+        status=int(status.group(1)) if status else None,
+        detail="\n".join(chunk.strip().splitlines()[:20])[:1500],
+    )
+
+
+def parse_junit(path: Path) -> ContractResult:
+    try:
+        root = ET.parse(path).getroot()
+    except (OSError, ET.ParseError) as exc:
+        raise ContractReportError(f"schemathesis wrote no readable JUnit report: {exc}") from exc
+    result = ContractResult()
+    for case in root.iter("testcase"):
+        name = case.get("name", "?")
+        # schemathesis adds pseudo cases such as "Server" (server unavailable): not an operation.
+        is_operation = " " in name
+        result.operations += is_operation
+        fails = case.findall("failure")
+        for fail in fails:
+            text = fail.text or ""
+            # One <failure> may hold several numbered test cases ("1. Test Case ID: ..."): split them.
+            chunks = [
+                c for c in re.split(r"^\d+\. Test Case ID: \S+\s*$", text, flags=re.MULTILINE) if c.strip()
+            ]
+            for chunk in chunks or [text]:
+                result.failures.append(_failure(name, chunk, [c.strip() for c in _CHECK_LINE.findall(chunk)]
+                                                or [fail.get("message", "failure")]))  # fmt: skip
+        errors = case.findall("error")
+        for err in errors:
+            text = err.text or ""
+            curl = _CURL.search(text)
+            if is_operation and curl:
+                # Network errors (connection dropped mid-request) carry a reproduction: a real failure.
+                result.failures.append(
+                    _failure(name, text, [text.strip().splitlines()[0] if text.strip() else "error"])
+                )
+            else:
+                result.errors.append(f"{name}: {' '.join(text.split())[:300]}")
+        if is_operation and (fails or any(_CURL.search(e.text or "") for e in errors)):
+            result.failed_operations += 1
+    return result
+
+
+def run_schemathesis(
+    spec: str,
+    *,
+    base_url: str,
+    out_dir: Path,
+    fuzz_time_s: float,
+    token: str | None,
+    checks: str = DEFAULT_CHECKS,
+    max_examples: int = 50,
+) -> tuple[int | None, ContractResult | None, str]:
+    """Returns (exit code, parsed result or None, log tail). `spec` is a URL or a file path."""
+    junit = out_dir / "contract-junit.xml"
+    junit.unlink(missing_ok=True)
+    cmd = [
+        sys.executable, "-m", "schemathesis.cli", "run", spec,
+        "--url", base_url,
+        "--max-time", str(max(1, int(fuzz_time_s))),
+        "-n", str(max_examples),
+        "-c", checks,
+        "--request-timeout", "10",
+        "--generation-database", "none",  # no .hypothesis folder left in the project
+        "--no-color",
+        "--report", "junit",
+        "--report-junit-path", str(junit),
+    ]  # fmt: skip
+    if token:
+        cmd += ["-H", f"Authorization: Bearer {token}"]
+    # Headroom over --max-time for schema loading, the coverage phase and shutdown.
+    shown = " ".join(cmd).replace(token, "[token]") if token else None
+    res = run_cmd(
+        cmd, cwd=out_dir, log_path=out_dir / "contract.log", timeout_s=fuzz_time_s * 2 + 60, display=shown
+    )
+    tail = res.tail(25)
+    if token:
+        tail = tail.replace(token, "[token]")
+    if res.timed_out or res.error:
+        return None, None, res.error or f"schemathesis did not finish in {fuzz_time_s * 2 + 60:.0f}s\n{tail}"
+    try:
+        parsed = parse_junit(junit)
+    except ContractReportError:
+        return res.returncode, None, tail
+    parsed.checks = checks
+    parsed.spec = spec
+    return res.returncode, parsed, tail

@@ -1,0 +1,652 @@
+"""The verify pipeline: install -> build -> test -> boot -> contract -> security -> static -> report.
+
+`verify_project` and `verify_url` are the Python API (the agent's finish tool calls them); the CLI in
+verify/cli.py only renders progress and the result. Usage problems raise VerifyUsageError before anything
+runs; a backend that does not boot is a result (Report.fatal, exit code 2), not an exception."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import importlib
+import json
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import yaml
+
+from backend_implementor import __version__
+from backend_implementor.verify import inventory
+from backend_implementor.verify.auth import (
+    AuthOptionError,
+    AuthSpec,
+    detect_auth_spec,
+    obtain_token,
+    parse_auth_option,
+)
+from backend_implementor.verify.contract import DEFAULT_CHECKS, run_schemathesis
+from backend_implementor.verify.findings import Evidence, Finding
+from backend_implementor.verify.proc import BootError, Server, free_port, port_open, run_cmd
+from backend_implementor.verify.project import Project, ProjectError, detect_project
+from backend_implementor.verify.report import Report, StageResult
+from backend_implementor.verify.testresults import (
+    ReporterError,
+    TestSummary,
+    parse_report_file,
+    reporter_args,
+)
+
+STAGES = ("install", "build", "test", "boot", "contract", "security", "static")
+URL_STAGES = ("contract", "security")  # what needs no source
+SERVER_STAGES = ("contract", "security")
+SPEC_PATHS = ("/openapi.json", "/openapi.yaml", "/api-docs", "/swagger.json", "/docs/openapi.json",
+              "/api/openapi.json", "/v3/api-docs", "/docs/json")  # fmt: skip
+SPEC_FILES = ("openapi.json", "openapi.yaml", "openapi.yml", "swagger.json")
+
+# (event, stage, data): event is "start" (data None), "end" (data StageResult) or "note" (data str).
+ProgressFn = Callable[[str, str, Any], None]
+
+
+class VerifyUsageError(Exception):
+    """Bad options or target; the message is meant for the user as is."""
+
+
+@dataclass
+class VerifyOptions:
+    stages: list[str] | None = None  # None = every stage the mode allows
+    start_cmd: str | None = None
+    port: int | None = None
+    health: str | None = None
+    auth: str | None = None  # the --auth string
+    db_url: str | None = None
+    fuzz_time: float = 30.0  # seconds of schemathesis; 0 skips the contract stage
+    out_dir: Path | None = None
+    spec: str | None = None  # OpenAPI file or URL; otherwise fetched from the server
+    contract_checks: str = DEFAULT_CHECKS
+    probe_budget: float = 60.0
+    boot_timeout: float = 60.0
+    install_timeout: float = 600.0
+    build_timeout: float = 600.0
+    test_timeout: float = 600.0
+    env: dict[str, str] = field(default_factory=dict)  # extra env for the server
+    progress: ProgressFn | None = None
+
+
+def parse_stages(text: str | None, *, url_mode: bool) -> list[str] | None:
+    if text is None or not text.strip():
+        return None
+    stages = [s.strip().lower() for s in text.split(",") if s.strip()]
+    allowed = URL_STAGES if url_mode else STAGES
+    for s in stages:
+        if s not in STAGES:
+            raise VerifyUsageError(f"--stages: unknown stage {s!r} (stages: {', '.join(STAGES)})")
+        if s not in allowed:
+            raise VerifyUsageError(
+                f"--stages: {s!r} needs the project's source; with --url only {', '.join(URL_STAGES)} can run"
+            )
+    return stages
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+class _Run:
+    """One verify run: holds the report and the options, times every stage."""
+
+    def __init__(self, report: Report, options: VerifyOptions, out_dir: Path, stages: list[str]) -> None:
+        self.report = report
+        self.opts = options
+        self.out = out_dir
+        self.stages = stages
+        self.openapi: dict[str, Any] | None = None
+        self.spec_ref: str | None = None  # what schemathesis loads (URL or file)
+        self.auth: AuthSpec | None = None
+        self.token_detail = ""
+
+    def emit(self, event: str, stage: str, data: Any = None) -> None:
+        if self.opts.progress is not None:
+            with contextlib.suppress(Exception):  # a broken display must not break verification
+                self.opts.progress(event, stage, data)
+
+    def wanted(self, name: str) -> bool:
+        return name in self.stages
+
+    def record(self, result: StageResult) -> StageResult:
+        self.report.stages.append(result)
+        self.emit("end", result.name, result)
+        return result
+
+    def skip(self, name: str, why: str) -> StageResult:
+        self.emit("start", name)
+        return self.record(StageResult(name, "skipped", 0.0, why))
+
+    def timed(self, name: str, fn: Callable[[], StageResult]) -> StageResult:
+        self.emit("start", name)
+        t0 = time.monotonic()
+        try:
+            result = fn()
+        except (KeyboardInterrupt, BootError):
+            raise
+        except Exception as exc:  # a bug or an unexpected environment: report it, do not crash the run
+            result = StageResult(name, "error", detail=f"{type(exc).__name__}: {exc}")
+        result.duration_s = time.monotonic() - t0
+        return self.record(result)
+
+
+# ---------------------------------------------------------------- source stages
+
+
+def _stage_install(run: _Run, project: Project) -> StageResult:
+    if not project.has_dependencies:
+        return StageResult("install", "skipped", detail="no dependencies in package.json: nothing to install")
+    nm = project.root / "node_modules"
+    lock = project.root / (project.lockfile or "package.json")
+    marker = nm / ".package-lock.json"  # npm writes it after every install
+    if nm.is_dir() and (not marker.exists() or marker.stat().st_mtime >= lock.stat().st_mtime):
+        return StageResult(
+            "install", "skipped", detail="node_modules present and not older than the lockfile"
+        )
+    pm = project.package_manager
+    if project.lockfile:
+        cmd = {
+            "npm": ["npm", "ci", "--ignore-scripts", "--no-audit", "--no-fund"],
+            "pnpm": ["pnpm", "install", "--frozen-lockfile", "--ignore-scripts"],
+            "yarn": ["yarn", "install", "--frozen-lockfile", "--ignore-scripts"],
+        }[pm]
+    else:
+        cmd = [pm, "install", "--ignore-scripts"] + (["--no-audit", "--no-fund"] if pm == "npm" else [])
+    res = run_cmd(cmd, cwd=project.root, log_path=run.out / "install.log", timeout_s=run.opts.install_timeout)
+    if res.ok:
+        return StageResult("install", "passed", detail=res.cmd, log=str(res.log_path))
+    why = res.error or ("timed out" if res.timed_out else f"exit {res.returncode}")
+    return StageResult(
+        "install", "failed", detail=f"{res.cmd}: {why}", log=str(res.log_path), log_tail=res.tail()
+    )
+
+
+def _stage_build(run: _Run, project: Project) -> StageResult:
+    if "build" in project.scripts:
+        cmd: list[str] = project.run_script_cmd("build")
+    elif "typecheck" in project.scripts:
+        cmd = project.run_script_cmd("typecheck")
+    elif project.typescript:
+        tsc = project.bin("tsc")
+        if tsc is None:
+            return StageResult(
+                "build", "failed", detail="tsconfig.json present but typescript is not installed"
+            )
+        cmd = [str(tsc), "--noEmit", "-p", "tsconfig.json"]
+    else:
+        return StageResult("build", "skipped", detail="no build script and no tsconfig.json")
+    res = run_cmd(cmd, cwd=project.root, log_path=run.out / "build.log", timeout_s=run.opts.build_timeout)
+    if res.ok:
+        return StageResult("build", "passed", detail=res.cmd, log=str(res.log_path))
+    why = res.error or ("timed out" if res.timed_out else f"exit {res.returncode}")
+    return StageResult(
+        "build", "failed", detail=f"{res.cmd}: {why}", log=str(res.log_path), log_tail=res.tail()
+    )
+
+
+def _stage_test(run: _Run, project: Project) -> StageResult:
+    if project.test_script is None:
+        return StageResult("test", "skipped", detail="no test script in package.json")
+    runner = project.test_runner
+    json_out = run.out / "test-results.json"
+    json_out.unlink(missing_ok=True)
+    extra = reporter_args(runner, json_out) if runner else []
+    cmd = project.run_script_cmd("test", extra)
+    res = run_cmd(cmd, cwd=project.root, log_path=run.out / "test.log", timeout_s=run.opts.test_timeout)
+    if res.error or res.timed_out:
+        why = res.error or f"timed out after {run.opts.test_timeout:.0f}s"
+        return StageResult("test", "error", detail=why, log=str(res.log_path), log_tail=res.tail())
+    summary: TestSummary
+    if runner:
+        try:
+            summary = parse_report_file(json_out, runner=runner, root=project.root)
+        except ReporterError as exc:
+            summary = TestSummary(runner=runner, source="exit-code", note=f"no per-test results: {exc}")
+            summary.failed = 0 if res.ok else 1
+    else:
+        summary = TestSummary(
+            source="exit-code",
+            note="test runner is neither vitest nor jest: per-test "
+            "results unavailable, judged by the exit code",
+        )
+        summary.passed, summary.failed = (1, 0) if res.ok else (0, 1)
+        summary.total = 1
+    run.report.tests = summary.to_dict()
+    counts = f"{summary.passed} passed, {summary.failed} failed, {summary.skipped} skipped"
+    failed = summary.failed > 0 or not res.ok
+    if failed and summary.failed == 0:
+        counts += f"; but `{res.cmd}` exited {res.returncode}"
+    return StageResult(
+        "test",
+        "failed" if failed else "passed",
+        detail=counts,
+        log=str(res.log_path),
+        log_tail=res.tail() if failed else "",
+    )
+
+
+# ---------------------------------------------------------------- server stages
+
+
+def _load_doc(text: str) -> dict[str, Any] | None:
+    try:
+        doc = json.loads(text)
+    except ValueError:
+        try:
+            doc = yaml.safe_load(text)
+        except yaml.YAMLError:
+            return None
+    if (
+        isinstance(doc, dict)
+        and ("openapi" in doc or "swagger" in doc)
+        and isinstance(doc.get("paths"), dict)
+    ):
+        return doc
+    return None
+
+
+def _find_spec(run: _Run, base_url: str, root: Path | None) -> None:
+    """Sets run.openapi and run.spec_ref: --spec first, then what the server serves, then a file."""
+    spec = run.opts.spec
+    if spec:
+        if spec.startswith(("http://", "https://")):
+            try:
+                r = httpx.get(spec, timeout=10, trust_env=False)
+            except httpx.HTTPError as exc:
+                raise VerifyUsageError(f"--spec {spec}: cannot fetch ({type(exc).__name__})") from exc
+            doc = _load_doc(r.text) if r.status_code == 200 else None
+        else:
+            path = Path(spec).expanduser()
+            if not path.is_file():
+                raise VerifyUsageError(f"--spec {spec}: no such file")
+            doc = _load_doc(path.read_text(encoding="utf-8", errors="replace"))
+            spec = str(path.resolve())
+        if doc is None:
+            raise VerifyUsageError(
+                f"--spec {spec}: not an OpenAPI/Swagger document (no openapi and paths keys)"
+            )
+        run.openapi, run.spec_ref = doc, spec
+        run.report.spec_source = spec
+        return
+    with httpx.Client(base_url=base_url, timeout=5, trust_env=False) as client:
+        for p in SPEC_PATHS:
+            try:
+                r = client.get(p)
+            except httpx.HTTPError:
+                continue
+            if r.status_code == 200:
+                doc = _load_doc(r.text)
+                if doc is not None:
+                    run.openapi, run.spec_ref = doc, base_url + p
+                    run.report.spec_source = f"served at {p}"
+                    return
+    if root is not None:
+        for name in SPEC_FILES:
+            f = root / name
+            if f.is_file():
+                doc = _load_doc(f.read_text(encoding="utf-8", errors="replace"))
+                if doc is not None:
+                    run.openapi, run.spec_ref = doc, str(f)
+                    run.report.spec_source = f"file {name}"
+                    return
+
+
+def _start_command(run: _Run, project: Project) -> str:
+    if run.opts.start_cmd:
+        return run.opts.start_cmd
+    if "start" in project.scripts:
+        return " ".join(project.run_script_cmd("start"))
+    if project.main and project.main.endswith((".js", ".mjs", ".cjs")):
+        return f"node {project.main}"
+    raise VerifyUsageError(f"{project.root}: no start script in package.json; pass --start-cmd")
+
+
+def _server_env(run: _Run) -> dict[str, str]:
+    env = {
+        # A secret for apps that refuse to start without one (bimpl's JWT_SECRET, BaxBench's APP_SECRET).
+        "JWT_SECRET": secrets.token_urlsafe(48),
+        "APP_SECRET": secrets.token_urlsafe(48),
+    }
+    if run.opts.db_url:
+        env["DATABASE_URL"] = run.opts.db_url
+    env.update(run.opts.env)
+    return env
+
+
+def _stage_boot(run: _Run, server: Server) -> StageResult:
+    server.start()
+    answered = server.wait_ready(timeout_s=run.opts.boot_timeout, health=run.opts.health)
+    return StageResult(
+        "boot", "passed", detail=f"{server.cmd} on port {server.port}: {answered}", log=str(server.log_path)
+    )
+
+
+def _stage_contract(run: _Run, base_url: str, is_alive: Callable[[], bool]) -> StageResult:
+    if run.opts.fuzz_time <= 0:
+        return StageResult("contract", "skipped", detail="disabled by --fuzz-time 0")
+    if run.spec_ref is None:
+        return StageResult("contract", "skipped", detail="no OpenAPI document (served or --spec)")
+    token = None
+    if run.auth is not None:
+        got = obtain_token(base_url, run.auth)
+        token, run.token_detail = got.token, got.detail
+    else:
+        run.token_detail = "no login endpoint known (see --auth)"
+    code, parsed, tail = run_schemathesis(
+        run.spec_ref,
+        base_url=base_url,
+        out_dir=run.out,
+        fuzz_time_s=run.opts.fuzz_time,
+        token=token,
+        checks=run.opts.contract_checks,
+    )
+    log = str(run.out / "contract.log")
+    if parsed is None:
+        return StageResult(
+            "contract", "error", detail=f"schemathesis exited {code} without a report", log=log, log_tail=tail
+        )
+    parsed.authenticated = token is not None
+    parsed.auth_detail = run.token_detail
+    run.report.contract = parsed.to_dict()
+    if not is_alive():
+        requests = [f.request for f in parsed.failures if f.request]
+        last = requests[-1] if requests else "(schemathesis run; see contract.log)"
+        run.report.findings.append(Finding(
+            id="crash-contract", cwe=703, severity="high", stage="contract",
+            title="The server process died during contract testing",
+            fix="Catch errors in async handlers and add an error middleware; never let a request kill the process",
+            evidence=Evidence(request=last, response="process exited"),
+        ))  # fmt: skip
+    detail = (
+        f"{parsed.operations} operations, {parsed.failed_operations} failing, "
+        f"{len(parsed.failures)} failure(s); {'token' if token else 'no token'}"
+    )
+    if parsed.failures or parsed.errors or code not in (0, 1):
+        return StageResult("contract", "failed", detail=detail, log=log)
+    return StageResult("contract", "passed", detail=detail, log=log)
+
+
+def _probe_auth(run: _Run, probes_mod: Any, base_url: str) -> Any:
+    """Their AuthConfig: from --auth (mapped by field names) or their own detection."""
+    if run.opts.auth and run.auth is not None:
+        config_cls = getattr(probes_mod, "AuthConfig", None)
+        if config_cls is not None and dataclasses.is_dataclass(config_cls):
+            mine = run.auth.to_dict()
+            kwargs = {}
+            for f in dataclasses.fields(config_cls):
+                n = f.name.lower()
+                key = ("register_path" if "register" in n else "login_path" if "login" in n
+                       else "password_field" if "pass" in n else "token_key" if "token" in n
+                       else "user_field" if ("user" in n or "email" in n) else None)  # fmt: skip
+                if key is not None:
+                    kwargs[f.name] = mine[key]
+            with contextlib.suppress(TypeError):
+                return config_cls(**kwargs)
+    detect = getattr(probes_mod, "detect_auth", None)
+    return detect(run.openapi, base_url) if detect is not None else None
+
+
+def _stage_security(run: _Run, base_url: str, is_alive: Callable[[], bool]) -> StageResult:
+    try:
+        # import_module (not `from ... import`) so tests can stand in a fake via sys.modules.
+        probes_mod = importlib.import_module("backend_implementor.verify.probes")
+        ProbeTarget = importlib.import_module("backend_implementor.verify.probes.target").ProbeTarget
+    except ImportError as exc:
+        return StageResult("security", "skipped", detail=f"security probes not available ({exc.name or exc})")
+    target = ProbeTarget(
+        base_url=base_url,
+        openapi=run.openapi,
+        auth=_probe_auth(run, probes_mod, base_url),
+        db_url=run.opts.db_url,
+        is_alive=is_alive,
+    )
+    findings = probes_mod.run_probes(
+        target,
+        budget_s=run.opts.probe_budget,
+        progress=lambda *a: run.emit("note", "security", " ".join(map(str, a))),
+    )
+    run.report.findings.extend(findings)
+    status = "failed" if findings else "passed"
+    cwes = ", ".join(f"CWE-{c}" for c in sorted({f.cwe for f in findings}))
+    return StageResult(
+        "security", status, detail=f"{len(findings)} finding(s)" + (f": {cwes}" if cwes else "")
+    )
+
+
+def _stage_static(run: _Run, root: Path) -> StageResult:
+    try:
+        static_mod = importlib.import_module("backend_implementor.verify.static")
+    except ImportError as exc:
+        return StageResult("static", "skipped", detail=f"static checks not available ({exc.name or exc})")
+    findings = static_mod.scan(root)
+    run.report.findings.extend(findings)
+    cwes = ", ".join(f"CWE-{c}" for c in sorted({f.cwe for f in findings}))
+    return StageResult(
+        "static",
+        "failed" if findings else "passed",
+        detail=f"{len(findings)} finding(s)" + (f": {cwes}" if cwes else ""),
+    )
+
+
+def _server_stages(
+    run: _Run, base_url: str, is_alive: Callable[[], bool], restart: Callable[[], bool]
+) -> None:
+    if run.wanted("contract"):
+        run.timed("contract", lambda: _stage_contract(run, base_url, is_alive))
+    if run.wanted("security"):
+        if not is_alive() and not restart():
+            run.skip("security", "the server is down and could not be restarted")
+        else:
+            run.timed("security", lambda: _stage_security(run, base_url, is_alive))
+
+
+def _resolve_out(options: VerifyOptions, default: Path) -> Path:
+    out = Path(options.out_dir).expanduser() if options.out_dir else default
+    if out.exists() and not out.is_dir():
+        raise VerifyUsageError(f"--out {out}: exists and is not a directory")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise VerifyUsageError(f"--out {out}: cannot create ({exc.strerror})") from exc
+    return out.resolve()
+
+
+def _validate(options: VerifyOptions, stages: list[str] | None, url_mode: bool) -> list[str]:
+    if options.fuzz_time < 0:
+        raise VerifyUsageError("--fuzz-time must be ≥ 0 seconds")
+    if options.port is not None and not 0 < options.port < 65536:
+        raise VerifyUsageError(f"--port {options.port}: not a TCP port")
+    if options.health is not None and not options.health.startswith("/"):
+        raise VerifyUsageError(f"--health {options.health!r}: must be a path starting with '/'")
+    allowed = URL_STAGES if url_mode else STAGES
+    if stages is None:
+        return list(allowed)
+    bad = [s for s in stages if s not in allowed]
+    if bad:
+        raise VerifyUsageError(f"stages not available here: {', '.join(bad)} (allowed: {', '.join(allowed)})")
+    return [s for s in STAGES if s in stages]  # run in pipeline order whatever order was given
+
+
+def _resolve_auth(options: VerifyOptions) -> AuthSpec | None:
+    if not options.auth:
+        return None
+    try:
+        return parse_auth_option(options.auth)
+    except AuthOptionError as exc:
+        raise VerifyUsageError(str(exc)) from exc
+
+
+# ---------------------------------------------------------------- public API
+
+
+def verify_project(path: Path | str, options: VerifyOptions | None = None) -> Report:
+    """Verify the Node project at `path`. Raises VerifyUsageError for bad input; everything else is in
+    the returned Report (exit_code 0 clean, 1 findings/failed stages, 2 boot error)."""
+    opts = options or VerifyOptions()
+    try:
+        project = detect_project(Path(path))
+    except ProjectError as exc:
+        raise VerifyUsageError(str(exc)) from exc
+    stages = _validate(opts, opts.stages, url_mode=False)
+    auth = _resolve_auth(opts)
+    out = _resolve_out(opts, project.root / ".bimpl" / "verify")
+    report = Report(
+        mode="project",
+        target=str(project.root),
+        tool_version=__version__,
+        started_at=_now(),
+        project=project.to_dict(),
+        out_dir=str(out),
+    )
+    run = _Run(report, opts, out, stages)
+    run.auth = auth
+    t0 = time.monotonic()
+    root = project.root
+    report.schema = inventory.schema(root)
+    report.middleware = inventory.middleware(root, project.main)
+    try:
+        install_failed = False
+        if run.wanted("install"):
+            install_failed = run.timed("install", lambda: _stage_install(run, project)).status == "failed"
+        for name, fn in (("build", _stage_build), ("test", _stage_test)):
+            if run.wanted(name):
+                if install_failed:
+                    run.skip(name, "install failed")
+                else:
+                    run.timed(name, lambda fn=fn: fn(run, project))
+        needs_server = any(run.wanted(s) for s in SERVER_STAGES)
+        if run.wanted("boot") or needs_server:
+            if install_failed:
+                for s in ("boot", *SERVER_STAGES):
+                    if run.wanted(s) or s == "boot":
+                        run.skip(s, "install failed")
+            else:
+                _boot_and_probe(run, project)
+        if run.wanted("static"):
+            run.timed("static", lambda: _stage_static(run, root))
+    finally:
+        report.endpoints = inventory.endpoints(
+            run.openapi, None if run.openapi else root, report.spec_source or ""
+        )
+        report.duration_s = time.monotonic() - t0
+        report.write(out)
+    return report
+
+
+def _boot_and_probe(run: _Run, project: Project) -> None:
+    cmd = _start_command(run, project)
+    servers: list[Server] = []
+
+    def new_server() -> Server:
+        port = run.opts.port or free_port()
+        s = Server(
+            cmd,
+            cwd=project.root,
+            port=port,
+            log_path=run.out / f"server{len(servers) or ''}.log",
+            env=_server_env(run),
+        )
+        servers.append(s)
+        return s
+
+    server = new_server()
+    try:
+        try:
+            run.timed("boot", lambda: _stage_boot(run, server))
+        except BootError as exc:
+            result = StageResult(
+                "boot", "error", detail=str(exc), log=str(server.log_path), log_tail=exc.log_tail
+            )
+            run.record(result)
+            run.report.fatal = f"the backend did not boot: {exc}"
+            for s in SERVER_STAGES:
+                if run.wanted(s):
+                    run.skip(s, "boot failed")
+            return
+        run.report.base_url = server.base_url
+        _find_spec(run, server.base_url, project.root)
+        if run.auth is None:
+            run.auth = detect_auth_spec(run.openapi)
+
+        current = {"server": server}
+
+        def is_alive() -> bool:
+            return current["server"].is_alive()
+
+        def restart() -> bool:
+            # After a crash the probes still deserve a live target; the crash itself is already a finding.
+            current["server"].stop()
+            s2 = Server(
+                cmd,
+                cwd=project.root,
+                port=server.port,
+                log_path=run.out / "server-restart.log",
+                env=_server_env(run),
+            )
+            servers.append(s2)
+            try:
+                s2.start()
+                s2.wait_ready(timeout_s=run.opts.boot_timeout, health=run.opts.health)
+            except BootError:
+                return False
+            current["server"] = s2
+            run.emit("note", "security", "server restarted after a crash")
+            return True
+
+        _server_stages(run, server.base_url, is_alive, restart)
+    finally:
+        for s in servers:
+            s.stop()
+
+
+def verify_url(url: str, options: VerifyOptions | None = None) -> Report:
+    """Black-box verification of a running server: contract and security stages only."""
+    opts = options or VerifyOptions()
+    base = url.rstrip("/")
+    parsed = httpx.URL(base) if base.startswith(("http://", "https://")) else None
+    if parsed is None or not parsed.host:
+        raise VerifyUsageError(f"--url {url!r}: expected http://host:port")
+    stages = _validate(opts, opts.stages, url_mode=True)
+    auth = _resolve_auth(opts)
+    out = _resolve_out(opts, Path.cwd() / ".bimpl" / "verify")
+    report = Report(
+        mode="url", target=base, tool_version=__version__, started_at=_now(), base_url=base, out_dir=str(out)
+    )
+    run = _Run(report, opts, out, stages)
+    run.auth = auth
+    t0 = time.monotonic()
+    try:
+        run.emit("start", "reach")
+        try:
+            with httpx.Client(timeout=5, trust_env=False) as client:
+                answer = client.get(base + (opts.health or "/"))
+            reach = StageResult(
+                "reach", "passed", time.monotonic() - t0, f"GET {opts.health or '/'} -> {answer.status_code}"
+            )
+        except httpx.HTTPError as exc:
+            reach = StageResult("reach", "error", time.monotonic() - t0, f"cannot reach {base}: {exc}")
+            report.fatal = f"cannot reach {base} ({type(exc).__name__}); is the server running?"
+        run.record(reach)
+        if report.fatal:
+            return report
+        _find_spec(run, base, None)
+        if run.auth is None:
+            run.auth = detect_auth_spec(run.openapi)
+        host, port = parsed.host, parsed.port or (443 if parsed.scheme == "https" else 80)
+        # We cannot see their process: "alive" means the port still accepts connections.
+        _server_stages(run, base, lambda: port_open(host, port), lambda: False)
+    finally:
+        report.endpoints = inventory.endpoints(run.openapi, None, report.spec_source or "")
+        report.duration_s = time.monotonic() - t0
+        report.write(out)
+    return report
