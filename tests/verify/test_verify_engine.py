@@ -24,7 +24,9 @@ from backend_implementor.verify.engine import VerifyOptions, VerifyUsageError, v
 from backend_implementor.verify.findings import Evidence, Finding
 
 DATA = Path(__file__).parent / "data"
-needs_node = pytest.mark.skipif(shutil.which("node") is None or shutil.which("npm") is None, reason="needs node+npm")
+needs_node = pytest.mark.skipif(
+    shutil.which("node") is None or shutil.which("npm") is None, reason="needs node+npm"
+)
 
 # A dependency-free node server: /openapi.json, /items (leaks an SQL error for a quote), /crash kills it.
 SERVER_JS = r"""
@@ -50,7 +52,9 @@ http.createServer((req, res) => {
 """
 
 
-def make_project(root: Path, scripts: dict[str, str], files: dict[str, str] | None = None, **pkg: Any) -> Path:
+def make_project(
+    root: Path, scripts: dict[str, str], files: dict[str, str] | None = None, **pkg: Any
+) -> Path:
     root.mkdir(parents=True, exist_ok=True)
     (root / "package.json").write_text(json.dumps({"name": "fake", "scripts": scripts, **pkg}))
     (root / "app.js").write_text(SERVER_JS)
@@ -99,7 +103,11 @@ def fake_checks(monkeypatch):
 
     probes = types.ModuleType("backend_implementor.verify.probes")
     probes.run_probes = run_probes
-    probes.detect_auth = lambda openapi, base_url: calls.setdefault("detect_auth", (openapi is not None, base_url))
+
+    def detect_auth(openapi, base_url):
+        calls["detect_auth"] = (openapi is not None, base_url)
+
+    probes.detect_auth = detect_auth
     target_mod = types.ModuleType("backend_implementor.verify.probes.target")
     target_mod.ProbeTarget = FakeTarget
     static = types.ModuleType("backend_implementor.verify.static")
@@ -198,7 +206,10 @@ def test_install_build_test_stages(tmp_path):
     assert by["test"].status == "failed"
     assert by["test"].detail == "1 passed, 2 failed, 2 skipped"
     assert r.tests["source"] == "reporter-json"
-    assert [f["name"] for f in r.tests["failures"]] == ["books › rejects bad isbn", "(test file failed to run)"]
+    assert [f["name"] for f in r.tests["failures"]] == [
+        "books › rejects bad isbn",
+        "(test file failed to run)",
+    ]
     assert r.exit_code == 1
 
 
@@ -213,7 +224,9 @@ def test_install_failure_skips_what_depends_on_it(tmp_path, monkeypatch):
     monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
     proj = make_project(tmp_path / "p", {"start": "node app.js", "test": "vitest run"},
                         {"package-lock.json": "{}"}, dependencies={"no-such-package": "1.0.0"})  # fmt: skip
-    r = verify_project(proj, VerifyOptions(stages=["install", "build", "test", "boot"], out_dir=tmp_path / "o"))
+    r = verify_project(
+        proj, VerifyOptions(stages=["install", "build", "test", "boot"], out_dir=tmp_path / "o")
+    )
     by = {s.name: s for s in r.stages}
     assert by["install"].status == "failed"
     assert by["install"].detail.startswith("npm ci --ignore-scripts")
@@ -225,7 +238,7 @@ def test_install_failure_skips_what_depends_on_it(tmp_path, monkeypatch):
 @needs_node
 @pytest.mark.slow
 def test_test_script_without_known_runner_uses_exit_code(tmp_path):
-    proj = make_project(tmp_path / "p", {"test": "node -e \"process.exit(0)\""})
+    proj = make_project(tmp_path / "p", {"test": 'node -e "process.exit(0)"'})
     r = verify_project(proj, VerifyOptions(stages=["test"], out_dir=tmp_path / "o"))
     assert r.tests["source"] == "exit-code" and r.tests["passed"] == 1 and r.exit_code == 0
 
@@ -236,21 +249,31 @@ def test_test_script_without_known_runner_uses_exit_code(tmp_path):
 @needs_node
 @pytest.mark.slow
 def test_boot_failure_exit_2_with_log_tail(tmp_path):
-    proj = make_project(tmp_path / "p", {"start": "node -e \"console.error('FATAL: DATABASE_URL is invalid'); process.exit(3)\""})
-    result = runner.invoke(app, ["verify", str(proj), "--stages", "boot,security", "--out", str(tmp_path / "o")])
+    proj = make_project(
+        tmp_path / "p",
+        {"start": "node -e \"console.error('FATAL: DATABASE_URL is invalid'); process.exit(3)\""},
+    )
+    result = runner.invoke(
+        app, ["verify", str(proj), "--stages", "boot,security", "--out", str(tmp_path / "o")]
+    )
     assert result.exit_code == 2, result.output
     assert "did not boot" in result.output
     assert "exited with code 3" in result.output
     assert "FATAL: DATABASE_URL is invalid" in result.output  # the log tail, not a traceback
     assert "Traceback" not in result.output
     report = json.loads((tmp_path / "o" / "report.json").read_text())
-    assert [(s["name"], s["status"]) for s in report["stages"]] == [("boot", "error"), ("security", "skipped")]
+    assert [(s["name"], s["status"]) for s in report["stages"]] == [
+        ("boot", "error"),
+        ("security", "skipped"),
+    ]
 
 
 @needs_node
 @pytest.mark.slow
 def test_boot_timeout_when_port_never_opens(tmp_path):
-    proj = make_project(tmp_path / "p", {"start": "node -e \"console.log('warming up'); setTimeout(() => {}, 60000)\""})
+    proj = make_project(
+        tmp_path / "p", {"start": "node -e \"console.log('warming up'); setTimeout(() => {}, 60000)\""}
+    )
     r = verify_project(proj, VerifyOptions(stages=["boot"], boot_timeout=1.5, out_dir=tmp_path / "o"))
     assert r.exit_code == 2
     assert "not ready after 2s" in r.fatal and "never opened" in r.fatal
@@ -278,7 +301,9 @@ def test_full_run_with_fake_probes_and_static(tmp_path, fake_checks):
     assert fake_checks["target"].openapi["paths"]["/items"]
     assert fake_checks["detect_auth"] == (True, fake_checks["target"].base_url)
     assert fake_checks["static_dir"] == proj.resolve()
-    assert r.endpoints["items"] == [{"method": "GET", "path": "/items", "auth": "not declared", "summary": "List items"}]
+    assert r.endpoints["items"] == [
+        {"method": "GET", "path": "/items", "auth": "not declared", "summary": "List items"}
+    ]
     assert r.exit_code == 1
     # The server's whole process group is gone once verify returns (npm and node alike).
     assert pid_gone(int(pid_file.read_text()))

@@ -37,7 +37,9 @@ def write_pkg(root: Path, pkg: dict, files: dict[str, str] | None = None) -> Pat
 )
 def test_package_manager_from_lockfile(tmp_path, monkeypatch, lockfile, manager):
     monkeypatch.setattr("shutil.which", lambda name: f"/usr/bin/{name}")
-    write_pkg(tmp_path, {"name": "x", "dependencies": {"express": "^5"}}, {lockfile: ""} if lockfile else None)
+    write_pkg(
+        tmp_path, {"name": "x", "dependencies": {"express": "^5"}}, {lockfile: ""} if lockfile else None
+    )
     p = detect_project(tmp_path)
     assert (p.package_manager, p.lockfile) == (manager, lockfile)
     assert p.has_dependencies
@@ -59,7 +61,9 @@ def test_fixture_shaped_app_has_nothing_to_install(tmp_path):
 
 
 def test_npm_placeholder_test_script_is_no_test_suite(tmp_path):
-    p = detect_project(write_pkg(tmp_path, {"scripts": {"test": 'echo "Error: no test specified" && exit 1'}}))
+    p = detect_project(
+        write_pkg(tmp_path, {"scripts": {"test": 'echo "Error: no test specified" && exit 1'}})
+    )
     assert p.test_script is None
 
 
@@ -114,7 +118,14 @@ def test_path_that_is_a_file_or_missing(tmp_path):
 
 def test_run_script_cmd_per_manager(tmp_path):
     p = detect_project(write_pkg(tmp_path, {"scripts": {"test": "vitest run"}}))
-    assert p.run_script_cmd("test", ["--reporter=json"]) == ["npm", "run", "--silent", "test", "--", "--reporter=json"]
+    assert p.run_script_cmd("test", ["--reporter=json"]) == [
+        "npm",
+        "run",
+        "--silent",
+        "test",
+        "--",
+        "--reporter=json",
+    ]
     p.package_manager = "pnpm"
     assert p.run_script_cmd("test", ["--x"]) == ["pnpm", "run", "test", "--x"]
 
@@ -186,11 +197,42 @@ def test_parse_auth_option():
 
 @pytest.mark.parametrize(
     ("text", "message"),
-    [("", "empty"), ("login", "key=value"), ("nope=1", "unknown key 'nope'"), ("login=session", "starting with '/'")],
+    [
+        ("", "empty"),
+        ("login", "key=value"),
+        ("nope=1", "unknown key 'nope'"),
+        ("login=session", "starting with '/'"),
+    ],
 )
 def test_bad_auth_option(text, message):
     with pytest.raises(AuthOptionError, match=message):
         parse_auth_option(text)
+
+
+def test_auth_extra_fields_and_conversion_to_the_probes_config():
+    from dataclasses import dataclass, field
+
+    from backend_implementor.verify.engine import _probe_auth
+
+    a = parse_auth_option("register=/signup,login=/login,extra.name=Bob")
+    assert a.register_extra == {"name": "Bob"}
+
+    @dataclass
+    class AuthConfig:  # the probes' shape: same field names, no `source`
+        register_path: str = "/auth/register"
+        login_path: str = "/auth/login"
+        user_field: str = "email"
+        password_field: str = "password"
+        token_key: str = "access_token"
+        register_extra: dict = field(default_factory=dict)
+
+    class Run:
+        auth = a
+
+    cfg = _probe_auth(Run, type("M", (), {"AuthConfig": AuthConfig}))
+    assert cfg == AuthConfig("/signup", "/login", register_extra={"name": "Bob"})
+    Run.auth = parse_auth_option("login=/session")  # no register path: keep their default, not None
+    assert _probe_auth(Run, type("M", (), {"AuthConfig": AuthConfig})).register_path == "/auth/register"
 
 
 def test_detect_auth_from_openapi():
@@ -224,7 +266,11 @@ def test_endpoints_auth_from_openapi():
         },
     }
     eps = {(e["method"], e["path"]): e["auth"] for e in inventory.endpoints_from_openapi(doc)}
-    assert eps == {("GET", "/books"): "none", ("POST", "/books"): "required (bearer)", ("DELETE", "/books/{id}"): "none"}
+    assert eps == {
+        ("GET", "/books"): "none",
+        ("POST", "/books"): "required (bearer)",
+        ("DELETE", "/books/{id}"): "none",
+    }
     bare = {"openapi": "3.0.0", "paths": {"/x": {"get": {}}}}
     assert inventory.endpoints_from_openapi(bare)[0]["auth"] == "not declared"
 
@@ -263,7 +309,9 @@ def test_schema_from_drizzle_ts_and_inline_sql(tmp_path):
         "export const books = pgTable('books', {\n  id: uuid('id').primaryKey(),\n  title: varchar('title'),\n"
         "}, (t) => [index('books_title_idx').on(t.title)]);\n"
     )
-    (tmp_path / "app.js").write_text("db.exec(`CREATE TABLE users (id INTEGER PRIMARY KEY, email TEXT UNIQUE)`)")
+    (tmp_path / "app.js").write_text(
+        "db.exec(`CREATE TABLE users (id INTEGER PRIMARY KEY, email TEXT UNIQUE)`)"
+    )
     s = inventory.schema(tmp_path)
     tables = {t["name"]: [c["name"] for c in t["columns"]] for t in s["tables"]}
     assert tables == {"books": ["id", "title"], "users": ["id", "email"]}
@@ -295,7 +343,10 @@ def test_middleware_in_source_order(tmp_path):
 
 def _sample_report(**kw) -> Report:
     r = Report(mode="project", target="/p", tool_version="0.1.0", started_at="2026-01-01T00:00:00Z", **kw)
-    r.stages = [StageResult("install", "skipped", 0, "no dependencies"), StageResult("boot", "passed", 0.5, "ok")]
+    r.stages = [
+        StageResult("install", "skipped", 0, "no dependencies"),
+        StageResult("boot", "passed", 0.5, "ok"),
+    ]
     r.endpoints = {"source": "OpenAPI document", "items": [{"method": "GET", "path": "/a|b", "auth": "none",
                                                            "summary": ""}]}  # fmt: skip
     return r
@@ -329,7 +380,14 @@ def test_report_json_matches_shipped_schema_and_markdown(tmp_path):
     assert [f["cwe"] for f in data["findings"]] == [89, 693]  # critical first
     assert data["summary"]["cwes"] == [89, 693]
     md = m.read_text()
-    for heading in ("## 1. Endpoints", "## 2. Schema", "## 3. Middleware", "## 4. Tests", "## Findings", "## Stages"):
+    for heading in (
+        "## 1. Endpoints",
+        "## 2. Schema",
+        "## 3. Middleware",
+        "## 4. Tests",
+        "## Findings",
+        "## Stages",
+    ):
         assert heading in md
     assert md.index("CWE-89") < md.index("CWE-693")
     assert "`/a\\|b`" in md  # a pipe in a path does not break the table

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 import secrets
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import httpx
@@ -32,6 +32,7 @@ class AuthSpec:
     user_field: str = "email"
     password_field: str = "password"
     token_key: str = "access_token"
+    register_extra: dict[str, Any] = field(default_factory=dict)  # other fields registration requires
     source: str = "bimpl convention"
 
     def to_dict(self) -> dict[str, Any]:
@@ -39,7 +40,8 @@ class AuthSpec:
 
 
 def parse_auth_option(text: str) -> AuthSpec:
-    """`register=/signup,login=/login,user=email,password=password,token=token` (any subset; login needed)."""
+    """`register=/signup,login=/login,user=email,password=password,token=token` (any subset);
+    `extra.NAME=VALUE` adds a field to the registration body (same syntax as the probes' parser)."""
     spec = AuthSpec(source="--auth")
     given = set()
     for part in filter(None, (p.strip() for p in text.split(","))):
@@ -47,8 +49,12 @@ def parse_auth_option(text: str) -> AuthSpec:
         key, value = key.strip(), value.strip()
         if not sep or not value:
             raise AuthOptionError(f"--auth: expected key=value, got {part!r}")
+        if key.startswith("extra.") and len(key) > len("extra."):
+            spec.register_extra[key[len("extra.") :]] = value
+            given.add(key)
+            continue
         if key not in _KEYS:
-            raise AuthOptionError(f"--auth: unknown key {key!r} (known: {', '.join(_KEYS)})")
+            raise AuthOptionError(f"--auth: unknown key {key!r} (known: {', '.join(_KEYS)}, extra.NAME)")
         if key in ("register", "login") and not value.startswith("/"):
             raise AuthOptionError(f"--auth: {key} must be a path starting with '/', got {value!r}")
         setattr(spec, _KEYS[key], value)
@@ -122,16 +128,21 @@ class TokenResult:
     detail: str  # what happened, for the report
 
 
-def obtain_token(base_url: str, spec: AuthSpec, *, timeout_s: float = 10.0) -> TokenResult:
-    """Register a fresh user (when a register path is known) and log in. Never raises on HTTP trouble."""
+def obtain_token(base_url: str, spec: Any, *, timeout_s: float = 10.0) -> TokenResult:
+    """Register a fresh user (when a register path is known) and log in. Never raises on HTTP trouble.
+
+    `spec` is an AuthSpec or anything with the same attributes (the probes' AuthConfig)."""
     ident = "bimpl-verify-" + secrets.token_hex(4)
     user = f"{ident}@example.com" if spec.user_field == "email" else ident
     password = "Vf-" + secrets.token_urlsafe(12)
     body = {spec.user_field: user, spec.password_field: password}
+    source = getattr(spec, "source", "detected")
     try:
         with httpx.Client(base_url=base_url, timeout=timeout_s, trust_env=False) as client:
             if spec.register_path:
-                r = client.post(spec.register_path, json=body)
+                r = client.post(
+                    spec.register_path, json={**(getattr(spec, "register_extra", None) or {}), **body}
+                )
                 if r.status_code >= 400:
                     return TokenResult(
                         None, f"POST {spec.register_path} -> {r.status_code}; running unauthenticated"
@@ -155,6 +166,6 @@ def obtain_token(base_url: str, spec: AuthSpec, *, timeout_s: float = 10.0) -> T
                 return TokenResult(
                     None, f"POST {spec.login_path} answered without a token; running unauthenticated"
                 )
-            return TokenResult(token, f"registered and logged in as {user} ({spec.source})")
+            return TokenResult(token, f"registered and logged in as {user} ({source})")
     except httpx.HTTPError as exc:
         return TokenResult(None, f"login failed ({type(exc).__name__}); running unauthenticated")

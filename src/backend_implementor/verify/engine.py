@@ -107,7 +107,7 @@ class _Run:
         self.stages = stages
         self.openapi: dict[str, Any] | None = None
         self.spec_ref: str | None = None  # what schemathesis loads (URL or file)
-        self.auth: AuthSpec | None = None
+        self.auth: Any = None  # our AuthSpec or the probes' AuthConfig (same attribute names)
         self.token_detail = ""
 
     def emit(self, event: str, stage: str, data: Any = None) -> None:
@@ -338,8 +338,11 @@ def _stage_contract(run: _Run, base_url: str, is_alive: Callable[[], bool]) -> S
         return StageResult("contract", "skipped", detail="no OpenAPI document (served or --spec)")
     token = None
     if run.auth is not None:
-        got = obtain_token(base_url, run.auth)
-        token, run.token_detail = got.token, got.detail
+        try:
+            got = obtain_token(base_url, run.auth)
+            token, run.token_detail = got.token, got.detail
+        except AttributeError as exc:  # an auth config without the expected fields
+            run.token_detail = f"cannot log in ({exc}); running unauthenticated"
     else:
         run.token_detail = "no login endpoint known (see --auth)"
     code, parsed, tail = run_schemathesis(
@@ -376,29 +379,47 @@ def _stage_contract(run: _Run, base_url: str, is_alive: Callable[[], bool]) -> S
     return StageResult("contract", "passed", detail=detail, log=log)
 
 
-def _probe_auth(run: _Run, probes_mod: Any, base_url: str) -> Any:
-    """Their AuthConfig: from --auth (mapped by field names) or their own detection."""
-    if run.opts.auth and run.auth is not None:
-        config_cls = getattr(probes_mod, "AuthConfig", None)
-        if config_cls is not None and dataclasses.is_dataclass(config_cls):
-            mine = run.auth.to_dict()
-            kwargs = {}
-            for f in dataclasses.fields(config_cls):
-                n = f.name.lower()
-                key = ("register_path" if "register" in n else "login_path" if "login" in n
-                       else "password_field" if "pass" in n else "token_key" if "token" in n
-                       else "user_field" if ("user" in n or "email" in n) else None)  # fmt: skip
-                if key is not None:
-                    kwargs[f.name] = mine[key]
-            with contextlib.suppress(TypeError):
-                return config_cls(**kwargs)
-    detect = getattr(probes_mod, "detect_auth", None)
-    return detect(run.openapi, base_url) if detect is not None else None
+def _probes_module() -> Any | None:
+    try:
+        # import_module (not `from ... import`) so tests can stand in a fake via sys.modules.
+        return importlib.import_module("backend_implementor.verify.probes")
+    except ImportError:
+        return None
+
+
+def _detect_auth(run: _Run, base_url: str) -> None:
+    """--auth wins; otherwise the probes' detection (it also fills required extra register fields), then ours."""
+    if run.auth is not None:
+        return
+    probes_mod = _probes_module()
+    detect = getattr(probes_mod, "detect_auth", None) if probes_mod is not None else None
+    if detect is not None:
+        try:
+            run.auth = detect(run.openapi, base_url)
+            return
+        except Exception as exc:  # their bug must not stop the contract stage
+            run.emit("note", "contract", f"auth detection failed: {exc}")
+    run.auth = detect_auth_spec(run.openapi)
+
+
+def _probe_auth(run: _Run, probes_mod: Any) -> Any:
+    """The probes' AuthConfig built from ours (same field names), or theirs as detected."""
+    config_cls = getattr(probes_mod, "AuthConfig", None)
+    if run.auth is None or config_cls is None or isinstance(run.auth, config_cls):
+        return run.auth
+    if not dataclasses.is_dataclass(config_cls):
+        return run.auth
+    mine = run.auth.to_dict() if isinstance(run.auth, AuthSpec) else vars(run.auth)
+    names = {f.name for f in dataclasses.fields(config_cls)}
+    kwargs = {k: v for k, v in mine.items() if k in names and v is not None}
+    try:
+        return config_cls(**kwargs)
+    except TypeError:
+        return run.auth
 
 
 def _stage_security(run: _Run, base_url: str, is_alive: Callable[[], bool]) -> StageResult:
     try:
-        # import_module (not `from ... import`) so tests can stand in a fake via sys.modules.
         probes_mod = importlib.import_module("backend_implementor.verify.probes")
         ProbeTarget = importlib.import_module("backend_implementor.verify.probes.target").ProbeTarget
     except ImportError as exc:
@@ -406,7 +427,7 @@ def _stage_security(run: _Run, base_url: str, is_alive: Callable[[], bool]) -> S
     target = ProbeTarget(
         base_url=base_url,
         openapi=run.openapi,
-        auth=_probe_auth(run, probes_mod, base_url),
+        auth=_probe_auth(run, probes_mod),
         db_url=run.opts.db_url,
         is_alive=is_alive,
     )
@@ -575,8 +596,7 @@ def _boot_and_probe(run: _Run, project: Project) -> None:
             return
         run.report.base_url = server.base_url
         _find_spec(run, server.base_url, project.root)
-        if run.auth is None:
-            run.auth = detect_auth_spec(run.openapi)
+        _detect_auth(run, server.base_url)
 
         current = {"server": server}
 
@@ -640,8 +660,7 @@ def verify_url(url: str, options: VerifyOptions | None = None) -> Report:
         if report.fatal:
             return report
         _find_spec(run, base, None)
-        if run.auth is None:
-            run.auth = detect_auth_spec(run.openapi)
+        _detect_auth(run, base)
         host, port = parsed.host, parsed.port or (443 if parsed.scheme == "https" else 80)
         # We cannot see their process: "alive" means the port still accepts connections.
         _server_stages(run, base, lambda: port_open(host, port), lambda: False)
