@@ -37,6 +37,7 @@ from backend_implementor.agent.commands import agents_app, run_command  # noqa: 
 app.command("run")(run_command)
 app.add_typer(agents_app, name="agents")
 app.command("verify")(__import__("backend_implementor.verify.cli", fromlist=["_"]).verify_command)
+app.add_typer(__import__("backend_implementor.spec.cli", fromlist=["_"]).spec_app, name="spec")
 
 
 def main() -> None:
