@@ -56,8 +56,6 @@ def test_bwrap_unusable_fails_clearly(ws: Path, tmp_path: Path, monkeypatch) -> 
         "#!/bin/sh\necho 'bwrap: No permissions to create new namespace' >&2\nexit 1\n"
     )
     (fake / "bwrap").chmod(0o755)
-    (fake / "nsenter").write_text("#!/bin/sh\nexit 0\n")
-    (fake / "nsenter").chmod(0o755)
     monkeypatch.setenv("PATH", f"{fake}:{os.environ['PATH']}")
     with pytest.raises(SandboxUnavailable, match=r"cannot create a sandbox here .*No permissions"):
         build_tools(ToolContext(workspace=ws, sandbox="bwrap"), ["bash"])
@@ -111,3 +109,62 @@ def test_bwrap_read_only_root_writable_workspace_loopback_only(ws: Path, tmp_pat
     finally:
         ctx.close()
     assert holder.poll() is not None  # the network holder ends with the run
+
+
+NON_ROOT_SCRIPT = """
+import socket, sys
+from pathlib import Path
+from backend_implementor.tools import ToolContext, build_tools
+ctx = ToolContext(workspace=Path(sys.argv[1]), sandbox="bwrap")
+try:
+    tools = build_tools(ctx, ["bash"])
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    command = f"python3 -m http.server {port} --bind 127.0.0.1"
+    print(tools["service"]({"action": "start", "name": "web", "command": command, "port": port, "timeout": 20}))
+    probe = f"python3 -c \\"import urllib.request as u; print(u.urlopen('http://127.0.0.1:{port}/').status)\\""
+    print(tools["bash"]({"command": probe + "; cat /proc/net/dev; touch made_inside"}))
+finally:
+    ctx.close()
+"""
+
+
+@needs_bwrap
+@pytest.mark.skipif(os.geteuid() != 0 or shutil.which("runuser") is None, reason="needs root to switch users")
+def test_bwrap_shared_loopback_works_unprivileged() -> None:
+    """Unprivileged bwrap nests user namespaces; bash and services must still share one loopback."""
+    import subprocess
+    import tempfile
+
+    import backend_implementor
+
+    src = Path(backend_implementor.__file__).resolve().parents[1]
+    # The test's own interpreter may live under /root (pyenv); nobody needs a system Python >= 3.11.
+    python = next(
+        (
+            p
+            for p in ("/usr/bin/python3", "/usr/local/bin/python3")
+            if os.path.exists(p)
+            and subprocess.run([p, "-c", "import sys; assert sys.version_info >= (3, 11)"]).returncode == 0
+        ),
+        None,
+    )
+    if python is None:
+        pytest.skip("no system Python >= 3.11 that the nobody user can run")
+    workspace = Path(tempfile.mkdtemp(prefix="bimpl-nobody-"))
+    try:
+        workspace.chmod(0o777)
+        done = subprocess.run(
+            ["runuser", "-u", "nobody", "--", python, "-c", NON_ROOT_SCRIPT, str(workspace)],
+            env={"PATH": os.environ["PATH"], "PYTHONPATH": str(src), "HOME": str(workspace)},
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert done.returncode == 0, done.stderr
+        assert "Started 'web'" in done.stdout and "\n200\n" in done.stdout
+        assert "eth" not in done.stdout and "lo:" in done.stdout
+        assert (workspace / "made_inside").stat().st_uid != 0
+    finally:
+        shutil.rmtree(workspace, ignore_errors=True)

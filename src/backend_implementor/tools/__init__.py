@@ -10,7 +10,7 @@ from __future__ import annotations
 from backend_implementor.tools.base import Tool, ToolContext, ToolError
 from backend_implementor.tools.env import is_secret, scrubbed_env
 from backend_implementor.tools.files import EditFile, ReadFile, WriteFile
-from backend_implementor.tools.sandbox import Sandbox, SandboxUnavailable, check_bwrap
+from backend_implementor.tools.sandbox import SandboxUnavailable, open_sandbox
 from backend_implementor.tools.services import ServiceManager, ServiceTool
 from backend_implementor.tools.shell import Bash
 from backend_implementor.tools.workspace import resolve_in_workspace
@@ -40,8 +40,7 @@ def build_tools(ctx: ToolContext, names: list[str]) -> dict[str, Tool]:
     if "bash" in wanted and "service" not in wanted:
         wanted.append("service")
     if ctx.sandbox == "bwrap" and ctx.sandbox_runner is None and {"bash", "service"} & set(wanted):
-        check_bwrap()
-        ctx.sandbox_runner = Sandbox(ctx.workspace)
+        ctx.sandbox_runner = open_sandbox(ctx.workspace)
         ctx.cleanups.append(ctx.sandbox_runner.close)
     if ctx.services is None:
         ctx.services = ServiceManager(ctx)

@@ -4,7 +4,9 @@ Each command runs in its own bwrap (fresh /tmp tmpfs, its own mounts), but all o
 namespace that has only `lo`: bwrap's `--unshare-net` gives each call a private loopback, which would make
 a dev server started with `service` unreachable from a later `bash` call's `curl`. So a small holder
 process (`bwrap --unshare-net ... sleep`) owns the namespace for the whole run, and each command enters it
-with `nsenter` before starting its own bwrap without `--unshare-net`. The holder ends with the run.
+with setns(2) before starting its own bwrap without `--unshare-net`. The holder ends with the run.
+(`nsenter --target` cannot do this unprivileged: bwrap's child sits in a nested user namespace, and
+the network namespace belongs to its parent, so a few lines of Python find the owner and call setns.)
 """
 
 from __future__ import annotations
@@ -14,9 +16,27 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 from backend_implementor.tools.process import kill_group
+
+# argv: NETNS_PATH COMMAND... — join the user namespace that owns the network namespace (found with the
+# NS_GET_USERNS ioctl; unprivileged bwrap makes one, and moves its child on into a nested one), then the
+# network namespace itself, then exec the command.
+_ENTER = (
+    "import ctypes,fcntl,os,sys\n"
+    "libc=ctypes.CDLL(None,use_errno=True)\n"
+    "net=os.open(sys.argv[1],os.O_RDONLY)\n"
+    "owner=fcntl.ioctl(net,0xb701)\n"
+    "steps=[('network namespace',net)]\n"
+    "if os.fstat(owner).st_ino!=os.stat('/proc/self/ns/user').st_ino:\n"
+    "    steps.insert(0,('user namespace',owner))\n"
+    "for what,fd in steps:\n"
+    "    if libc.setns(fd,0)!=0:\n"
+    "        sys.exit('sandbox: cannot enter the '+what+': '+os.strerror(ctypes.get_errno()))\n"
+    "os.execvp(sys.argv[2],sys.argv[2:])\n"
+)
 
 
 class SandboxUnavailable(RuntimeError):
@@ -28,31 +48,39 @@ _HOLDER = ["bwrap", *_BASE, "--unshare-net", "--die-with-parent"]
 
 
 def check_bwrap() -> None:
-    """Raise SandboxUnavailable with a clear reason unless bwrap and nsenter work on this machine."""
-    bwrap, nsenter = shutil.which("bwrap"), shutil.which("nsenter")
+    """Raise SandboxUnavailable with a clear reason unless bwrap can create a sandbox on this machine."""
+    bwrap = shutil.which("bwrap")
     if not bwrap:
         raise SandboxUnavailable(
             "--sandbox bwrap needs bubblewrap, which is not installed (e.g. `apt-get install bubblewrap`); "
             "run without --sandbox to use no sandbox"
         )
-    if not nsenter:
-        raise SandboxUnavailable("--sandbox bwrap needs `nsenter` (util-linux), which is not installed")
+    _probe([bwrap, *_BASE, "--unshare-net", "--die-with-parent", "--", "true"], "bubblewrap is installed but")
+
+
+def _probe(argv: list[str], what: str) -> None:
     try:
-        probe = subprocess.run(
-            [bwrap, *_BASE, "--unshare-net", "--die-with-parent", "--", "true"],
-            capture_output=True,
-            text=True,
-            timeout=20,
-            stdin=subprocess.DEVNULL,
-        )
+        probe = subprocess.run(argv, capture_output=True, text=True, timeout=20, stdin=subprocess.DEVNULL)
     except (OSError, subprocess.TimeoutExpired) as exc:
-        raise SandboxUnavailable(f"bubblewrap does not work here: {exc}") from None
+        raise SandboxUnavailable(f"{what} cannot create a sandbox here: {exc}") from None
     if probe.returncode != 0:
         reason = (probe.stderr or probe.stdout).strip() or f"exit code {probe.returncode}"
         raise SandboxUnavailable(
-            f"bubblewrap is installed but cannot create a sandbox here ({reason}); unprivileged user "
-            f"namespaces may be disabled. Run without --sandbox."
+            f"{what} cannot create a sandbox here ({reason}); unprivileged user namespaces may be "
+            f"disabled. Run without --sandbox."
         )
+
+
+def open_sandbox(workspace: Path) -> Sandbox:
+    """A working sandbox for `workspace`, or SandboxUnavailable saying why not."""
+    check_bwrap()
+    sandbox = Sandbox(workspace)
+    try:
+        _probe(sandbox.wrap(["true"]), "bubblewrap works, but the shared loopback network")
+    except BaseException:
+        sandbox.close()
+        raise
+    return sandbox
 
 
 class Sandbox:
@@ -83,11 +111,7 @@ class Sandbox:
         except (ValueError, KeyError, TypeError):
             self.close()
             raise SandboxUnavailable(f"could not start the sandbox network holder ({raw[:200]!r})") from None
-        enter = ["nsenter", f"--target={child}", "--net"]
-        # Unprivileged bwrap puts the namespace in a new user namespace, which must be entered too.
-        if os.readlink(f"/proc/{child}/ns/user") != os.readlink("/proc/self/ns/user"):
-            enter += ["--user", "--preserve-credentials"]
-        self._enter = enter
+        self._enter = [sys.executable, "-I", "-S", "-c", _ENTER, f"/proc/{child}/ns/net"]
 
     def wrap(self, argv: list[str]) -> list[str]:
         """`argv` as run inside the sandbox, in the workspace."""
@@ -95,7 +119,6 @@ class Sandbox:
         ws = str(self.workspace)
         return [
             *self._enter,
-            "--",
             "bwrap",
             *_BASE,
             "--tmpfs",
@@ -123,7 +146,7 @@ class Sandbox:
         probe = f"exec 3<>/dev/tcp/127.0.0.1/{int(port)}"
         try:
             done = subprocess.run(
-                [*self._enter, "--", "bash", "-c", probe],
+                [*self._enter, "bash", "-c", probe],
                 stdin=subprocess.DEVNULL,
                 capture_output=True,
                 timeout=5,
