@@ -27,6 +27,7 @@ def test_build_tools_in_order_and_bash_brings_service(ws: Path) -> None:
     try:
         assert list(build_tools(ctx, ["write_file", "read_file"])) == ["write_file", "read_file"]
         assert list(build_tools(ctx, ["bash", "edit_file"])) == ["bash", "edit_file", "service"]
+        assert list(build_tools(ctx, None)) == list(KNOWN_TOOLS) == list(build_tools(ctx, []))
     finally:
         ctx.close()
 

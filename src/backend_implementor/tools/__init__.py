@@ -21,13 +21,14 @@ KNOWN_TOOLS: dict[str, type[Tool]] = {
 SANDBOXES = ("none", "bwrap")
 
 
-def build_tools(ctx: ToolContext, names: list[str]) -> dict[str, Tool]:
-    """Instantiate the named tools on `ctx`, in the given order.
+def build_tools(ctx: ToolContext, names: list[str] | None = None) -> dict[str, Tool]:
+    """Instantiate the named tools on `ctx`, in the given order; None or [] means every known tool.
 
     Background services belong to `bash` (DESIGN §4), so asking for `bash` also provides `service`.
     Raises ValueError for an unknown tool or sandbox name, and SandboxUnavailable when
     `ctx.sandbox == "bwrap"` cannot work on this machine.
     """
+    names = list(names or KNOWN_TOOLS)
     unknown = [n for n in names if n not in KNOWN_TOOLS]
     if unknown:
         raise ValueError(f"unknown tool(s): {', '.join(unknown)}; known tools: {', '.join(KNOWN_TOOLS)}")
