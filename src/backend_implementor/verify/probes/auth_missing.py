@@ -1,0 +1,62 @@
+"""Protected operations reachable without a token (CWE-306).
+
+Protected = declared with a security requirement in the OpenAPI document or, when the document declares
+none, sharing a path with an operation that answers 401/403 without a token. Write operations are only
+sent to resources this probe created."""
+
+from __future__ import annotations
+
+from .base import Context, is_2xx
+from .openapi import Operation, fill_path
+
+ID = "auth-missing"
+CWE = 306
+SECONDS = 15
+MAX_REQUESTS = 60
+
+
+def _protected(ctx: Context) -> list[Operation]:
+    ops = [op for op in ctx.ops if not ctx.is_auth_path(op.path)]
+    if any(op.secured for op in ops):
+        return [op for op in ops if op.secured]
+    # No security declared: learn which paths are protected from plain GETs without a token.
+    guarded: set[str] = set()
+    for op in ops:
+        if op.method == "GET" and not op.path_params:
+            resp = ctx.request("GET", op.path, params=ctx.query_values(op))
+            if resp is not None and resp.status_code in (401, 403):
+                guarded.add(op.path.rstrip("/"))
+    return [op for op in ops if any(op.path.rstrip("/") == g or op.path.startswith(g + "/") for g in guarded)]
+
+
+def run(ctx: Context) -> None:
+    user = ctx.user(0)
+    kinds = {k.create.path: k for k in ctx.resource_kinds()}
+    item_kind = {o.path: k for k in kinds.values() for o in k.items}
+    flagged = 0
+    for op in _protected(ctx):
+        if flagged >= 3:
+            return
+        path = fill_path(op.path, ctx.path_values(op))
+        if op.path_params:
+            kind = item_kind.get(op.path)
+            if kind is None or user is None:
+                continue
+            res = ctx.create(kind, user)
+            if res is None or res.id is None:
+                continue
+            path = ctx.item_path(op, res)
+        elif op.method != "GET" and op.path not in kinds:
+            continue  # only create where we know what the write does
+        body = ctx.example_body(op) if op.method in ("POST", "PUT", "PATCH") else None
+        resp = ctx.request(op.method, path, json_body=body, params=ctx.query_values(op))
+        if is_2xx(resp):
+            flagged += 1
+            ctx.add(
+                ID,
+                CWE,
+                f"{op} is protected but answered HTTP {resp.status_code} without a token",
+                "high",
+                "Mount the authentication middleware on this route (and check the role it needs).",
+                ctx.evidence(),
+            )

@@ -1,0 +1,163 @@
+"""JWT tampering (CWE-347): alg "none", a wrong key, edited claims, an edited expiry, guessable secrets.
+
+A token of a registered user is altered and sent to a protected GET that accepts the genuine token and
+refuses a missing one; any altered token that is accepted proves the signature is not checked."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import time
+
+from .base import Context, Exchange, is_2xx, jwt_claims
+
+ID = "jwt-tamper"
+CWE = 347
+SECONDS = 10
+MAX_REQUESTS = 20
+
+# Secrets seen in tutorials and generated code; checked offline against the token's HMAC.
+WEAK_SECRETS = (
+    "secret",
+    "secretkey",
+    "secret-key",
+    "secret_key",
+    "jwt_secret",
+    "jwt-secret",
+    "jwtsecret",
+    "changeme",
+    "change-me",
+    "your-secret-key",
+    "your_secret_key",
+    "yoursecretkey",
+    "supersecret",
+    "super-secret",
+    "supersecretkey",
+    "mysecret",
+    "my-secret",
+    "mysecretkey",
+    "password",
+    "123456",
+    "key",
+    "private",
+    "default",
+    "dev-secret",
+    "development",
+    "test",
+    "keyboard cat",
+    "shhhhh",
+    "s3cr3t",
+    "APP_SECRET",
+)
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _encode(header: dict, claims: dict) -> str:
+    return (
+        _b64(json.dumps(header, separators=(",", ":")).encode())
+        + "."
+        + _b64(json.dumps(claims, separators=(",", ":")).encode())
+    )
+
+
+def _hs256(signing_input: str, key: bytes) -> str:
+    return _b64(hmac.new(key, signing_input.encode(), hashlib.sha256).digest())
+
+
+def weak_secret(token: str) -> str | None:
+    head, payload, sig = token.split(".")
+    try:
+        alg = json.loads(base64.urlsafe_b64decode(head + "=" * (-len(head) % 4))).get("alg")
+    except ValueError:
+        return None
+    digest = {"HS256": hashlib.sha256, "HS384": hashlib.sha384, "HS512": hashlib.sha512}.get(alg)
+    if digest is None:
+        return None
+    for s in WEAK_SECRETS:
+        if hmac.compare_digest(
+            _b64(hmac.new(s.encode(), f"{head}.{payload}".encode(), digest).digest()), sig
+        ):
+            return s
+    return None
+
+
+def _check_op(ctx: Context, token_user):
+    """A GET that accepts the genuine token and refuses no token."""
+    cands = [op for op in ctx.get_ops(with_path_params=False) if op.secured and not op.query_params]
+    cands.sort(
+        key=lambda op: ("me" not in op.path.lower() and "profile" not in op.path.lower(), len(op.path))
+    )
+    for op in cands[:4]:
+        with_token = ctx.request("GET", op.path, user=token_user)
+        without = ctx.request("GET", op.path)
+        if is_2xx(with_token) and without is not None and without.status_code in (401, 403):
+            return op
+    return None
+
+
+def run(ctx: Context) -> None:
+    user = ctx.user(0)
+    claims = jwt_claims(user.token if user else None)
+    if user is None or claims is None or not user.token:
+        return
+    head, _payload, sig = user.token.split(".")
+    secret = weak_secret(user.token)
+    if secret is not None:
+        ctx.add(
+            ID,
+            CWE,
+            "JWT is signed with a guessable secret (found in a list of common secrets)",
+            "critical",
+            "Sign tokens with a long random secret from the environment (e.g. 32 random bytes).",
+            ctx.evidence(
+                Exchange(
+                    f"offline HMAC check of the login token's signature against {len(WEAK_SECRETS)} common secrets",
+                    "signature matches one of them (value withheld)",
+                )
+            ),
+        )
+    op = _check_op(ctx, user)
+    if op is None:
+        return
+    now = int(time.time())
+    forged = {
+        'alg "none"': _encode({"alg": "none", "typ": "JWT"}, claims) + ".",
+        "signed with a wrong key": (lambda si: si + "." + _hs256(si, b"bimpl-wrong-key-1234567890"))(
+            _encode({"alg": "HS256", "typ": "JWT"}, claims)
+        ),
+        "edited claims, original signature": _encode(
+            json.loads(base64.urlsafe_b64decode(head + "=" * (-len(head) % 4))),
+            {**claims, "role": "admin", "admin": True},
+        )
+        + "."
+        + sig,
+        "expired (exp in the past), original signature": _encode(
+            json.loads(base64.urlsafe_b64decode(head + "=" * (-len(head) % 4))),
+            {**claims, "iat": now - 7200, "exp": now - 3600},
+        )
+        + "."
+        + sig,
+    }
+    accepted = []
+    first = None
+    for name, token in forged.items():
+        resp = ctx.request(
+            "GET", op.path, headers={"Authorization": f"Bearer {token}"}, show_auth=f"Bearer <forged: {name}>"
+        )
+        if is_2xx(resp):
+            accepted.append(name)
+            first = first or ctx.last()
+    if accepted:
+        ctx.add(
+            ID,
+            CWE,
+            f"Tampered JWT accepted by {op}: " + ", ".join(accepted),
+            "critical",
+            "Verify every token with jwt.verify(token, secret, { algorithms: ['HS256'] }) (never jwt.decode).",
+            ctx.evidence(first),
+        )

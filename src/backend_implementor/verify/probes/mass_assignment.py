@@ -1,0 +1,119 @@
+"""Mass assignment (CWE-915): privilege or ownership fields accepted from the client.
+
+Register with role/admin keys the schema does not offer, then look for admin rights in what the API
+says about the user (register and login responses, token claims, a /me-like operation). Create a
+resource with an owner id of another user and look for that owner in the result."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .base import Context, Exchange, find_key, is_2xx, json_of, jwt_claims
+
+ID = "mass-assignment"
+CWE = 915
+SECONDS = 10
+MAX_REQUESTS = 16
+
+PRIVILEGED = {"role": "admin", "isAdmin": True, "is_admin": True, "admin": True, "roles": ["admin"]}
+OWNER_KEYS = ("ownerId", "owner_id", "owner", "userId", "user_id")
+FIX = "Copy only the fields a client may set (an allow-list / DTO); never spread req.body into a model."
+
+
+def is_admin(data: Any, depth: int = 0) -> bool:
+    if depth > 4:
+        return False
+    if isinstance(data, dict):
+        for k, v in data.items():
+            key = k.lower()
+            if key in ("role", "roles", "user_role", "usertype", "type") and (
+                v == "admin" or (isinstance(v, list) and "admin" in v)
+            ):
+                return True
+            if key in ("isadmin", "is_admin", "admin") and v is True:
+                return True
+            if isinstance(v, dict | list) and is_admin(v, depth + 1):
+                return True
+    elif isinstance(data, list):
+        return any(is_admin(x, depth + 1) for x in data[:5])
+    return False
+
+
+def _me_op(ctx: Context):
+    for op in ctx.get_ops(with_path_params=False):
+        low = op.path.lower()
+        if (
+            op.secured
+            and not op.query_params
+            and any(w in low for w in ("/me", "profile", "whoami", "account", "current"))
+        ):
+            return op
+    return None
+
+
+def _views(ctx: Context, user) -> list[tuple[str, Any, Exchange | None]]:
+    views = [
+        ("register response", user.register_json, None),
+        ("login response", user.login_json, None),
+        ("token claims", jwt_claims(user.token), None),
+    ]
+    op = _me_op(ctx)
+    if op is not None:
+        resp = ctx.request("GET", op.path, user=user)
+        views.append((str(op), json_of(resp) if is_2xx(resp) else None, ctx.last()))
+    return views
+
+
+def run(ctx: Context) -> None:
+    base = ctx.user(0)
+    if base is None or any(is_admin(v) for _, v, _ in _views(ctx, base)):
+        return  # no auth, or ordinary users already look like admins: nothing to compare
+    props = {}
+    for op in ctx.ops:
+        if ctx.auth and op.method == "POST" and op.path == ctx.auth.register_path and op.body_schema:
+            props = op.body_schema.get("properties") or {}
+    extra = {k: v for k, v in PRIVILEGED.items() if k not in props}
+    if extra:
+        user = ctx.new_user(extra=extra)
+        if user is not None:
+            for where, view, ex in _views(ctx, user):
+                if is_admin(view):
+                    reg = f"POST {ctx.auth.register_path if ctx.auth else ''} with extra keys {sorted(extra)}"
+                    ctx.add(
+                        ID,
+                        CWE,
+                        f"Registration accepted client-set privileges: the {where} shows admin rights",
+                        "critical",
+                        FIX,
+                        ctx.evidence(ex)
+                        if ex
+                        else ctx.evidence(Exchange(reg, f"{where}: admin rights present")),
+                    )
+                    return
+    _owner(ctx, base)
+
+
+def _owner(ctx: Context, a) -> None:
+    b = ctx.user(1)
+    if b is None or b.id is None:
+        return
+    for kind in ctx.resource_kinds()[:3]:
+        props = kind.create.body_schema.get("properties") or {} if kind.create.body_schema else {}
+        keys = [k for k in OWNER_KEYS if k not in props]
+        body = ctx.example_body(kind.create)
+        if not isinstance(body, dict) or not keys:
+            continue
+        res = ctx.create(kind, a, body={**body, **{k: b.id for k in keys}})
+        if res is None:
+            continue
+        owner = find_key(res.json, tuple(keys))
+        if owner is not None and str(owner) == str(b.id) and str(a.id) != str(b.id):
+            ctx.add(
+                ID,
+                CWE,
+                f"{kind.create} accepted a client-set owner: the resource was created for another user",
+                "high",
+                FIX,
+                ctx.evidence(),
+            )
+            return

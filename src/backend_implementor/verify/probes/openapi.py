@@ -1,0 +1,222 @@
+"""Reading an OpenAPI 3 document: operations, parameters, bodies, and valid example values."""
+
+from __future__ import annotations
+
+import re
+import secrets
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import quote
+
+METHODS = ("get", "post", "put", "patch", "delete")
+
+
+def deref(spec: dict | None, node: Any, _depth: int = 0) -> Any:
+    """Follow local `$ref`s (`#/components/...`); anything unresolvable comes back as {}."""
+    while isinstance(node, dict) and "$ref" in node and _depth < 20:
+        ref = node["$ref"]
+        if not isinstance(ref, str) or not ref.startswith("#/") or not spec:
+            return {}
+        cur: Any = spec
+        for part in ref[2:].split("/"):
+            part = part.replace("~1", "/").replace("~0", "~")
+            cur = cur.get(part) if isinstance(cur, dict) else None
+            if cur is None:
+                return {}
+        node = cur
+        _depth += 1
+    return node if node is not None else {}
+
+
+def merged_schema(spec: dict | None, schema: Any, depth: int = 0) -> dict:
+    """Dereference and flatten allOf (first alternative of oneOf/anyOf) into one object schema."""
+    schema = deref(spec, schema)
+    if not isinstance(schema, dict) or depth > 8:
+        return {}
+    if "allOf" in schema:
+        out: dict = {k: v for k, v in schema.items() if k != "allOf"}
+        props = dict(out.get("properties") or {})
+        required = list(out.get("required") or [])
+        for sub in schema["allOf"]:
+            sub = merged_schema(spec, sub, depth + 1)
+            props.update(sub.get("properties") or {})
+            required += sub.get("required") or []
+            for k, v in sub.items():
+                out.setdefault(k, v)
+        if props:
+            out["properties"] = props
+            out.setdefault("type", "object")
+        if required:
+            out["required"] = required
+        return out
+    for key in ("oneOf", "anyOf"):
+        if schema.get(key):
+            alts = [merged_schema(spec, s, depth + 1) for s in schema[key]]
+            alts = [a for a in alts if a.get("type") != "null"] or alts
+            return alts[0] if alts else {}
+    return schema
+
+
+def json_body_schema(spec: dict | None, op: dict) -> dict | None:
+    body = deref(spec, op.get("requestBody") or {})
+    content = body.get("content") or {}
+    for ctype, media in content.items():
+        if "json" in ctype:
+            return merged_schema(spec, (media or {}).get("schema") or {})
+    return None
+
+
+def _rand(n: int = 6) -> str:
+    return secrets.token_hex(n)[:n]
+
+
+def example_value(spec: dict | None, schema: Any, name: str = "", depth: int = 0) -> Any:
+    """A value that a validator of `schema` should accept (examples, defaults, enums, formats, bounds)."""
+    schema = merged_schema(spec, schema)
+    if depth > 6:
+        return None
+    for key in ("example", "default"):
+        if key in schema and schema[key] is not None:
+            return schema[key]
+    if schema.get("enum"):
+        return schema["enum"][0]
+    typ = schema.get("type")
+    if isinstance(typ, list):
+        typ = next((t for t in typ if t != "null"), "string")
+    if typ is None:
+        typ = "object" if "properties" in schema else "string"
+    if typ == "object":
+        props = schema.get("properties") or {}
+        return {k: example_value(spec, v, k, depth + 1) for k, v in props.items() if not _read_only(spec, v)}
+    if typ == "array":
+        n = max(1, int(schema.get("minItems") or 1))
+        return [example_value(spec, schema.get("items") or {}, name, depth + 1) for _ in range(min(n, 3))]
+    if typ == "integer":
+        return _number(schema, 1, int)
+    if typ == "number":
+        return _number(schema, 1.5, float)
+    if typ == "boolean":
+        return True
+    return _string(schema, name)
+
+
+def _read_only(spec: dict | None, schema: Any) -> bool:
+    return bool(merged_schema(spec, schema).get("readOnly"))
+
+
+def _number(schema: dict, default: float, cast: type) -> Any:
+    lo, hi = schema.get("minimum"), schema.get("maximum")
+    value = default
+    if lo is not None:
+        value = lo + (1 if schema.get("exclusiveMinimum") is True else 0)
+    elif hi is not None and value > hi:
+        value = hi - (1 if schema.get("exclusiveMaximum") is True else 0)
+    return cast(value)
+
+
+_FORMATS = {
+    "date": lambda: "2024-01-15",
+    "date-time": lambda: "2024-01-15T10:00:00Z",
+    "time": lambda: "10:00:00",
+    "uuid": lambda: "3f2504e0-4f89-41d3-9a0c-0305e82c3301",
+    "uri": lambda: "https://example.com/a",
+    "url": lambda: "https://example.com/a",
+    "hostname": lambda: "example.com",
+    "ipv4": lambda: "192.0.2.1",
+    "email": lambda: f"bimpl-{_rand()}@example.com",
+}
+
+
+def _string(schema: dict, name: str) -> str:
+    fmt = schema.get("format")
+    if fmt in _FORMATS:
+        return _FORMATS[fmt]()
+    lname = name.lower()
+    if "email" in lname:
+        return f"bimpl-{_rand()}@example.com"
+    if "url" in lname or "link" in lname:
+        return "https://example.com/a"
+    value = f"Bimpl-{_rand(8)}-Pw9!" if "pass" in lname else f"bimpl {name or 'text'} {_rand(4)}".strip()
+    lo = int(schema.get("minLength") or 0)
+    hi = schema.get("maxLength")
+    if len(value) < lo:
+        value += "x" * (lo - len(value))
+    if hi is not None and len(value) > int(hi):
+        value = value[: max(int(hi), lo)]
+    return value
+
+
+@dataclass
+class Param:
+    name: str
+    where: str  # path | query | header | cookie
+    schema: dict
+    required: bool = False
+
+
+@dataclass
+class Operation:
+    method: str  # upper case
+    path: str  # template, e.g. /notes/{id}
+    op: dict
+    params: list[Param] = field(default_factory=list)
+    body_schema: dict | None = None
+    secured: bool = False  # a non-empty security requirement applies
+    html: bool = False  # documents a text/html response
+
+    @property
+    def path_params(self) -> list[Param]:
+        return [p for p in self.params if p.where == "path"]
+
+    @property
+    def query_params(self) -> list[Param]:
+        return [p for p in self.params if p.where == "query"]
+
+    def __str__(self) -> str:
+        return f"{self.method} {self.path}"
+
+
+def operations(spec: dict | None) -> list[Operation]:
+    if not spec:
+        return []
+    global_sec = spec.get("security") or []
+    out = []
+    for path, item in (spec.get("paths") or {}).items():
+        item = deref(spec, item)
+        if not isinstance(item, dict):
+            continue
+        shared = [deref(spec, p) for p in item.get("parameters") or []]
+        for method in METHODS:
+            op = item.get(method)
+            if not isinstance(op, dict):
+                continue
+            params: dict[tuple[str, str], Param] = {}
+            for raw in [*shared, *(deref(spec, p) for p in op.get("parameters") or [])]:
+                if not isinstance(raw, dict) or "name" not in raw:
+                    continue
+                params[(raw["name"], raw.get("in", "query"))] = Param(
+                    raw["name"],
+                    raw.get("in", "query"),
+                    merged_schema(spec, raw.get("schema") or {}),
+                    bool(raw.get("required")) or raw.get("in") == "path",
+                )
+            # Path templates name parameters the document may have forgotten to declare.
+            for name in re.findall(r"{([^}]+)}", path):
+                params.setdefault((name, "path"), Param(name, "path", {"type": "string"}, True))
+            security = op.get("security", global_sec)
+            secured = any(bool(req) for req in security or []) if security is not None else False
+            html = any(
+                "text/html" in (deref(spec, r).get("content") or {})
+                for r in (op.get("responses") or {}).values()
+            )
+            out.append(
+                Operation(
+                    method.upper(), path, op, list(params.values()), json_body_schema(spec, op), secured, html
+                )
+            )
+    return out
+
+
+def fill_path(path: str, values: dict[str, Any]) -> str:
+    """Substitute path parameters, percent-encoding each value whole (a "/" in a payload stays inside)."""
+    return re.sub(r"{([^}]+)}", lambda m: quote(str(values.get(m.group(1), "1")), safe=""), path)
