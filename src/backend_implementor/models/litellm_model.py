@@ -247,11 +247,23 @@ class LitellmModel:
             prompt_tokens=int(getattr(raw, "prompt_tokens", 0) or 0),
             completion_tokens=int(getattr(raw, "completion_tokens", 0) or 0),
         )
-        try:
-            usage.cost = float(litellm.completion_cost(completion_response=response) or 0.0)
-        except Exception:  # unpriced (local, new or custom) models cost nothing as far as we know
-            usage.cost = 0.0
+        usage.cost = _cost(litellm, response, self.name)
         return usage
+
+
+def _cost(litellm: Any, response: Any, name: str) -> float:
+    """USD for one response; 0.0 for models litellm has no price for (local, new or custom ones)."""
+    # litellm prices the response by the model we asked for, which is what a server answering under a
+    # different name (a proxy, an alias) would bill as well.
+    hidden = getattr(response, "_hidden_params", None) or {}
+    if isinstance(hidden.get("response_cost"), int | float):
+        return float(hidden["response_cost"])
+    for kwargs in ({"model": name}, {}):
+        try:
+            return float(litellm.completion_cost(completion_response=response, **kwargs) or 0.0)
+        except Exception:
+            continue
+    return 0.0
 
 
 def _arguments(name: str, raw: Any, text: str) -> dict[str, Any]:
@@ -353,8 +365,9 @@ def _describe(name: str, litellm: Any, error: Exception) -> str:
     ]
     status = getattr(error, "status_code", None)
     http = f" (HTTP {status})" if isinstance(status, int) else ""
-    for cls, hint in hints:
-        if isinstance(error, cls):
+    by_status = {401: 0, 403: 1, 404: 2, 400: 3, 422: 3}  # litellm does not map every status to a class
+    for k, (cls, hint) in enumerate(hints):
+        if isinstance(error, cls) or by_status.get(status) == k:
             return f"{name}: {hint}: {_one_line(error)}{http}"
     return f"{name}: {type(error).__name__}: {_one_line(error)}"
 
