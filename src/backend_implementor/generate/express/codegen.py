@@ -1,0 +1,422 @@
+"""Spec field -> the TypeScript / SQL snippets the templates print.
+
+Each resource field becomes one `FieldCode` holding every form it takes in the generated project (drizzle
+column, SQL column, zod schemas for create/update/response/filter, JSON serialisation). The templates only
+arrange these snippets, so the type mapping lives in one place.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from backend_implementor.spec.model import Field, Resource, Spec
+
+INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
+EMAIL_MAX = 320
+URL_MAX = 2048
+TIMESTAMP_FIELDS = ("created_at", "updated_at")
+
+
+class GenerateError(Exception):
+    """A spec the generator cannot turn into a project (names the resource and field)."""
+
+
+def ts(value: Any) -> str:
+    """A JSON-compatible value as a TypeScript literal (single-quoted strings, like the rest of the code)."""
+    if isinstance(value, str):
+        return "'" + value.replace("\\", "\\\\").replace("'", "\\'").replace("\n", "\\n") + "'"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return "null"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, list):
+        return "[" + ", ".join(ts(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{ts(k)}: {ts(v)}" for k, v in value.items()) + " }" if value else "{}"
+    raise TypeError(f"no TypeScript literal for {value!r}")
+
+
+def sql_str(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def regex_literal(pattern: str) -> str:
+    # A JS regex literal; only an unescaped `/` needs escaping to survive inside /.../.
+    return "/" + re.sub(r"(?<!\\)/", r"\\/", pattern) + "/"
+
+
+def camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(p.capitalize() for p in rest)
+
+
+def pascal(name: str) -> str:
+    return "".join(p.capitalize() for p in name.split("_"))
+
+
+def singular(name: str) -> str:
+    if name.endswith("ies") and len(name) > 3:
+        return name[:-3] + "y"
+    if name.endswith(("sses", "xes", "ches", "shes")):
+        return name[:-2]
+    if name.endswith("s") and not name.endswith("ss"):
+        return name[:-1]
+    return name
+
+
+# ---- per-type building blocks -------------------------------------------------------------------
+
+_SCALAR_SQL = {
+    "text": "text",
+    "integer": "integer",
+    "number": "double precision",
+    "boolean": "boolean",
+    "date": "date",
+    "datetime": "timestamp with time zone",
+    "uuid": "uuid",
+    "url": "text",
+    "enum": "text",
+    "json": "jsonb",
+    "ref": "uuid",
+}
+
+
+def _sql_type(f: Field, kind: str) -> str:
+    if kind == "string":
+        return f"varchar({f.max_length})" if f.max_length else "text"
+    if kind == "email":
+        return f"varchar({max(f.max_length or EMAIL_MAX, 1)})"
+    if kind == "decimal":
+        return f"numeric({f.precision}, {f.scale})"
+    return _SCALAR_SQL[kind]
+
+
+def _drizzle_column(f: Field, kind: str, col: str, spec: Spec) -> tuple[str, str]:
+    """(drizzle builder expression, pg-core import name)."""
+    name = ts(col)
+    if kind == "string":
+        return (
+            (f"varchar({name}, {{ length: {f.max_length} }})", "varchar")
+            if f.max_length
+            else (f"text({name})", "text")
+        )
+    if kind == "email":
+        return f"varchar({name}, {{ length: {f.max_length or EMAIL_MAX} }})", "varchar"
+    if kind in ("text", "url"):
+        return f"text({name})", "text"
+    if kind == "enum":
+        return f"text({name}, {{ enum: {ts(f.values)} }})", "text"
+    if kind == "integer":
+        return f"integer({name})", "integer"
+    if kind == "number":
+        return f"doublePrecision({name})", "doublePrecision"
+    if kind == "decimal":
+        return f"numeric({name}, {{ precision: {f.precision}, scale: {f.scale} }})", "numeric"
+    if kind == "boolean":
+        return f"boolean({name})", "boolean"
+    if kind == "date":
+        return f"date({name}, {{ mode: 'string' }})", "date"
+    if kind == "datetime":
+        return f"timestamp({name}, {{ withTimezone: true, mode: 'string' }})", "timestamp"
+    if kind in ("uuid", "ref"):
+        return f"uuid({name})", "uuid"
+    if kind == "json":
+        return f"jsonb({name})", "jsonb"
+    raise GenerateError(f"unsupported field type {kind!r}")
+
+
+def _zod_input(f: Field, kind: str) -> str:
+    """The zod schema that validates one value of this kind in a request body."""
+    if kind in ("string", "text"):
+        z = "z.string()"
+        if f.min_length is not None:
+            z += f".min({f.min_length})"
+        if f.max_length is not None:
+            z += f".max({f.max_length})"
+        if f.pattern:
+            z += f".regex({regex_literal(f.pattern)})"
+        return z
+    if kind == "email":
+        return f"z.email().max({f.max_length or EMAIL_MAX})"
+    if kind == "url":
+        # Only web URLs: `javascript:` and friends are rejected at the door.
+        return f"z.url({{ protocol: /^https?$/ }}).max({f.max_length or URL_MAX})"
+    if kind == "enum":
+        return f"z.enum({ts(f.values)})"
+    if kind == "integer":
+        lo = INT32_MIN if f.min is None else max(int(f.min), INT32_MIN)
+        hi = INT32_MAX if f.max is None else min(int(f.max), INT32_MAX)
+        return f"z.number().int().min({lo}).max({hi})"
+    if kind == "number":
+        z = "z.number()"
+        if f.min is not None:
+            z += f".min({f.min!r})"
+        if f.max is not None:
+            z += f".max({f.max!r})"
+        return z
+    if kind == "decimal":
+        return f"decimal({f.precision}, {f.scale}, {ts(f.min)}, {ts(f.max)})"
+    if kind == "boolean":
+        return "z.boolean()"
+    if kind == "date":
+        return "z.iso.date()"
+    if kind == "datetime":
+        return "z.iso.datetime({ offset: true })"
+    if kind in ("uuid", "ref"):
+        return "z.uuid()"
+    if kind == "json":
+        return "z.json()"
+    raise GenerateError(f"unsupported field type {kind!r}")
+
+
+def _zod_output(f: Field, kind: str) -> str:
+    """The response schema for one value (documents the shape; constraints are the input's business)."""
+    return {
+        "string": "z.string()",
+        "text": "z.string()",
+        "email": "z.string()",
+        "url": "z.string()",
+        "integer": "z.number().int()",
+        "number": "z.number()",
+        "decimal": "z.string()",
+        "boolean": "z.boolean()",
+        "date": "z.iso.date()",
+        "datetime": "z.iso.datetime()",
+        "uuid": "z.uuid()",
+        "ref": "z.uuid()",
+        "json": "z.json()",
+    }.get(kind) or (f"z.enum({ts(f.values)})" if kind == "enum" else "z.unknown()")
+
+
+def _zod_query(f: Field, kind: str) -> str:
+    """A filter value arrives as a query string, so numbers and booleans are converted."""
+    if kind == "integer":
+        return _zod_input(f, kind).replace("z.number()", "z.coerce.number()", 1)
+    if kind == "number":
+        return _zod_input(f, kind).replace("z.number()", "z.coerce.number()", 1)
+    if kind == "boolean":
+        return "z.enum(['true', 'false']).transform((value) => value === 'true')"
+    if kind in ("json", "array"):
+        raise GenerateError(f"cannot filter on a {kind} field")
+    return _zod_input(f, kind)
+
+
+def _sql_default(f: Field, kind: str) -> str:
+    v = f.default
+    if kind == "array":
+        item_sql = _sql_type(f, f.items or "text")
+        if not v:
+            return "'{}'"
+        return "ARRAY[" + ", ".join(_sql_scalar(x, f.items or "text") for x in v) + f"]::{item_sql}[]"
+    return _sql_scalar(v, kind)
+
+
+def _sql_scalar(v: Any, kind: str) -> str:
+    if kind == "json":
+        return sql_str(json.dumps(v, separators=(",", ":"), sort_keys=True)) + "::jsonb"
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, int | float) and kind != "decimal":
+        return repr(v)
+    return sql_str(str(v))
+
+
+def _drizzle_default(f: Field, kind: str) -> str:
+    v = f.default
+    if kind == "decimal":
+        return ts(str(v))
+    if kind == "json":
+        return ts(v)
+    return ts(v)
+
+
+# ---- models the templates consume ---------------------------------------------------------------
+
+
+@dataclass
+class FieldCode:
+    name: str
+    type: str
+    nullable: bool
+    writable: bool  # accepted in request bodies (not readonly)
+    private: bool
+    required_in_body: bool
+    drizzle: str  # full drizzle column expression
+    sql: str  # column definition inside CREATE TABLE
+    zod_create: str
+    zod_update: str
+    zod_output: str
+    to_json: str  # expression reading the value from `row`
+    ref_table: str | None = None
+    on_delete: str | None = None
+    unique: bool = False
+    zod_filter: str | None = None
+    pg_import: str = ""
+
+
+@dataclass
+class ResourceCode:
+    name: str  # plural, URL path and table name
+    var: str  # drizzle table variable (camelCase)
+    type_name: str  # singular PascalCase, schema prefix
+    router: str  # router factory name
+    owned: bool
+    fields: list[FieldCode]
+    access: dict[str, str | list[str]]
+    filters: list[FieldCode]
+    sort: list[str]
+    indexes: list[str]  # column names
+    imports: set[str] = field(default_factory=set)
+    description: str = ""
+
+    @property
+    def any_owner_action(self) -> bool:
+        return any(rule == "owner" for rule in self.access.values())
+
+    def access_ts(self, action: str) -> str:
+        return ts(self.access[action])
+
+
+def field_code(spec: Spec, res_name: str, name: str, f: Field) -> FieldCode:
+    kind = f.type
+    where = f"resources.{res_name}.fields.{name}"
+    if kind == "ref" and (not f.to or f.to not in spec.resources):
+        raise GenerateError(f"{where}.to: no resource named {f.to!r}")
+    if kind == "enum" and not f.values:
+        raise GenerateError(f"{where}.values: an enum needs values")
+    if kind == "array" and not f.items:
+        raise GenerateError(f"{where}.items: an array needs an item type")
+    has_default = f.default is not None
+    # A readonly field with no default can never be filled in, so it must stay nullable.
+    not_null = (f.required and not f.readonly) or has_default
+    nullable = not not_null
+
+    if kind == "array":
+        item = f.items or "string"
+        base_col, imp = _drizzle_column(f, item, name, spec)
+        drizzle = f"{base_col}.array()"
+        sql_type = _sql_type(f, item) + "[]"
+        # min_length/max_length of an array count items; its elements get no length constraint.
+        item_field = f.model_copy(update={"min_length": None, "max_length": None, "type": item})
+        zin = f"z.array({_zod_input(item_field, item)})"
+        if f.min_length is not None:
+            zin += f".min({f.min_length})"
+        if f.max_length is not None:
+            zin += f".max({f.max_length})"
+        zout = f"z.array({_zod_output(f, item)})"
+    else:
+        drizzle, imp = _drizzle_column(f, kind, name, spec)
+        sql_type = _sql_type(f, kind)
+        zin = _zod_input(f, kind)
+        zout = _zod_output(f, kind)
+
+    sql = f'"{name}" {sql_type}'
+    if has_default:
+        sql += f" DEFAULT {_sql_default(f, kind)}"
+        drizzle += f".default({_drizzle_default(f, kind)})"
+    if not_null:
+        sql += " NOT NULL"
+        drizzle += ".notNull()"
+    if f.unique:
+        drizzle += ".unique()"
+    ref_table = on_delete = None
+    if kind == "ref":
+        ref_table = f.to
+        on_delete = {"restrict": "restrict", "cascade": "cascade", "set_null": "set null"}[f.on_delete]
+        if f.on_delete == "set_null" and not_null:
+            raise GenerateError(f"{where}.on_delete: set_null needs a field that is not required")
+        drizzle += f".references(() => {camel(f.to or '')}.id, {{ onDelete: {ts(on_delete)} }})"
+
+    required_in_body = f.required and not has_default
+    zod_create = zin if required_in_body else (zin + (".nullable()" if nullable else "") + ".optional()")
+    zod_update = zin + (".nullable()" if nullable else "") + ".optional()"
+    zod_output = zout + (".nullable()" if nullable else "")
+    if kind == "datetime":
+        # Stored with mode 'string'; always answer in ISO 8601 UTC.
+        to_json = f"row.{name} === null ? null : iso(row.{name})" if nullable else f"iso(row.{name})"
+    else:
+        to_json = f"row.{name}"
+    return FieldCode(
+        name=name,
+        type=kind,
+        nullable=nullable,
+        writable=not f.readonly,
+        private=f.private,
+        required_in_body=required_in_body and not f.readonly,
+        drizzle=drizzle,
+        sql=sql,
+        zod_create=zod_create,
+        zod_update=zod_update,
+        zod_output=zod_output,
+        to_json=to_json,
+        ref_table=ref_table,
+        on_delete=on_delete,
+        unique=f.unique,
+        pg_import=imp,
+    )
+
+
+def resource_code(spec: Spec, name: str, res: Resource) -> ResourceCode:
+    fields = [field_code(spec, name, fname, f) for fname, f in res.fields.items()]
+    by_name = {fc.name: fc for fc in fields}
+    filters: list[FieldCode] = []
+    for fname in res.filters:
+        fc = by_name.get(fname)
+        if fc is None:
+            raise GenerateError(f"resources.{name}.filters: no field named {fname!r}")
+        fc.zod_filter = _zod_query(res.fields[fname], res.fields[fname].type)
+        filters.append(fc)
+    for sname in res.sort:
+        if sname not in by_name and sname not in TIMESTAMP_FIELDS:
+            raise GenerateError(f"resources.{name}.sort: no field named {sname!r}")
+    indexes: list[str] = []
+    if res.owned:
+        indexes.append("owner_id")
+    for fname, f in res.fields.items():
+        if f.unique:
+            continue  # the unique constraint is already an index
+        if f.type == "ref" or f.index or fname in res.filters or fname in res.sort:
+            indexes.append(fname)
+    indexes += [t for t in TIMESTAMP_FIELDS if t in res.sort]
+    access = {a: res.access.rule(a) for a in ("list", "read", "create", "update", "delete")}
+    for action, rule in access.items():
+        if rule == "owner" and not res.owned:
+            raise GenerateError(f"resources.{name}.access.{action}: `owner` needs `owned: true`")
+        if rule != "public" and spec.auth is None:
+            raise GenerateError(f"resources.{name}.access.{action}: needs an `auth` block")
+    return ResourceCode(
+        name=name,
+        var=camel(name),
+        type_name=pascal(singular(name)),
+        router=f"{camel(name)}Router",
+        owned=res.owned,
+        fields=fields,
+        access=access,
+        filters=filters,
+        sort=list(res.sort),
+        indexes=list(dict.fromkeys(indexes)),
+        description=res.description or "",
+    )
+
+
+def topo_order(resources: list[ResourceCode]) -> list[ResourceCode]:
+    """Referenced tables first, so CREATE TABLE and drizzle's `references` read top-down; stable otherwise."""
+    by_name = {r.name: r for r in resources}
+    done: dict[str, ResourceCode] = {}
+
+    def visit(r: ResourceCode, stack: tuple[str, ...]) -> None:
+        if r.name in done or r.name in stack:
+            return
+        for f in r.fields:
+            if f.ref_table and f.ref_table != r.name:
+                visit(by_name[f.ref_table], (*stack, r.name))
+        done[r.name] = r
+
+    for r in resources:
+        visit(r, ())
+    return list(done.values())

@@ -1,0 +1,261 @@
+"""Render an Express 5 + TypeScript project from a Spec (DESIGN §2).
+
+Every file under templates/ is a Jinja2 template rendered with one context built from the spec;
+`src/resources/resource.ts` and `test/resource.test.ts` are rendered once per resource. Migrations and
+the lockfile are produced here in Python. Output is a pure function of the spec: same spec, same bytes.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from importlib import resources as importlib_resources
+from pathlib import PurePosixPath
+from typing import Any
+
+import jinja2
+
+from backend_implementor.generate.express import codegen
+from backend_implementor.generate.express.codegen import GenerateError, ResourceCode, ts
+from backend_implementor.generate.express.samples import sample_plan
+from backend_implementor.spec.model import Spec
+
+# Fixed so output is reproducible; drizzle only needs journal timestamps to increase.
+MIGRATION_WHEN = 1735689600000
+MIGRATION_TAG = "0000_init"
+
+PER_RESOURCE = {
+    "src/resources/resource.ts": "src/resources/{name}.ts",
+    "test/resource.test.ts": "test/{name}.test.ts",
+}
+
+
+@cache
+def _templates() -> dict[str, str]:
+    root = importlib_resources.files("backend_implementor.generate.express") / "templates"
+    out: dict[str, str] = {}
+
+    def walk(node: Any, prefix: PurePosixPath) -> None:
+        for child in node.iterdir():
+            if child.name == "__pycache__":
+                continue
+            path = prefix / child.name
+            if child.is_dir():
+                walk(child, path)
+            else:
+                out[str(path)] = child.read_text(encoding="utf-8")
+
+    walk(root, PurePosixPath())
+    return dict(sorted(out.items()))
+
+
+def _env() -> jinja2.Environment:
+    env = jinja2.Environment(
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        undefined=jinja2.StrictUndefined,
+        autoescape=False,
+        extensions=["jinja2.ext.do"],
+    )
+    env.filters["ts"] = ts
+    env.filters["json"] = lambda v: json.dumps(v, indent=2)
+    return env
+
+
+def _lockfile(name: str) -> tuple[str, dict[str, Any]]:
+    raw = (
+        importlib_resources.files("backend_implementor.generate.express") / "package-lock.template.json"
+    ).read_text(encoding="utf-8")
+    lock = json.loads(raw)
+    lock["name"] = name
+    lock["packages"][""]["name"] = name
+    return json.dumps(lock, indent=2, ensure_ascii=False) + "\n", lock["packages"][""]
+
+
+def _package_json(name: str, description: str, root: dict[str, Any]) -> str:
+    # Dependencies come from the lockfile's root entry, so package.json and the lock can never disagree.
+    pkg = {
+        "name": name,
+        "version": root.get("version", "0.1.0"),
+        "description": description,
+        "private": True,
+        "type": "module",
+        "engines": root.get("engines", {"node": ">=20"}),
+        "scripts": {
+            "build": "tsc -p tsconfig.json",
+            "typecheck": "tsc -p tsconfig.test.json",
+            "prestart": "npm run build",
+            "start": "node dist/server.js",
+            "dev": "tsx watch src/server.ts",
+            "test": "vitest run",
+            "db:migrate": "tsx src/db/cli.ts up",
+            "db:rollback": "tsx src/db/cli.ts down",
+        },
+        "dependencies": root["dependencies"],
+        "devDependencies": root["devDependencies"],
+    }
+    return json.dumps(pkg, indent=2) + "\n"
+
+
+# ---- migrations ---------------------------------------------------------------------------------
+
+_AUTH_TABLES = """CREATE TABLE "users" (
+\t"id" uuid PRIMARY KEY DEFAULT gen_random_uuid() NOT NULL,
+\t"email" varchar(320) NOT NULL,
+\t"password_hash" text NOT NULL,
+\t"role" text NOT NULL,
+\t"created_at" timestamp with time zone DEFAULT now() NOT NULL,
+\t"updated_at" timestamp with time zone DEFAULT now() NOT NULL,
+\tCONSTRAINT "users_email_unique" UNIQUE("email")
+);
+--> statement-breakpoint
+CREATE TABLE "refresh_tokens" (
+\t"id" uuid PRIMARY KEY DEFAULT gen_random_uuid() NOT NULL,
+\t"user_id" uuid NOT NULL,
+\t"family_id" uuid NOT NULL,
+\t"token_hash" text NOT NULL,
+\t"expires_at" timestamp with time zone NOT NULL,
+\t"revoked_at" timestamp with time zone,
+\t"created_at" timestamp with time zone DEFAULT now() NOT NULL,
+\tCONSTRAINT "refresh_tokens_token_hash_unique" UNIQUE("token_hash")
+)"""
+
+
+def _migration(resources: list[ResourceCode], auth: bool) -> tuple[str, str]:
+    """(up, down) SQL in drizzle-kit's format: statements separated by `--> statement-breakpoint`."""
+    creates: list[str] = [_AUTH_TABLES] if auth else []
+    fks: list[str] = []
+    indexes: list[str] = []
+    if auth:
+        fks.append(_fk("refresh_tokens", "user_id", "users", "cascade"))
+        indexes += [_index("refresh_tokens", "user_id"), _index("refresh_tokens", "family_id")]
+    for r in resources:
+        cols = ['"id" uuid PRIMARY KEY DEFAULT gen_random_uuid() NOT NULL']
+        if r.owned:
+            cols.append('"owner_id" uuid NOT NULL')
+            fks.append(_fk(r.name, "owner_id", "users", "cascade"))
+        cols += [f.sql for f in r.fields]
+        cols += [
+            '"created_at" timestamp with time zone DEFAULT now() NOT NULL',
+            '"updated_at" timestamp with time zone DEFAULT now() NOT NULL',
+        ]
+        cols += [f'CONSTRAINT "{r.name}_{f.name}_unique" UNIQUE("{f.name}")' for f in r.fields if f.unique]
+        creates.append(f'CREATE TABLE "{r.name}" (\n' + ",\n".join("\t" + c for c in cols) + "\n)")
+        for f in r.fields:
+            if f.ref_table:
+                fks.append(_fk(r.name, f.name, f.ref_table, f.on_delete or "restrict"))
+        indexes += [_index(r.name, col) for col in r.indexes]
+    up = "\n--> statement-breakpoint\n".join(s + ";" for s in creates + fks + indexes) + "\n"
+    tables = [r.name for r in reversed(resources)] + (["refresh_tokens", "users"] if auth else [])
+    drops = [f'DROP TABLE "{t}" CASCADE;' for t in tables]
+    down = "\n--> statement-breakpoint\n".join(drops) + "\n"
+    return up, down
+
+
+def _fk(table: str, col: str, ref: str, on_delete: str) -> str:
+    return (
+        f'ALTER TABLE "{table}" ADD CONSTRAINT "{table}_{col}_{ref}_id_fk" FOREIGN KEY ("{col}") '
+        f'REFERENCES "public"."{ref}"("id") ON DELETE {on_delete} ON UPDATE no action'
+    )
+
+
+def _index(table: str, col: str) -> str:
+    return f'CREATE INDEX "{table}_{col}_idx" ON "{table}" USING btree ("{col}")'
+
+
+def _journal() -> str:
+    journal = {
+        "version": "7",
+        "dialect": "postgresql",
+        "entries": [
+            {"idx": 0, "version": "7", "when": MIGRATION_WHEN, "tag": MIGRATION_TAG, "breakpoints": True}
+        ],
+    }
+    return json.dumps(journal, indent=2) + "\n"
+
+
+# ---- context ------------------------------------------------------------------------------------
+
+
+def _dotted(path: str) -> str:
+    # Dotfiles are stored as dot-<name> so packaging tools never skip them.
+    return "/".join("." + p[4:] if p.startswith("dot-") else p for p in path.split("/"))
+
+
+def build_context(spec: Spec) -> dict[str, Any]:
+    if spec.auth is None:
+        # Honest limit: every generated backend currently includes users and auth.
+        raise GenerateError("auth: specs without an `auth` block are not supported by the generator yet")
+    if not spec.resources:
+        raise GenerateError("resources: the spec defines no resources")
+    reserved = {"auth", "users", "health", "docs", "openapi.json"}
+    for name in spec.resources:
+        if name in reserved:
+            raise GenerateError(f"resources.{name}: the path /{name} is reserved by the generated backend")
+    by_name = [codegen.resource_code(spec, n, r) for n, r in spec.resources.items()]
+    ordered = codegen.topo_order(by_name)
+    admin_role = spec.auth.admin_role
+    pg_imports = {"pgTable", "timestamp", "uuid"}
+    if spec.auth:
+        pg_imports |= {"index", "text", "varchar"}
+    for r in ordered:
+        pg_imports |= {f.pg_import for f in r.fields}
+        if r.indexes:
+            pg_imports.add("index")
+        r.has_datetime = any(f.type == "datetime" and not f.private for f in r.fields)  # type: ignore[attr-defined]
+        r.private_fields = [f.name for f in r.fields if f.private]  # type: ignore[attr-defined]
+        r.sort_values = [v for s in r.sort for v in (s, "-" + s)]  # type: ignore[attr-defined]
+    uses_decimal = any(f.type == "decimal" for r in ordered for f in r.fields)
+    # Children that block deleting a parent (on_delete restrict), for the generated 409 tests.
+    restrict_children = {
+        r.name: [
+            (c.name, f.name)
+            for c in ordered
+            for f in c.fields
+            if f.ref_table == r.name and f.on_delete == "restrict"
+        ]
+        for r in ordered
+    }
+    return {
+        "name": spec.name,
+        "description": spec.description or spec.name,
+        "auth": spec.auth is not None,
+        "roles": list(spec.auth.roles),
+        "default_role": spec.auth.default_role,
+        "admin_role": admin_role,
+        "access_ttl": spec.auth.access_ttl,
+        "refresh_ttl": spec.auth.refresh_ttl,
+        "resources": ordered,
+        "resources_by_name": sorted(ordered, key=lambda r: r.name),
+        "pg_imports": sorted(pg_imports),
+        "uses_decimal": uses_decimal,
+        "restrict_children": restrict_children,
+        "samples": sample_plan(spec),
+        "samples_ts": json.dumps(sample_plan(spec), indent=2, ensure_ascii=False),
+    }
+
+
+def render_files(spec: Spec) -> dict[str, bytes]:
+    """Every file of the project, by relative POSIX path, in sorted order."""
+    ctx = build_context(spec)
+    env = _env()
+    files: dict[str, str] = {}
+    for path, source in _templates().items():
+        template = env.from_string(source)
+        if path in PER_RESOURCE:
+            for r in ctx["resources"]:
+                out = PER_RESOURCE[path].format(name=r.name)
+                files[out] = template.render(ctx, r=r)
+        else:
+            text = template.render(ctx)
+            if text.strip():  # a template that renders empty is a file this spec does not need
+                files[_dotted(path)] = text
+    lock, root = _lockfile(spec.name)
+    files["package-lock.json"] = lock
+    files["package.json"] = _package_json(spec.name, ctx["description"], root)
+    up, down = _migration(ctx["resources"], auth=ctx["auth"])
+    files[f"drizzle/{MIGRATION_TAG}.sql"] = up
+    files[f"drizzle/down/{MIGRATION_TAG}.sql"] = down
+    files["drizzle/meta/_journal.json"] = _journal()
+    return {p: files[p].encode("utf-8") for p in sorted(files)}

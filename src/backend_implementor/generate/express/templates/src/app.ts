@@ -1,0 +1,60 @@
+import cors from 'cors';
+import { sql } from 'drizzle-orm';
+import express, { type Express } from 'express';
+import helmet from 'helmet';
+import { authRouter } from './auth/routes.js';
+import { AuthService } from './auth/service.js';
+{% if admin_role %}
+import { usersRouter } from './auth/users.js';
+{% endif %}
+import type { Config } from './config.js';
+import type { Db } from './db/client.js';
+import { authenticate } from './middleware/authenticate.js';
+import { errorHandler, notFound, requireJson } from './middleware/errors.js';
+import { httpLogger, type Logger } from './middleware/logger.js';
+import { requestId } from './middleware/requestId.js';
+import { docsRouter } from './openapi.js';
+{% for r in resources_by_name %}
+import { {{ r.router }} } from './resources/{{ r.name }}.js';
+{% endfor %}
+
+export interface AppDeps {
+  db: Db;
+  config: Config;
+  logger: Logger;
+}
+
+/** The whole HTTP pipeline; the order of app.use calls below is the order requests flow through. */
+export function createApp({ db, config, logger }: AppDeps): Express {
+  const auth = new AuthService(db, config);
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('trust proxy', config.trustProxy);
+
+  app.use(requestId);
+  app.use(httpLogger(logger));
+  // Default helmet headers; no upgrade-insecure-requests so /docs also works over plain http in development.
+  app.use(helmet({ contentSecurityPolicy: { directives: { upgradeInsecureRequests: null } } }));
+  // Only listed origins may call from a browser; with none listed, no CORS headers are sent at all.
+  app.use(cors({ origin: config.corsOrigins.length > 0 ? config.corsOrigins : false }));
+  app.use(requireJson);
+  app.use(express.json({ limit: config.bodyLimit, type: 'application/json' }));
+  app.use(authenticate(auth.jwtKey));
+
+  app.get('/health', async (_req, res) => {
+    await db.execute(sql`select 1`);
+    res.json({ status: 'ok' });
+  });
+  app.use(docsRouter());
+  app.use('/auth', authRouter(auth, { rateLimit: config.authRateLimit }));
+{% if admin_role %}
+  app.use('/users', usersRouter(db));
+{% endif %}
+{% for r in resources %}
+  app.use('/{{ r.name }}', {{ r.router }}(db));
+{% endfor %}
+
+  app.use(notFound);
+  app.use(errorHandler(logger));
+  return app;
+}

@@ -1,0 +1,82 @@
+import { z } from 'zod';
+
+// Used only outside production so `npm start` works with no set-up; production refuses to start without JWT_SECRET.
+const DEV_JWT_SECRET = 'dev-only-insecure-jwt-secret-do-not-use-in-production';
+
+const optional = <T extends z.ZodType>(schema: T) =>
+  z.preprocess((value) => (value === '' ? undefined : value), schema.optional());
+
+const EnvSchema = z
+  .object({
+    NODE_ENV: z.enum(['development', 'test', 'production']).default('development'),
+    HOST: z.string().min(1).default('0.0.0.0'),
+    PORT: z.coerce.number().int().min(0).max(65535).default(3000),
+    LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    DATABASE_URL: optional(z.string().min(1)),
+    PGLITE_DIR: z.string().default('.data/pglite'),
+    JWT_SECRET: optional(z.string()),
+    ACCESS_TTL_SECONDS: z.coerce.number().int().positive().default({{ access_ttl }}),
+    REFRESH_TTL_SECONDS: z.coerce.number().int().positive().default({{ refresh_ttl }}),
+    CORS_ORIGINS: z.string().default(''),
+    BODY_LIMIT: z.string().default('100kb'),
+    AUTH_RATE_LIMIT: z.coerce.number().int().positive().default(20),
+    TRUST_PROXY: z.coerce.number().int().min(0).default(0),
+    ADMIN_EMAIL: optional(z.email()),
+    ADMIN_PASSWORD: optional(z.string().min(8).max(256)),
+  })
+  .superRefine((env, ctx) => {
+    if (env.NODE_ENV === 'production' && Buffer.byteLength(env.JWT_SECRET ?? '') < 32) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['JWT_SECRET'],
+        message: 'must be set to at least 32 bytes in production',
+      });
+    }
+  });
+
+export interface Config {
+  env: 'development' | 'test' | 'production';
+  host: string;
+  port: number;
+  logLevel: string;
+  databaseUrl: string | undefined;
+  /** Directory of the embedded PGlite database; empty means in-memory. Ignored when databaseUrl is set. */
+  pgliteDir: string;
+  jwtSecret: string;
+  accessTtlSeconds: number;
+  refreshTtlSeconds: number;
+  corsOrigins: string[];
+  bodyLimit: string;
+  authRateLimit: number;
+  trustProxy: number;
+  admin: { email: string; password: string } | undefined;
+}
+
+export class ConfigError extends Error {}
+
+export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
+  const parsed = EnvSchema.safeParse(env);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`);
+    throw new ConfigError(`invalid environment: ${problems.join('; ')}`);
+  }
+  const e = parsed.data;
+  return {
+    env: e.NODE_ENV,
+    host: e.HOST,
+    port: e.PORT,
+    logLevel: e.LOG_LEVEL,
+    databaseUrl: e.DATABASE_URL,
+    pgliteDir: e.PGLITE_DIR,
+    jwtSecret: e.JWT_SECRET ?? DEV_JWT_SECRET,
+    accessTtlSeconds: e.ACCESS_TTL_SECONDS,
+    refreshTtlSeconds: e.REFRESH_TTL_SECONDS,
+    corsOrigins: e.CORS_ORIGINS.split(',')
+      .map((origin) => origin.trim())
+      .filter(Boolean),
+    bodyLimit: e.BODY_LIMIT,
+    authRateLimit: e.AUTH_RATE_LIMIT,
+    trustProxy: e.TRUST_PROXY,
+    admin: e.ADMIN_EMAIL && e.ADMIN_PASSWORD ? { email: e.ADMIN_EMAIL, password: e.ADMIN_PASSWORD } : undefined,
+  };
+}

@@ -1,0 +1,58 @@
+import { {{ pg_imports | join(', ') }} } from 'drizzle-orm/pg-core';
+
+const timestamps = {
+  created_at: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
+  updated_at: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
+};
+{% if auth %}
+
+export const users = pgTable('users', {
+  id: uuid('id').primaryKey().defaultRandom(),
+  email: varchar('email', { length: 320 }).notNull().unique(),
+  password_hash: text('password_hash').notNull(),
+  role: text('role').notNull(),
+  ...timestamps,
+});
+
+export const refreshTokens = pgTable(
+  'refresh_tokens',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    user_id: uuid('user_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    // Tokens from one login share a family, so reuse of a rotated token revokes the whole chain.
+    family_id: uuid('family_id').notNull(),
+    token_hash: text('token_hash').notNull().unique(),
+    expires_at: timestamp('expires_at', { withTimezone: true }).notNull(),
+    revoked_at: timestamp('revoked_at', { withTimezone: true }),
+    created_at: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [index('refresh_tokens_user_id_idx').on(t.user_id), index('refresh_tokens_family_id_idx').on(t.family_id)],
+);
+{% endif %}
+{% for r in resources %}
+
+export const {{ r.var }} = pgTable(
+  '{{ r.name }}',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+{% if r.owned %}
+    owner_id: uuid('owner_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+{% endif %}
+{% for f in r.fields %}
+    {{ f.name }}: {{ f.drizzle }},
+{% endfor %}
+    ...timestamps,
+  },
+{% if r.indexes %}
+  (t) => [
+{% for col in r.indexes %}
+    index('{{ r.name }}_{{ col }}_idx').on(t.{{ col }}),
+{% endfor %}
+  ],
+{% endif %}
+);
+{% endfor %}

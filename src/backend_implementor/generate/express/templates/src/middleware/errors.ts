@@ -1,0 +1,57 @@
+import type { ErrorRequestHandler, RequestHandler, Response } from 'express';
+import { HttpError, notFound as notFoundError } from '../errors.js';
+import type { Logger } from './logger.js';
+
+function send(res: Response, error: HttpError): void {
+  if (error.status === 401) res.setHeader('WWW-Authenticate', 'Bearer');
+  res
+    .status(error.status)
+    .type('application/problem+json')
+    .json({
+      type: 'about:blank',
+      title: error.title,
+      status: error.status,
+      detail: error.detail,
+      ...(error.errors ? { errors: error.errors } : {}),
+    });
+}
+
+// PostgreSQL SQLSTATEs that are the client's fault; drizzle wraps driver errors, so look through `cause`.
+function sqlState(error: unknown): string | undefined {
+  for (let e = error; e instanceof Error; e = e.cause) {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code)) return code;
+  }
+  return undefined;
+}
+
+export const notFound: RequestHandler = (_req, _res, next) => next(notFoundError('No route matches this path.'));
+
+/** Every error leaves as problem+json; 500s are logged in full and never leak stack traces or SQL. */
+export function errorHandler(logger: Logger): ErrorRequestHandler {
+  return (error: unknown, req, res, _next) => {
+    if (error instanceof HttpError) return send(res, error);
+    // body-parser errors (malformed JSON, 413) carry a safe status and `expose`.
+    const status = (error as { status?: unknown }).status;
+    if (typeof status === 'number' && status >= 400 && status < 500 && (error as { expose?: unknown }).expose) {
+      const detail = status === 413 ? 'Request body is too large.' : 'Request body is not valid JSON.';
+      return send(res, new HttpError(status, detail));
+    }
+    switch (sqlState(error)) {
+      case '23505':
+        return send(res, new HttpError(409, 'A record with the same unique value already exists.'));
+      case '23503':
+        return send(res, new HttpError(409, 'A referenced record does not exist, or other records still refer to this one.'));
+    }
+    logger.error({ err: error, reqId: req.id }, 'unhandled error');
+    send(res, new HttpError(500, 'Something went wrong on our side.'));
+  };
+}
+
+/** Writes must be JSON (415 otherwise), which also shuts out form-encoded CSRF. */
+export const requireJson: RequestHandler = (req, _res, next) => {
+  if (['POST', 'PUT', 'PATCH'].includes(req.method) && !req.is('application/json')) {
+    throw new HttpError(415, 'Send a JSON body with Content-Type: application/json.');
+  }
+  next();
+};

@@ -1,0 +1,245 @@
+import { createRequire } from 'node:module';
+import { dirname } from 'node:path';
+import { OpenAPIRegistry, OpenApiGeneratorV31, type ResponseConfig } from '@asteasolutions/zod-to-openapi';
+import { Router } from 'express';
+import { z } from 'zod';
+import type { Access } from './middleware/authorize.js';
+import * as s from './schemas.js';
+
+const json = (schema: z.ZodType) => ({ content: { 'application/json': { schema } } });
+const problem = (description: string): ResponseConfig => ({
+  description,
+  content: { 'application/problem+json': { schema: s.Problem } },
+});
+const IdParams = z.object({ id: z.uuid() });
+
+interface CrudDoc {
+  tag: string;
+  path: string;
+  item: z.ZodType;
+  list: z.ZodType;
+  query: z.ZodObject;
+  create: z.ZodType;
+  update: z.ZodType;
+  access: Record<'list' | 'read' | 'create' | 'update' | 'delete', Access>;
+}
+
+function registerCrud(registry: OpenAPIRegistry, bearer: string, doc: CrudDoc): void {
+  const guard = (access: Access) => {
+    if (access === 'public') return { responses: {} };
+    const responses: Record<number, ResponseConfig> = { 401: problem('Missing or invalid access token') };
+    if (typeof access !== 'string') responses[403] = problem(`Allowed roles: ${access.join(', ')}`);
+    return { security: [{ [bearer]: [] }], responses };
+  };
+  const op = (
+    method: 'get' | 'post' | 'patch' | 'delete',
+    path: string,
+    summary: string,
+    access: Access,
+    request: Record<string, unknown>,
+    responses: Record<number, ResponseConfig>,
+  ) => {
+    const g = guard(access);
+    registry.registerPath({
+      method,
+      path,
+      tags: [doc.tag],
+      summary,
+      ...(g.security ? { security: g.security } : {}),
+      request,
+      responses: { ...responses, ...g.responses },
+    });
+  };
+  const one = `${doc.path}/{id}`;
+  op('get', doc.path, `List ${doc.tag}`, doc.access.list, { query: doc.query }, {
+    200: { description: 'A page of results', ...json(doc.list) },
+    400: problem('Unknown or invalid query parameter'),
+  });
+  op('post', doc.path, `Create one of ${doc.tag}`, doc.access.create, { body: json(doc.create) }, {
+    201: { description: 'Created', ...json(doc.item) },
+    400: problem('Invalid body'),
+    409: problem('Unique or reference conflict'),
+  });
+  op('get', one, `Get one of ${doc.tag}`, doc.access.read, { params: IdParams }, {
+    200: { description: 'Found', ...json(doc.item) },
+    404: problem('Not found'),
+  });
+  op('patch', one, `Update one of ${doc.tag}`, doc.access.update, { params: IdParams, body: json(doc.update) }, {
+    200: { description: 'Updated', ...json(doc.item) },
+    400: problem('Invalid body'),
+    404: problem('Not found'),
+    409: problem('Unique or reference conflict'),
+  });
+  op('delete', one, `Delete one of ${doc.tag}`, doc.access.delete, { params: IdParams }, {
+    204: { description: 'Deleted' },
+    404: problem('Not found'),
+    409: problem('Still referenced by other records'),
+  });
+}
+
+/** The OpenAPI 3.1 document, built from the very zod schemas the routes validate with. */
+export function buildOpenApi(): object {
+  const registry = new OpenAPIRegistry();
+  const bearer = registry.registerComponent('securitySchemes', 'bearerAuth', {
+    type: 'http',
+    scheme: 'bearer',
+    bearerFormat: 'JWT',
+  }).name;
+  const authed = [{ [bearer]: [] }];
+
+  registry.registerPath({
+    method: 'get',
+    path: '/health',
+    tags: ['meta'],
+    summary: 'Liveness and database check',
+    responses: { 200: { description: 'OK', ...json(z.object({ status: z.literal('ok') })) } },
+  });
+  registry.registerPath({
+    method: 'post',
+    path: '/auth/register',
+    tags: ['auth'],
+    summary: 'Create an account (always with the default role)',
+    request: { body: json(s.Credentials) },
+    responses: {
+      201: { description: 'Registered', ...json(s.User) },
+      400: problem('Invalid body'),
+      409: problem('Email already registered'),
+      429: problem('Rate limited'),
+    },
+  });
+  registry.registerPath({
+    method: 'post',
+    path: '/auth/login',
+    tags: ['auth'],
+    summary: 'Exchange credentials for tokens',
+    request: { body: json(s.Credentials) },
+    responses: {
+      200: { description: 'Tokens', ...json(s.TokenPair) },
+      400: problem('Invalid body'),
+      401: problem('Wrong email or password'),
+      429: problem('Rate limited'),
+    },
+  });
+  registry.registerPath({
+    method: 'post',
+    path: '/auth/refresh',
+    tags: ['auth'],
+    summary: 'Rotate a refresh token',
+    request: { body: json(s.RefreshRequest) },
+    responses: {
+      200: { description: 'New tokens; the old refresh token is revoked', ...json(s.TokenPair) },
+      400: problem('Invalid body'),
+      401: problem('Invalid, expired or reused refresh token'),
+      429: problem('Rate limited'),
+    },
+  });
+  registry.registerPath({
+    method: 'post',
+    path: '/auth/logout',
+    tags: ['auth'],
+    summary: 'Revoke a refresh token and its session',
+    request: { body: json(s.RefreshRequest) },
+    responses: { 204: { description: 'Logged out' }, 400: problem('Invalid body') },
+  });
+  registry.registerPath({
+    method: 'get',
+    path: '/auth/me',
+    tags: ['auth'],
+    summary: 'The current user',
+    security: authed,
+    responses: { 200: { description: 'Current user', ...json(s.User) }, 401: problem('Not authenticated') },
+  });
+{% if admin_role %}
+  registry.registerPath({
+    method: 'get',
+    path: '/users',
+    tags: ['users'],
+    summary: 'List users (admin)',
+    security: authed,
+    request: { query: s.UserListQuery },
+    responses: {
+      200: { description: 'A page of users', ...json(s.UserList) },
+      400: problem('Invalid query'),
+      401: problem('Not authenticated'),
+      403: problem('Not an admin'),
+    },
+  });
+  registry.registerPath({
+    method: 'patch',
+    path: '/users/{id}',
+    tags: ['users'],
+    summary: "Set a user's role (admin)",
+    security: authed,
+    request: { params: IdParams, body: json(s.UserUpdate) },
+    responses: {
+      200: { description: 'Updated user', ...json(s.User) },
+      400: problem('Invalid body'),
+      401: problem('Not authenticated'),
+      403: problem('Not an admin'),
+      404: problem('Not found'),
+    },
+  });
+
+{% endif %}
+{% for r in resources %}
+  registerCrud(registry, bearer, {
+    tag: '{{ r.name }}',
+    path: '/{{ r.name }}',
+    item: s.{{ r.type_name }},
+    list: s.{{ r.type_name }}List,
+    query: s.{{ r.type_name }}ListQuery,
+    create: s.{{ r.type_name }}Create,
+    update: s.{{ r.type_name }}Update,
+    access: {
+{% for action in ['list', 'read', 'create', 'update', 'delete'] %}
+      {{ action }}: {{ r.access_ts(action) }},
+{% endfor %}
+    },
+  });
+{% endfor %}
+
+  return new OpenApiGeneratorV31(registry.definitions).generateDocument({
+    openapi: '3.1.0',
+    info: { title: {{ name | ts }}, version: '0.1.0', description: {{ description | ts }} },
+  });
+}
+
+// Swagger UI is served from the swagger-ui-dist package, so /docs works offline and under helmet's CSP.
+const swaggerDir = dirname(createRequire(import.meta.url).resolve('swagger-ui-dist/swagger-ui-bundle.js'));
+
+const DOCS_HTML = `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<title>{{ name }} API</title>
+<link rel="stylesheet" href="/docs/swagger-ui.css">
+</head>
+<body>
+<div id="swagger-ui"></div>
+<script src="/docs/swagger-ui-bundle.js"></script>
+<script src="/docs/init.js"></script>
+</body>
+</html>
+`;
+
+const DOCS_INIT = "window.ui = SwaggerUIBundle({ url: '/openapi.json', dom_id: '#swagger-ui' });\n";
+
+export function docsRouter(): Router {
+  const router = Router();
+  const document = buildOpenApi();
+  router.get('/openapi.json', (_req, res) => {
+    res.json(document);
+  });
+  router.get('/docs', (_req, res) => {
+    res.type('html').send(DOCS_HTML);
+  });
+  router.get('/docs/init.js', (_req, res) => {
+    res.type('js').send(DOCS_INIT);
+  });
+  for (const file of ['swagger-ui.css', 'swagger-ui-bundle.js']) {
+    router.get(`/docs/${file}`, (_req, res) => {
+      res.sendFile(file, { root: swaggerDir, maxAge: '1d' });
+    });
+  }
+  return router;
+}

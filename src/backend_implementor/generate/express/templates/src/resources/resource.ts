@@ -1,0 +1,136 @@
+{% set R = r.type_name %}
+{% set needs_user = r.owned or r.any_owner_action %}
+import { {{ 'and, ' if (r.filters or r.any_owner_action) else '' }}{{ '' if r.sort else 'asc, ' }}eq } from 'drizzle-orm';
+import { Router } from 'express';
+{% if r.any_owner_action %}
+import type { AuthUser } from '../auth/tokens.js';
+{% endif %}
+import type { Db } from '../db/client.js';
+import { {{ r.var }} } from '../db/schema.js';
+import { notFound } from '../errors.js';
+import { authorize{{ ', currentUser' if needs_user else '' }}{{ ', isAdmin' if r.any_owner_action else '' }} } from '../middleware/authorize.js';
+import { validate } from '../middleware/validate.js';
+import { {{ R }}Create, {{ R }}ListQuery, {{ R }}Update } from '../schemas.js';
+import { idParam{{ ', iso' if r.has_datetime else '' }}{{ ', orderBy' if r.sort else '' }} } from './common.js';
+
+type Row = typeof {{ r.var }}.$inferSelect;
+
+{% if r.private_fields %}
+// Private fields ({{ r.private_fields | join(', ') }}) are stored but never returned.
+{% endif %}
+const toJson = (row: Row) => ({
+  id: row.id,
+{% if r.owned %}
+  owner_id: row.owner_id,
+{% endif %}
+{% for f in r.fields if not f.private %}
+  {{ f.name }}: {{ f.to_json }},
+{% endfor %}
+  created_at: row.created_at.toISOString(),
+  updated_at: row.updated_at.toISOString(),
+});
+{% if r.sort %}
+
+/** The columns ?sort= may name (also as -name for descending). */
+const sortable = { {% for s in r.sort %}{{ s }}: {{ r.var }}.{{ s }}{{ ', ' if not loop.last else '' }}{% endfor %} };
+{% endif %}
+{% if r.any_owner_action %}
+
+/** Rows this user may touch under `owner` access: their own{{ ', or all of them for the admin role' if admin_role else '' }}. */
+const ownedBy = (user: AuthUser) => (isAdmin(user) ? undefined : eq({{ r.var }}.owner_id, user.id));
+{% endif %}
+
+
+export function {{ r.router }}(db: Db): Router {
+  const router = Router();
+
+  router.get('/', authorize({{ r.access_ts('list') }}), async (req, res) => {
+    const query = validate({{ R }}ListQuery, req.query, 'query');
+{% if r.filters or r.access.list == 'owner' %}
+    const where = and(
+{% if r.access.list == 'owner' %}
+      ownedBy(currentUser(req)),
+{% endif %}
+{% for f in r.filters %}
+      query.{{ f.name }} === undefined ? undefined : eq({{ r.var }}.{{ f.name }}, query.{{ f.name }}),
+{% endfor %}
+    );
+{% endif %}
+    const [rows, total] = await Promise.all([
+      db
+        .select()
+        .from({{ r.var }})
+{% if r.filters or r.access.list == 'owner' %}
+        .where(where)
+{% endif %}
+{% if r.sort %}
+        .orderBy(...orderBy(query.sort, sortable, {{ r.var }}.created_at, {{ r.var }}.id))
+{% else %}
+        .orderBy(asc({{ r.var }}.created_at), asc({{ r.var }}.id))
+{% endif %}
+        .limit(query.limit)
+        .offset(query.offset),
+      db.$count({{ r.var }}{{ ', where' if (r.filters or r.access.list == 'owner') else '' }}),
+    ]);
+    res.json({ items: rows.map(toJson), total, limit: query.limit, offset: query.offset });
+  });
+
+  router.get('/:id', authorize({{ r.access_ts('read') }}), async (req, res) => {
+    const [row] = await db
+      .select()
+      .from({{ r.var }})
+{% if r.access.read == 'owner' %}
+      .where(and(eq({{ r.var }}.id, idParam(req.params.id)), ownedBy(currentUser(req))));
+{% else %}
+      .where(eq({{ r.var }}.id, idParam(req.params.id)));
+{% endif %}
+    if (!row) throw notFound();
+    res.json(toJson(row));
+  });
+
+  router.post('/', authorize({{ r.access_ts('create') }}), async (req, res) => {
+    const body = validate({{ R }}Create, req.body, 'body');
+{% if r.owned %}
+    // The owner always comes from the token; the strict body schema has no owner_id to set.
+    const [row] = await db
+      .insert({{ r.var }})
+      .values({ ...body, owner_id: currentUser(req).id })
+      .returning();
+{% else %}
+    const [row] = await db.insert({{ r.var }}).values(body).returning();
+{% endif %}
+    if (!row) throw new Error('insert returned no row');
+    res.status(201).location(`/{{ r.name }}/${row.id}`).json(toJson(row));
+  });
+
+  router.patch('/:id', authorize({{ r.access_ts('update') }}), async (req, res) => {
+    const id = idParam(req.params.id);
+    const body = validate({{ R }}Update, req.body, 'body');
+    const [row] = await db
+      .update({{ r.var }})
+      .set({ ...body, updated_at: new Date() })
+{% if r.access.update == 'owner' %}
+      .where(and(eq({{ r.var }}.id, id), ownedBy(currentUser(req))))
+{% else %}
+      .where(eq({{ r.var }}.id, id))
+{% endif %}
+      .returning();
+    if (!row) throw notFound();
+    res.json(toJson(row));
+  });
+
+  router.delete('/:id', authorize({{ r.access_ts('delete') }}), async (req, res) => {
+    const [row] = await db
+      .delete({{ r.var }})
+{% if r.access.delete == 'owner' %}
+      .where(and(eq({{ r.var }}.id, idParam(req.params.id)), ownedBy(currentUser(req))))
+{% else %}
+      .where(eq({{ r.var }}.id, idParam(req.params.id)))
+{% endif %}
+      .returning({ id: {{ r.var }}.id });
+    if (!row) throw notFound();
+    res.status(204).end();
+  });
+
+  return router;
+}

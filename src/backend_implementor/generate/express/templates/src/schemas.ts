@@ -1,0 +1,115 @@
+// Every request and response shape, used both to validate at runtime and to build the OpenAPI document.
+import { extendZodWithOpenApi } from '@asteasolutions/zod-to-openapi';
+import { z } from 'zod';
+import { ROLES } from './auth/service.js';
+
+extendZodWithOpenApi(z);
+
+const timestamps = {
+  id: z.uuid(),
+  created_at: z.iso.datetime(),
+  updated_at: z.iso.datetime(),
+};
+
+/** Shared list parameters; unknown query keys are rejected by each resource's strict query schema. */
+const page = {
+  limit: z.coerce.number().int().min(1).max(100).default(20),
+  offset: z.coerce.number().int().min(0).default(0),
+};
+
+const listOf = <T extends z.ZodType>(item: T) =>
+  z.object({ items: z.array(item), total: z.number().int(), limit: z.number().int(), offset: z.number().int() });
+{% if uses_decimal %}
+
+/**
+ * A decimal travels as a string ("12.50") so no precision is lost; input may also be a JSON number.
+ * Digits are checked against the column's precision and scale, so the database never overflows.
+ */
+function decimal(precision: number, scale: number, min: number | null, max: number | null) {
+  const digits = scale > 0 ? `^-?\\d{1,${precision - scale}}(\\.\\d{1,${scale}})?$` : `^-?\\d{1,${precision}}$`;
+  return z
+    .union([z.string(), z.number()])
+    .transform(String)
+    .pipe(
+      z
+        .string()
+        .regex(new RegExp(digits), `expected a decimal with at most ${precision - scale} digits before and ${scale} after the point`)
+        .refine((v) => min === null || Number(v) >= min, `must be at least ${min}`)
+        .refine((v) => max === null || Number(v) <= max, `must be at most ${max}`),
+    )
+    .openapi({ type: 'string', example: '12.50' });
+}
+{% endif %}
+
+export const Problem = z
+  .object({
+    type: z.string(),
+    title: z.string(),
+    status: z.number().int(),
+    detail: z.string(),
+    errors: z.array(z.object({ path: z.string(), message: z.string() })).optional(),
+  })
+  .openapi('Problem');
+
+// ---- auth ----
+
+const Email = z.email().max(320);
+const Password = z.string().min(8).max(256);
+
+export const Credentials = z.strictObject({ email: Email, password: Password }).openapi('Credentials');
+export const RefreshRequest = z.strictObject({ refresh_token: z.string().min(1).max(512) }).openapi('RefreshRequest');
+export const TokenPair = z
+  .object({
+    access_token: z.string(),
+    refresh_token: z.string(),
+    token_type: z.literal('Bearer'),
+    expires_in: z.number().int(),
+  })
+  .openapi('TokenPair');
+export const User = z.object({ id: z.uuid(), email: z.email(), role: z.enum(ROLES) }).openapi('User');
+{% if admin_role %}
+export const UserList = listOf(User).openapi('UserList');
+export const UserListQuery = z.strictObject({ ...page });
+export const UserUpdate = z.strictObject({ role: z.enum(ROLES) }).openapi('UserUpdate');
+{% endif %}
+{% for r in resources %}
+{% set R = r.type_name %}
+
+// ---- {{ r.name }} ----
+
+export const {{ R }} = z
+  .object({
+    ...timestamps,
+{% if r.owned %}
+    owner_id: z.uuid(),
+{% endif %}
+{% for f in r.fields if not f.private %}
+    {{ f.name }}: {{ f.zod_output }},
+{% endfor %}
+  })
+  .openapi('{{ R }}');
+export const {{ R }}Create = z
+  .strictObject({
+{% for f in r.fields if f.writable %}
+    {{ f.name }}: {{ f.zod_create }},
+{% endfor %}
+  })
+  .openapi('{{ R }}Create');
+export const {{ R }}Update = z
+  .strictObject({
+{% for f in r.fields if f.writable %}
+    {{ f.name }}: {{ f.zod_update }},
+{% endfor %}
+  })
+  .openapi('{{ R }}Update');
+export const {{ R }}List = listOf({{ R }}).openapi('{{ R }}List');
+export const {{ R }}ListQuery = z.strictObject({
+  ...page,
+{% if r.sort %}
+  sort: z.enum({{ r.sort_values | ts }}).optional(),
+{% endif %}
+{% for f in r.filters %}
+  {{ f.name }}: {{ f.zod_filter }}.optional(),
+{% endfor %}
+});
+{% endfor %}

@@ -1,0 +1,75 @@
+import { eq } from 'drizzle-orm';
+import type { Express } from 'express';
+import request from 'supertest';
+import { createApp } from '../src/app.js';
+import { ROLES } from '../src/auth/service.js';
+import { type Config, loadConfig } from '../src/config.js';
+import { type Database, openDatabase } from '../src/db/client.js';
+import { users } from '../src/db/schema.js';
+import { createLogger } from '../src/middleware/logger.js';
+import { type ResourceName, samples } from './samples.js';
+
+export const PASSWORD = 'correct-horse-battery';
+
+export interface TestUser {
+  id: string;
+  email: string;
+  token: string;
+}
+
+export interface TestContext {
+  app: Express;
+  config: Config;
+  database: Database;
+  /** Two users per role: `<role>` and `<role>_2` (a stranger with the same rights). */
+  users: Record<string, TestUser>;
+  /** Authorization header for a user key, or none for anonymous (null). */
+  as(user: string | null): Record<string, string>;
+  /** A valid create body for a resource (creating whatever rows it refers to first). */
+  body(resource: ResourceName): Promise<Record<string, unknown>>;
+  /** Creates a row through the API as the resource's creator and returns the response body. */
+  create(resource: ResourceName, overrides?: Record<string, unknown>): Promise<Record<string, unknown> & { id: string }>;
+  close(): Promise<void>;
+}
+
+/** An app on a fresh in-memory PGlite with migrations applied; call close() in afterAll. */
+export async function setup(env: Record<string, string> = {}): Promise<TestContext> {
+  const config = loadConfig({ NODE_ENV: 'test', AUTH_RATE_LIMIT: '10000', ...env });
+  const database = await openDatabase({});
+  await database.migrate();
+  const app = createApp({ db: database.db, config, logger: createLogger('silent') });
+
+  const all: Record<string, TestUser> = {};
+  for (const role of ROLES) {
+    for (const key of [role, `${role}_2`]) {
+      const email = `${key}@example.com`;
+      const registered = await request(app).post('/auth/register').send({ email, password: PASSWORD }).expect(201);
+      await database.db.update(users).set({ role }).where(eq(users.email, email));
+      const login = await request(app).post('/auth/login').send({ email, password: PASSWORD }).expect(200);
+      all[key] = { id: registered.body.id, email, token: login.body.access_token };
+    }
+  }
+
+  const counters = new Map<ResourceName, number>();
+  const as = (user: string | null): Record<string, string> => {
+    if (user === null) return {};
+    const found = all[user];
+    if (!found) throw new Error(`no test user ${user}`);
+    return { Authorization: `Bearer ${found.token}` };
+  };
+  const body = async (resource: ResourceName): Promise<Record<string, unknown>> => {
+    const plan = samples[resource];
+    const i = counters.get(resource) ?? 0;
+    counters.set(resource, i + 1);
+    const out: Record<string, unknown> = { ...plan.bodies[i % plan.bodies.length] };
+    for (const [field, target] of Object.entries(plan.refs)) out[field] = (await create(target)).id;
+    return out;
+  };
+  const create = async (resource: ResourceName, overrides: Record<string, unknown> = {}) => {
+    const payload = { ...(await body(resource)), ...overrides };
+    const res = await request(app).post(`/${resource}`).set(as(samples[resource].actors.create)).send(payload);
+    if (res.status !== 201) throw new Error(`creating ${resource} gave ${res.status}: ${JSON.stringify(res.body)}`);
+    return res.body as Record<string, unknown> & { id: string };
+  };
+  return { app, config, database, users: all, as, body, create, close: () => database.close() };
+}
