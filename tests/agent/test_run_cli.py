@@ -22,7 +22,9 @@ def script(tmp_path: Path, entries: list, name: str = "script.yaml") -> Path:
 
 def bimpl(*args, cwd=None, env=None, timeout=60):
     full_env = {**os.environ, **(env or {})}
-    return subprocess.run([*BIMPL, *args], cwd=cwd, env=full_env, capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [*BIMPL, *args], cwd=cwd, env=full_env, capture_output=True, text=True, timeout=timeout
+    )
 
 
 def tool(name, **arguments):
@@ -52,7 +54,9 @@ def test_scripted_run_edits_files_and_reports(tmp_path, workspace):
         tool("bash", command="cat src/hello.ts && echo done"),
         tool("finish", summary="wrote hello", deliverables={"api-endpoints": "none yet"}),
     ]
-    result = bimpl("run", "--model", f"scripted:{script(tmp_path, entries)}", "-w", str(workspace), "add hello")
+    result = bimpl(
+        "run", "--model", f"scripted:{script(tmp_path, entries)}", "-w", str(workspace), "add hello"
+    )
     assert result.returncode == 0, result.stderr + result.stdout
     out = result.stdout
     assert "finished" in out and "wrote hello" in out
@@ -68,8 +72,13 @@ def test_scripted_run_edits_files_and_reports(tmp_path, workspace):
 
 
 def test_json_summary(tmp_path, workspace):
-    entries = [tool("write_file", path="test/a.test.ts", content="test('a', () => {});\n"), tool("finish", summary="ok")]
-    result = bimpl("run", "--json", "--model", f"scripted:{script(tmp_path, entries)}", "-w", str(workspace), "t")
+    entries = [
+        tool("write_file", path="test/a.test.ts", content="test('a', () => {});\n"),
+        tool("finish", summary="ok"),
+    ]
+    result = bimpl(
+        "run", "--json", "--model", f"scripted:{script(tmp_path, entries)}", "-w", str(workspace), "t"
+    )
     assert result.returncode == 0, result.stderr
     summary = json.loads(result.stdout)
     assert summary["exit_status"] == "finished" and summary["steps"] == 2
@@ -88,8 +97,21 @@ def test_script_running_out_is_a_clear_exit(tmp_path, workspace):
 
 def test_step_limit_exit(tmp_path, workspace):
     entries = [tool("bash", command=f"echo {i}") for i in range(5)]
-    result = bimpl("run", "--max-steps", "2", "--model", f"scripted:{script(tmp_path, entries)}", "-w", str(workspace), "t")
-    assert result.returncode == 1 and "limits_exceeded" in result.stdout and "step limit reached (2 steps)" in result.stdout
+    result = bimpl(
+        "run",
+        "--max-steps",
+        "2",
+        "--model",
+        f"scripted:{script(tmp_path, entries)}",
+        "-w",
+        str(workspace),
+        "t",
+    )
+    assert (
+        result.returncode == 1
+        and "limits_exceeded" in result.stdout
+        and "step limit reached (2 steps)" in result.stdout
+    )
 
 
 def test_secrets_never_reach_the_trajectory_or_the_shell(tmp_path, workspace):
@@ -99,7 +121,9 @@ def test_secrets_never_reach_the_trajectory_or_the_shell(tmp_path, workspace):
         tool("finish", summary=f"the key was {secret}"),
     ]
     env = {"OPENAI_API_KEY": secret, "GH_TOKEN": "ghp_abcdefghijkl"}
-    result = bimpl("run", "--model", f"scripted:{script(tmp_path, entries)}", "-w", str(workspace), "t", env=env)
+    result = bimpl(
+        "run", "--model", f"scripted:{script(tmp_path, entries)}", "-w", str(workspace), "t", env=env
+    )
     assert result.returncode == 0, result.stderr
     run_id, records = run_records(workspace)
     observation = records[1]["messages"][1]["content"]
@@ -166,11 +190,20 @@ def test_kill_9_mid_run_then_resume_reaches_same_end_state(tmp_path, workspace):
         (["run", "-w", "{ws}", "task"], "no model: pass --model"),
         (["run", "-w", "{ws}/nope", "--model", "scripted:x", "task"], "no such directory"),
         (["run", "-w", "{ws}", "--agent", "ghost", "--model", "scripted:x", "t"], "no agent named 'ghost'"),
-        (["run", "-w", "{ws}", "--approve", "confirm", "--model", "scripted:x", "t"], "needs an interactive terminal"),
-        (["run", "-w", "{ws}", "--sandbox", "docker", "--model", "scripted:x", "t"], "--sandbox must be 'none' or 'bwrap'"),
+        (
+            ["run", "-w", "{ws}", "--approve", "confirm", "--model", "scripted:x", "t"],
+            "needs an interactive terminal",
+        ),
+        (
+            ["run", "-w", "{ws}", "--sandbox", "docker", "--model", "scripted:x", "t"],
+            "--sandbox must be 'none' or 'bwrap'",
+        ),
         (["run", "-w", "{ws}", "--resume", "r1", "t"], "either a TASK or --resume"),
         (["run", "-w", "{ws}", "--resume", "r1"], "no run 'r1'"),
-        (["run", "-w", "{ws}", "--deny", "(", "--model", "scripted:x", "t"], "not a valid regular expression"),
+        (
+            ["run", "-w", "{ws}", "--deny", "(", "--model", "scripted:x", "t"],
+            "not a valid regular expression",
+        ),
         (["agents", "show", "missing.md"], "no such agent definition file"),
     ],
 )

@@ -19,6 +19,8 @@ def _clip(text: str, limit: int) -> str:
 
 
 def _call_label(name: str, arguments: dict) -> str:
+    if name == "finish":
+        return "finish"
     if name == "bash":
         return f"$ {arguments.get('command', '')}"
     if "path" in arguments:

@@ -18,6 +18,7 @@ from backend_implementor.agent.definition import AgentDefinition, resolve_defini
 from backend_implementor.agent.errors import AgentExit, UsageError
 from backend_implementor.agent.loop import Agent, Limits, RunState
 from backend_implementor.agent.trajectory import Trajectory
+from backend_implementor.models.base import Model
 
 
 @dataclass
@@ -76,7 +77,18 @@ def _workspace(path: Path) -> Path:
     return path.resolve()
 
 
-def _start(options: RunOptions, workspace: Path) -> tuple[Trajectory, AgentDefinition, RunOptions, RunState]:
+def _load_model(options: RunOptions) -> Model:
+    from backend_implementor.models import ModelError, get_model
+
+    try:
+        return get_model(options.model, api_base=options.api_base, tool_protocol=options.tool_protocol)
+    except ModelError as exc:
+        raise UsageError(f"--model {options.model}: {exc}") from None
+
+
+def _start(
+    options: RunOptions, workspace: Path
+) -> tuple[Trajectory, AgentDefinition, RunOptions, RunState, Model]:
     if not options.task or not options.task.strip():
         raise UsageError('no task given: bimpl run "add a /health endpoint"')
     definition = resolve_definition(options.agent, workspace)
@@ -86,6 +98,7 @@ def _start(options: RunOptions, workspace: Path) -> tuple[Trajectory, AgentDefin
             "no model: pass --model (e.g. anthropic/claude-sonnet-4-5, openai/gpt-5, scripted:FILE) or set BIMPL_MODEL"
         )
     options.model = model
+    model_ = _load_model(options)  # fail on a bad model before a run folder is made
     if definition.max_turns and options.limits.max_steps == Limits().max_steps:
         options.limits.max_steps = definition.max_turns
     trajectory = Trajectory.create(workspace, os.environ)
@@ -114,10 +127,12 @@ def _start(options: RunOptions, workspace: Path) -> tuple[Trajectory, AgentDefin
             "messages": messages,
         }
     )
-    return trajectory, definition, options, RunState(messages=messages)
+    return trajectory, definition, options, RunState(messages=messages), model_
 
 
-def _resume(options: RunOptions, workspace: Path) -> tuple[Trajectory, AgentDefinition, RunOptions, RunState]:
+def _resume(
+    options: RunOptions, workspace: Path
+) -> tuple[Trajectory, AgentDefinition, RunOptions, RunState, Model]:
     assert options.resume
     trajectory = Trajectory.open(workspace, options.resume, os.environ)
     records = trajectory.records()
@@ -143,21 +158,20 @@ def _resume(options: RunOptions, workspace: Path) -> tuple[Trajectory, AgentDefi
     )
     options.sandbox = options.sandbox if options.sandbox != "none" else saved["sandbox"]
     options.deny = options.deny or saved["deny"]
+    model_ = _load_model(options)
     trajectory.append({"type": "resume", "at": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
-    return trajectory, definition, options, RunState.from_records(records)
+    return trajectory, definition, options, RunState.from_records(records), model_
 
 
 def execute(options: RunOptions, on_step=None, on_ready=None) -> RunResult:
     """Run (or resume) an agent; raises UsageError for bad input before anything is started."""
-    from backend_implementor.models import get_model
     from backend_implementor.tools import build_tools, scrubbed_env
     from backend_implementor.tools.base import ToolContext
 
     workspace = _workspace(options.workspace)
     approver = Approver(options.approve, list(options.deny))
     setup = _resume if options.resume else _start
-    trajectory, definition, options, state = setup(options, workspace)
-    model = get_model(options.model, api_base=options.api_base, tool_protocol=options.tool_protocol)
+    trajectory, definition, options, state, model = setup(options, workspace)
     ctx = ToolContext(
         workspace=workspace,
         env=scrubbed_env(os.environ),
