@@ -38,6 +38,7 @@ app.command("run")(run_command)
 app.add_typer(agents_app, name="agents")
 app.command("verify")(__import__("backend_implementor.verify.cli", fromlist=["_"]).verify_command)
 app.add_typer(__import__("backend_implementor.spec.cli", fromlist=["_"]).spec_app, name="spec")
+app.command("new")(__import__("backend_implementor.generate.cli", fromlist=["_"]).new_command)
 
 
 def main() -> None:
