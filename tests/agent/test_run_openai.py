@@ -53,7 +53,7 @@ def test_native_tool_calls(fake_openai, workspace):
     assert summary["prompt_tokens"] == 30 and summary["completion_tokens"] == 15
     assert (workspace / "src" / "hello.ts").read_text() == "export const hi = 'hi';\n"
 
-    first, second, third = (r["body"] for r in fake_openai.requests)
+    first, _, third = (r["body"] for r in fake_openai.requests)
     tool_names = {t["function"]["name"] for t in first["tools"]}
     assert {"read_file", "write_file", "edit_file", "bash", "service", "finish"} <= tool_names
     assert first["messages"][0]["role"] == "system" and "backend" in first["messages"][0]["content"].lower()
