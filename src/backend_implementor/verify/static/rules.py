@@ -1,0 +1,251 @@
+"""Code checks on one JavaScript/TypeScript file: SQL built from strings (CWE-89), eval/new Function/vm
+fed with request data (CWE-94), shell commands fed with request data (CWE-78), and CORS allowing any
+origin with credentials (CWE-942).
+
+Regex-and-balanced-parentheses scanning over comment-stripped source, with a small same-file taint set
+(variables assigned or destructured from req.body/query/params/headers/cookies)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from .jssource import call_args, first_arg, line_of, line_text, strip_comments
+
+
+@dataclass
+class Hit:
+    id: str
+    cwe: int
+    title: str
+    severity: str
+    fix: str
+    line: int
+    code: str
+
+
+SQL_TEXT = re.compile(
+    r"\b(select\b[\s\S]*?\bfrom|insert\s+into|update\s+[\w\".]+\s+set|delete\s+from|order\s+by|where\b)", re.I
+)
+SQL_CALL = re.compile(
+    r"\.(query|execute|exec|raw|all|get|run|prepare|each|unsafe|whereRaw|orderByRaw|havingRaw|"
+    r"\$queryRawUnsafe|\$executeRawUnsafe)\s*(?:<[^>()]*>)?\s*\("
+)
+REQUEST_SOURCE = re.compile(r"\b(req|request|ctx\.request|ctx)\.(body|query|params|headers|cookies)\b")
+CONST_NAME = re.compile(r"^[A-Z_][A-Z0-9_]*$")
+
+
+def _interpolations(template: str) -> list[str]:
+    return re.findall(r"\$\{([^}]*)\}", template)
+
+
+def _dynamic_sql(expr: str) -> bool:
+    """A template literal with interpolation, or a concatenation with code, whose literal text is SQL."""
+    literals = re.findall(r"'(?:[^'\\\n]|\\.)*'|\"(?:[^\"\\\n]|\\.)*\"|`[^`]*`", expr)
+    if not literals or not SQL_TEXT.search(" ".join(literals)):
+        return False
+    for lit in literals:
+        inner = [x.strip() for x in _interpolations(lit)] if lit.startswith("`") else []
+        if inner and not all(CONST_NAME.match(x) for x in inner):
+            return True
+    rest = expr
+    for lit in literals:
+        rest = rest.replace(lit, "''", 1)
+    return "+" in rest and bool(re.search(r"[\w$)\]]", rest.replace("''", "")))
+
+
+def _assignments(code: str, name: str) -> list[str]:
+    """Right-hand sides assigned to `name` in this file (declarations, plain and += assignments)."""
+    out = []
+    for m in re.finditer(rf"(?:\b(?:const|let|var)\s+)?(?<![\w$.]){re.escape(name)}\s*(\+?=)(?!=)", code):
+        rhs_start = m.end()
+        end = rhs_start
+        depth = 0
+        while end < len(code):
+            c = code[end]
+            if c in "'\"`":
+                q, end = c, end + 1
+                while end < len(code) and code[end] != q:
+                    end += 2 if code[end] == "\\" else 1
+            elif c in "([{":
+                depth += 1
+            elif c in ")]}":
+                if depth == 0:
+                    break
+                depth -= 1
+            elif c in ";\n" and depth == 0:
+                break
+            end += 1
+        out.append(code[rhs_start:end])
+    return out
+
+
+def tainted_names(code: str) -> set[str]:
+    """Identifiers holding request data: `const x = req.body.x`, `const { a, b } = req.query`, and
+    (two rounds) variables built from those."""
+    names: set[str] = set()
+    for _ in range(2):
+        pattern = REQUEST_SOURCE.pattern
+        if names:
+            pattern += "|" + "|".join(rf"(?<![\w$.]){re.escape(n)}\b" for n in sorted(names))
+        source = re.compile(pattern)
+        for m in re.finditer(r"\b(?:const|let|var)\s+(\{[^}]*\}|\[[^\]]*\]|[\w$]+)\s*=\s*([^;\n]+)", code):
+            target, rhs = m.group(1), m.group(2)
+            if not source.search(rhs):
+                continue
+            if target[0] in "{[":
+                for part in re.split(r"[,{}\[\]]", target):
+                    part = part.split("=")[0].strip()
+                    if ":" in part:
+                        part = part.split(":")[1].strip()
+                    part = part.lstrip(".")
+                    if re.fullmatch(r"[\w$]+", part):
+                        names.add(part)
+            else:
+                names.add(target)
+    return names
+
+
+def _uses_request(expr: str, tainted: set[str]) -> bool:
+    if REQUEST_SOURCE.search(expr):
+        return True
+    return any(re.search(rf"(?<![\w$.]){re.escape(n)}\b", expr) for n in tainted)
+
+
+def check_sql(code: str, src: str) -> list[Hit]:
+    hits = []
+    for m in SQL_CALL.finditer(code):
+        arg = first_arg(call_args(code, m.end() - 1))
+        dynamic = _dynamic_sql(arg)
+        if not dynamic and re.fullmatch(r"[\w$]+", arg):
+            dynamic = any(_dynamic_sql(rhs) for rhs in _assignments(code, arg))
+        if dynamic:
+            line = line_of(code, m.start())
+            hits.append(
+                Hit(
+                    "static-sqli",
+                    89,
+                    "SQL built by string concatenation or template interpolation is passed to ."
+                    + m.group(1)
+                    + "()",
+                    "high",
+                    "Pass values as bound parameters ($1 / ?) and pick identifiers from an allow-list.",
+                    line,
+                    line_text(src, line),
+                )
+            )
+    return hits
+
+
+CODE_SINKS = re.compile(
+    r"(?<![\w$.])eval\s*\(|\bnew\s+Function\s*\(|\bvm\.(?:runInNewContext|runInThisContext|runInContext|compileFunction)\s*\(|"
+    r"(?<![\w$.])(?:setTimeout|setInterval)\s*\(\s*(?=[`'\"])"
+)
+
+
+def check_code_injection(code: str, src: str, tainted: set[str]) -> list[Hit]:
+    hits = []
+    for m in CODE_SINKS.finditer(code):
+        args = call_args(code, code.index("(", m.start()))
+        if _uses_request(args, tainted):
+            line = line_of(code, m.start())
+            hits.append(
+                Hit(
+                    "static-code-injection",
+                    94,
+                    f"Request data reaches {m.group(0).rstrip('( ').strip()}() (code injection)",
+                    "critical",
+                    "Never evaluate request data as code; parse it (JSON.parse, a small grammar) instead.",
+                    line,
+                    line_text(src, line),
+                )
+            )
+    return hits
+
+
+def check_command_injection(code: str, src: str, tainted: set[str]) -> list[Hit]:
+    if "child_process" not in code:
+        return []
+    modules = set(
+        re.findall(
+            r"\b(?:const|let|var)\s+([\w$]+)\s*=\s*require\(\s*['\"](?:node:)?child_process['\"]\s*\)", code
+        )
+    )
+    modules |= set(
+        re.findall(r"import\s+\*\s+as\s+([\w$]+)\s+from\s+['\"](?:node:)?child_process['\"]", code)
+    )
+    modules.add("child_process")
+    recv = "|".join(re.escape(m) for m in sorted(modules))
+    sink = re.compile(
+        rf"(?:(?<![\w$.])|\b(?:{recv})\.)(exec|execSync|spawn|spawnSync|execFile|execFileSync)\s*\("
+    )
+    hits = []
+    for m in sink.finditer(code):
+        if (
+            m.start() > 0
+            and code[m.start() - 1] == "."
+            and not re.search(rf"\b(?:{recv})\.$", code[: m.start() + 1])
+        ):
+            continue
+        args = call_args(code, m.end() - 1)
+        shell = m.group(1) in ("exec", "execSync") or re.search(r"shell\s*:\s*true", args)
+        if shell and _uses_request(args, tainted):
+            line = line_of(code, m.start())
+            hits.append(
+                Hit(
+                    "static-command-injection",
+                    78,
+                    f"Request data reaches child_process.{m.group(1)}() through a shell",
+                    "critical",
+                    "Use execFile/spawn with an argument array (no shell) and validate the values.",
+                    line,
+                    line_text(src, line),
+                )
+            )
+    return hits
+
+
+ANY_ORIGIN = re.compile(
+    r"origin\s*:\s*(?:true|['\"]\*['\"]|\(?\s*[\w$]+\s*,\s*([\w$]+)\s*\)?\s*=>\s*\1\s*\(\s*null\s*,\s*true\s*\))"
+)
+
+
+def check_cors(code: str, src: str) -> list[Hit]:
+    hits = []
+    for m in re.finditer(r"(?<![\w$.])cors\s*\(", code):
+        args = call_args(code, m.end() - 1)
+        if re.search(r"credentials\s*:\s*true", args) and ANY_ORIGIN.search(args):
+            line = line_of(code, m.start())
+            hits.append(_cors_hit(line, src))
+    # Hand-rolled: the request's Origin (or *) echoed with Allow-Credentials: true.
+    echo = re.search(
+        r"Access-Control-Allow-Origin['\"]\s*,\s*(?:req\.(?:headers\.origin|get\(\s*['\"]origin['\"]\s*\)|header\(\s*['\"]origin['\"]\s*\))|['\"]\*['\"])",
+        code,
+        re.I,
+    )
+    if echo and re.search(r"Access-Control-Allow-Credentials['\"]\s*,\s*['\"]?true", code, re.I):
+        hits.append(_cors_hit(line_of(code, echo.start()), src))
+    return hits
+
+
+def _cors_hit(line: int, src: str) -> Hit:
+    return Hit(
+        "static-cors",
+        942,
+        "CORS allows any origin together with credentials",
+        "high",
+        "List the trusted origins explicitly when credentials are allowed.",
+        line,
+        line_text(src, line),
+    )
+
+
+def check_code(src: str) -> list[Hit]:
+    code = strip_comments(src)
+    tainted = tainted_names(code)
+    return [
+        *check_sql(code, src),
+        *check_code_injection(code, src, tainted),
+        *check_command_injection(code, src, tainted),
+        *check_cors(code, src),
+    ]
