@@ -138,7 +138,7 @@ def test_text_protocol(fake_openai: FakeOpenAIServer) -> None:
     messages = sent(fake_openai)["messages"]
     assert all("tool_calls" not in msg and msg["role"] != "tool" for msg in messages)
     assert messages[-1] == {"role": "user", "content": "Observation from write_file:\nwrote a.ts"}
-    assert "```tool_call" in messages[-2]["content"]
+    assert messages[-2] == {"role": "assistant", "content": reply}  # its own words, blocks not doubled
 
 
 def test_text_protocol_without_system_prompt_and_bad_reply(fake_openai: FakeOpenAIServer) -> None:
@@ -231,6 +231,17 @@ def test_local_server_needs_no_api_key(
     fake_openai.add_text("hi")
     assert model(fake_openai, api_key=None).query(TASK, []).text == "hi"
     assert fake_openai.requests[0]["headers"]["Authorization"] == "Bearer sk-no-key"
+
+
+def test_missing_credentials_fail_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A client-side problem (no key for a hosted provider) is not retried; no request is made."""
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    delays: list[float] = []
+    with pytest.raises(
+        ModelError, match=r"^openai/gpt-4o: cannot send the request: .*OPENAI_API_KEY"
+    ) as info:
+        get_model("openai/gpt-4o", sleep=delays.append).query(TASK, [])
+    assert delays == [] and "\n" not in str(info.value)
 
 
 # ---- cost, context window, protocol choice, names ------------------------------------------------------

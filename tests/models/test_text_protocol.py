@@ -161,3 +161,15 @@ def test_to_text_messages_rewrites_tool_machinery() -> None:
     )
     assert parse(out[4]["content"], TOOLS)[0].name == "finish"
     assert messages[3]["role"] == "tool"  # input untouched
+
+
+def test_to_text_messages_does_not_double_blocks_already_in_the_text() -> None:
+    reply = "Done.\n" + render_call("finish", {"summary": "s"})
+    message = {
+        "role": "assistant",
+        "content": reply,
+        "tool_calls": [
+            {"id": "x", "type": "function", "function": {"name": "finish", "arguments": '{"summary": "s"}'}}
+        ],
+    }
+    assert to_text_messages([message]) == [{"role": "assistant", "content": reply}]

@@ -341,16 +341,20 @@ def _retryable(litellm: Any, error: Exception) -> bool:
         isinstance(status, int) and (status in (408, 429) or status >= 500)
     ):
         return False
-    # litellm reports client-side mistakes (e.g. a missing API key) as HTTP 500 too; the cause chain
-    # then holds the provider SDK's bare error class, raised before any request was made.
+    return not _client_side(error)
+
+
+def _client_side(error: BaseException) -> bool:
+    """litellm reports client-side mistakes (e.g. a missing API key) as HTTP 500 too; the cause chain
+    then holds the provider SDK's bare error class, raised before any request was made."""
     import openai
 
     link: BaseException | None = error
     while link is not None:
         if type(link) is openai.OpenAIError:
-            return False
+            return True
         link = link.__cause__ or link.__context__
-    return True
+    return False
 
 
 def _describe(name: str, litellm: Any, error: Exception) -> str:
@@ -363,6 +367,8 @@ def _describe(name: str, litellm: Any, error: Exception) -> str:
         (litellm.NotFoundError, "not found; check the model name and --api-base"),
         (litellm.BadRequestError, "the provider rejected the request"),
     ]
+    if _client_side(error):
+        return f"{name}: cannot send the request: {_one_line(error)}"
     status = getattr(error, "status_code", None)
     http = f" (HTTP {status})" if isinstance(status, int) else ""
     by_status = {401: 0, 403: 1, 404: 2, 400: 3, 422: 3}  # litellm does not map every status to a class

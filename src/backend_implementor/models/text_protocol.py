@@ -184,10 +184,15 @@ def to_text_messages(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
         content = _content_text(message.get("content"))
         if role == "assistant":
             parts = [content] if content else []
+            # A text-protocol reply already holds its calls as blocks; render them only for calls that
+            # came some other way (native history, a scripted turn), never twice.
+            in_text = any(_OPEN.match(line) for line in content.splitlines())
             for call in message.get("tool_calls") or []:
                 function = call.get("function", {})
                 name = function.get("name", "")
                 names[call.get("id", "")] = name
+                if in_text:
+                    continue
                 arguments = function.get("arguments") or "{}"
                 try:
                     parsed = json.loads(arguments) if isinstance(arguments, str) else arguments
