@@ -5,6 +5,10 @@ from __future__ import annotations
 import typer
 
 from backend_implementor import __version__
+from backend_implementor.agent.commands import agents_app, run_command
+from backend_implementor.generate.cli import new_command
+from backend_implementor.spec.cli import spec_app
+from backend_implementor.verify.cli import verify_command
 
 app = typer.Typer(
     name="bimpl",
@@ -32,13 +36,11 @@ def _root(
     """bimpl — an AI backend implementor."""
 
 
-from backend_implementor.agent.commands import agents_app, run_command  # noqa: E402
-
 app.command("run")(run_command)
 app.add_typer(agents_app, name="agents")
-app.command("verify")(__import__("backend_implementor.verify.cli", fromlist=["_"]).verify_command)
-app.add_typer(__import__("backend_implementor.spec.cli", fromlist=["_"]).spec_app, name="spec")
-app.command("new")(__import__("backend_implementor.generate.cli", fromlist=["_"]).new_command)
+app.command("new")(new_command)
+app.add_typer(spec_app, name="spec")
+app.command("verify")(verify_command)
 
 
 def main() -> None:
