@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import socket
 import sys
+import time
 import urllib.request
 from pathlib import Path
 
@@ -73,18 +74,29 @@ def test_early_exit_is_reported_with_log_tail(svc) -> None:
     assert call(svc, "service", action="status") == "No services started."
 
 
+def wait_for_log(svc, name: str, text: str) -> str:
+    """The service's log once it contains `text` (a loaded machine may take a moment to print)."""
+    deadline = time.monotonic() + 30
+    while True:
+        logs = call(svc, "service", action="logs", name=name)
+        if text in logs or time.monotonic() > deadline:
+            return logs
+        time.sleep(0.05)
+
+
 def test_port_that_never_opens_times_out_but_keeps_running(svc) -> None:
     port = free_port()
-    out = call(
-        svc, "service", action="start", name="quiet", command="echo waiting; sleep 300", port=port, timeout=1
-    )
-    assert "did not accept connections within 1s" in out and "waiting" in out
+    command = "echo waiting; sleep 300"
+    out = call(svc, "service", action="start", name="quiet", command=command, port=port, timeout=1)
+    assert out.startswith("Error: service 'quiet'") and "did not accept connections within 1s" in out
     assert call(svc, "service", action="status", name="quiet").startswith("quiet: running")
+    assert "waiting" in wait_for_log(svc, "quiet", "waiting")
 
 
 def test_start_without_port_watches_for_a_crash(svc) -> None:
     out = call(svc, "service", action="start", name="worker", command="echo up; sleep 300")
-    assert out.startswith("Started 'worker'") and "up" in out
+    assert out.startswith("Started 'worker'") and "no port given" in out
+    assert "up" in wait_for_log(svc, "worker", "up")
 
 
 def test_refusals(svc) -> None:
