@@ -264,9 +264,12 @@ class Context:
             shown["Authorization"] = show_auth
         req_text = self.describe(method, url, shown, json_body, content)
         limit = max(0.5, min(timeout or self.request_timeout, self.probe_deadline - now))
+        self.http.cookies.clear()
+        for name, value in cookies.items():
+            self.http.cookies.set(name, value)
         try:
             resp = self.http.request(
-                method, url, json=json_body, content=content, headers=hdrs, cookies=cookies, timeout=limit
+                method, url, json=json_body, content=content, headers=hdrs, timeout=limit
             )
             resp.read()
         except httpx.HTTPError as exc:
