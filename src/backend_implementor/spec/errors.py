@@ -2,21 +2,35 @@
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 PathT = tuple[str | int, ...]
 
 
+_PLAIN_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
+# Control characters and Unicode line breaks: printed escaped so one issue is always one line.
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
 def format_path(path: Sequence[str | int]) -> str:
-    """('resources', 'books', 'filters', 2) -> 'resources.books.filters[2]'."""
+    """('resources', 'books', 'filters', 2) -> 'resources.books.filters[2]'; odd keys are quoted:
+    ('resources', 'my books') -> 'resources["my books"]'."""
     out = ""
     for part in path:
         if isinstance(part, int):
             out += f"[{part}]"
-        else:
+        elif _PLAIN_KEY.fullmatch(str(part)):
             out += ("." if out else "") + str(part)
+        else:
+            out += f"[{json.dumps(str(part), ensure_ascii=False)}]"
     return out
+
+
+def _printable(text: str) -> str:
+    return _UNPRINTABLE.sub(lambda m: json.dumps(m.group())[1:-1], text)
 
 
 @dataclass(frozen=True, order=True)
@@ -29,7 +43,8 @@ class SpecIssue:
 
     def __str__(self) -> str:
         where = self.file if self.line is None else f"{self.file}:{self.line}"
-        return f"{where}: {self.path}: {self.message}" if self.path else f"{where}: {self.message}"
+        text = f"{where}: {self.path}: {self.message}" if self.path else f"{where}: {self.message}"
+        return _printable(text)
 
 
 class SpecError(Exception):

@@ -532,19 +532,29 @@ def _make_valid(result: ImportResult) -> None:
     raise OpenAPIImportError("internal: the imported spec could not be made valid")
 
 
+# Anything YAML would not accept in a comment, or would read as a line break (\x85, \u2028, \u2029).
+_UNSAFE_IN_COMMENT = re.compile("[^\t\x20-\x7e\xa0-\u2027\u202a-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+def _comment(text: str) -> str:
+    return _UNSAFE_IN_COMMENT.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+
+
 def render_yaml(result: ImportResult, source: str) -> str:
     """The spec as YAML, fields in flow style, with the import report as a leading comment."""
     import yaml
 
     def flow(value: Any) -> str:
-        text = yaml.safe_dump(value, default_flow_style=True, width=10_000, allow_unicode=True)
+        text = yaml.safe_dump(
+            value, default_flow_style=True, width=10_000, allow_unicode=True, sort_keys=False
+        )
         return text.removesuffix(
             "\n...\n"
         ).strip()  # a bare scalar is dumped as a document with an end marker
 
     head = [f"# Imported from {source} by `bimpl spec from-openapi`."]
     for e in result.entries:
-        head.append(f"# {'mapped ' if e.mapped else 'SKIPPED'} {e}".replace("\n", " "))
+        head.append(_comment(f"# {'mapped ' if e.mapped else 'SKIPPED'} {e}"))
     spec = result.spec
     out = [*head, f"name: {flow(spec['name'])}"]
     if "description" in spec:

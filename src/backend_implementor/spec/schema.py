@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import re
 import sys
 from functools import cache
 from importlib import resources
@@ -84,6 +85,12 @@ def _kind(value: Any) -> str:
 
 
 def _types_of(schema: Any) -> list[str]:
+    if (
+        isinstance(schema, dict)
+        and isinstance(schema.get("$ref"), str)
+        and schema["$ref"].startswith("#/$defs/")
+    ):
+        schema = shipped_schema()["$defs"].get(schema["$ref"][len("#/$defs/") :])
     if not isinstance(schema, dict):
         return []
     t = schema.get("type")
@@ -112,7 +119,13 @@ def _name_message(value: str, pattern: str) -> str:
     from backend_implementor.spec.model import DURATION_PATTERN, IDENT_PATTERN, KEBAB_PATTERN
 
     if pattern == IDENT_PATTERN:
-        return f"'{value}' is not snake_case (lowercase letters, digits and single underscores, starting with a letter)"
+        from backend_implementor.spec.openapi import snake
+
+        hint = f" (try '{snake(value)}')" if snake(value) and re.match(IDENT_PATTERN, snake(value)) else ""
+        return (
+            f"'{value}' is not snake_case (lowercase letters, digits and single underscores, "
+            f"starting with a letter){hint}"
+        )
     if pattern == KEBAB_PATTERN:
         return (
             f"'{value}' is not a kebab-case name (lowercase letters, digits and single hyphens, e.g. my-api)"
@@ -142,8 +155,12 @@ def _messages(err: Any) -> list[tuple[PathT, bool, str]]:
             for k in v
             if isinstance(inst, dict) and k not in inst
         ]
-    if kind == "propertyNames":
-        return [((*path, sub.instance), True, m) for sub in err.context for _, _, m in _messages(sub)]
+    if "propertyNames" in err.relative_schema_path:
+        # a bad resource/field/key name: jsonschema reports it at the parent; point at the key itself
+        if kind == "pattern":
+            return [((*path, inst), True, _name_message(str(inst), v))]
+        if kind == "maxLength":
+            return [((*path, inst), True, f"'{inst}' is longer than {v} characters")]
     if kind == "type":
         want = " or ".join(_SCHEMA_TYPES.get(t, t) for t in ([v] if isinstance(v, str) else v))
         return [(path, False, f"expected {want}, got {_kind(inst)}")]
@@ -168,13 +185,6 @@ def _messages(err: Any) -> list[tuple[PathT, bool, str]]:
             return out
     if kind in ("minItems", "minProperties") and v == 1:
         return [(path, False, "must not be empty")]
-    if (
-        kind == "maxLength"
-        and isinstance(inst, str)
-        and err.parent is not None
-        and err.parent.validator == "propertyNames"
-    ):
-        return [(path, True, f"'{inst}' is longer than {v} characters")]
     return [(path, False, err.message)]
 
 

@@ -260,7 +260,10 @@ class _Checker:
                 ("auth", "admin_role"),
                 f"'{auth.admin_role}' is not in auth.roles{did_you_mean(auth.admin_role, auth.roles)}",
             )
-        if auth.access_ttl >= auth.refresh_ttl:
+        for key in ("access_ttl", "refresh_ttl"):
+            if getattr(auth, key) <= 0:
+                self.add(("auth", key), "must be longer than 0 seconds")
+        if auth.access_ttl > 0 and auth.access_ttl >= auth.refresh_ttl:
             self.add(
                 ("auth", "access_ttl"),
                 f"must be shorter than refresh_ttl ({auth.access_ttl}s >= {auth.refresh_ttl}s)",

@@ -150,24 +150,28 @@ def _oneline(exc: BaseException) -> str:
 
 def parse_yaml(text: str, file: str) -> tuple[Any, Marks, list[SpecIssue]]:
     """Parse one YAML (or JSON) document. Returns (data, marks, issues); data is None when unreadable."""
-    loader = _Loader(text)
+    marks = Marks()
+    try:
+        # the reader rejects control characters as soon as the loader is built, so build it inside the try
+        loader = _Loader(text)
+    except yaml.reader.ReaderError as exc:
+        return None, marks, [_reader_issue(text, file, exc)]
     walker = _Walker(loader, file)
     try:
         node = loader.get_single_node()
         if node is None:
             return None, walker.marks, [SpecIssue(file, 1, 1, "", "the file is empty")]
         data = walker.convert(node, ())
+    except yaml.reader.ReaderError as exc:
+        return None, walker.marks, [*walker.issues, _reader_issue(text, file, exc)]
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         msg = " ".join(p for p in (exc.context, exc.problem) if p) or _oneline(exc)
         line, col = (mark.line + 1, mark.column + 1) if mark else (None, None)
         return None, walker.marks, [*walker.issues, SpecIssue(file, line, col, "", f"invalid YAML: {msg}")]
     except yaml.YAMLError as exc:
-        return (
-            None,
-            walker.marks,
-            [*walker.issues, SpecIssue(file, None, None, "", f"invalid YAML: {_oneline(exc)}")],
-        )
+        issue = SpecIssue(file, None, None, "", f"invalid YAML: {_oneline(exc)}")
+        return None, walker.marks, [*walker.issues, issue]
     except _Abort:
         return None, walker.marks, walker.issues
     except RecursionError:
@@ -175,3 +179,9 @@ def parse_yaml(text: str, file: str) -> tuple[Any, Marks, list[SpecIssue]]:
     finally:
         loader.dispose()
     return data, walker.marks, walker.issues
+
+
+def _reader_issue(text: str, file: str, exc: yaml.reader.ReaderError) -> SpecIssue:
+    before = text[: exc.position]
+    line, col = before.count("\n") + 1, len(before) - (before.rfind("\n") + 1) + 1
+    return SpecIssue(file, line, col, "", f"invalid YAML: character U+{exc.character:04X} is not allowed")
