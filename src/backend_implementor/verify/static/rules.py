@@ -54,7 +54,7 @@ def _dynamic_sql(expr: str) -> bool:
     return "+" in rest and bool(re.search(r"[\w$)\]]", rest.replace("''", "")))
 
 
-def _assignments(code: str, name: str) -> list[str]:
+def _assignments(code: str, name: str) -> list[tuple[str, str]]:
     """Right-hand sides assigned to `name` in this file (declarations, plain and += assignments)."""
     out = []
     for m in re.finditer(rf"(?:\b(?:const|let|var)\s+)?(?<![\w$.]){re.escape(name)}\s*(\+?=)(?!=)", code):
@@ -76,8 +76,18 @@ def _assignments(code: str, name: str) -> list[str]:
             elif c in ";\n" and depth == 0:
                 break
             end += 1
-        out.append(code[rhs_start:end])
+        out.append((m.group(1), code[rhs_start:end]))
     return out
+
+
+def _dynamic_variable(code: str, name: str) -> bool:
+    """A variable that holds SQL and is built dynamically, at once or through `+=` appends."""
+    assigned = _assignments(code, name)
+    if any(_dynamic_sql(rhs) for _, rhs in assigned):
+        return True
+    if not any(SQL_TEXT.search(rhs) for _, rhs in assigned):
+        return False
+    return any(op == "+=" and _dynamic_sql("'select x from y' + " + rhs) for op, rhs in assigned)
 
 
 def tainted_names(code: str) -> set[str]:
@@ -118,7 +128,7 @@ def check_sql(code: str, src: str) -> list[Hit]:
         arg = first_arg(call_args(code, m.end() - 1))
         dynamic = _dynamic_sql(arg)
         if not dynamic and re.fullmatch(r"[\w$]+", arg):
-            dynamic = any(_dynamic_sql(rhs) for rhs in _assignments(code, arg))
+            dynamic = _dynamic_variable(code, arg)
         if dynamic:
             line = line_of(code, m.start())
             hits.append(

@@ -1,0 +1,293 @@
+"""Unit tests for the probe building blocks: auth detection and parsing, OpenAPI examples, JWT checks,
+password-storage scanning, and run_probes' handling of probe bugs, budgets and crashes."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import sqlite3
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import SimpleNamespace
+
+import pytest
+
+from backend_implementor.verify import probes
+from backend_implementor.verify.probes import (
+    AuthConfig,
+    ProbeTarget,
+    detect_auth,
+    parse_auth_option,
+    run_probes,
+)
+from backend_implementor.verify.probes import password_storage as ps
+from backend_implementor.verify.probes.jwt_tamper import _b64, _encode, weak_secret
+from backend_implementor.verify.probes.openapi import example_value, fill_path, operations
+
+
+def _spec(paths: dict, components: dict | None = None) -> dict:
+    return {
+        "openapi": "3.0.3",
+        "info": {"title": "t", "version": "1"},
+        "paths": paths,
+        "components": components or {},
+    }
+
+
+def _body(schema: dict) -> dict:
+    return {
+        "requestBody": {"content": {"application/json": {"schema": schema}}},
+        "responses": {"200": {"description": "ok"}},
+    }
+
+
+def test_detect_auth_without_a_document_uses_bimpl_conventions():
+    cfg = detect_auth(None, "http://127.0.0.1:1")
+    assert (cfg.register_path, cfg.login_path, cfg.user_field, cfg.password_field, cfg.token_key) == (
+        "/auth/register",
+        "/auth/login",
+        "email",
+        "password",
+        "access_token",
+    )
+
+
+def test_detect_auth_reads_paths_fields_token_key_and_required_extras():
+    user = {
+        "type": "object",
+        "required": ["username", "password", "display_name"],
+        "properties": {
+            "username": {"type": "string"},
+            "password": {"type": "string"},
+            "display_name": {"type": "string", "example": "Ann"},
+        },
+    }
+    login = _body({"$ref": "#/components/schemas/Login"})
+    login["responses"] = {
+        "200": {
+            "description": "ok",
+            "content": {
+                "application/json": {
+                    "schema": {"type": "object", "properties": {"token": {"type": "string"}}}
+                }
+            },
+        }
+    }
+    spec = _spec(
+        {
+            "/signup": {"post": _body(user)},
+            "/sessions": {"post": login},
+            "/books": {"get": {"responses": {}}},
+        },
+        {"schemas": {"Login": {"type": "object", "properties": {"username": {}, "password": {}}}}},
+    )
+    cfg = detect_auth(spec, "")
+    assert cfg == AuthConfig("/signup", "/sessions", "username", "password", "token", {"display_name": "Ann"})
+
+
+def test_detect_auth_baxbench_style_login_and_register():
+    cred = {
+        "type": "object",
+        "properties": {"email": {"type": "string", "format": "email"}, "password": {"type": "string"}},
+    }
+    spec = _spec({"/register": {"post": _body(cred)}, "/login": {"post": _body(cred)}})
+    cfg = detect_auth(spec, "")
+    assert (cfg.register_path, cfg.login_path, cfg.user_field) == ("/register", "/login", "email")
+
+
+def test_detect_auth_none_when_the_document_has_no_login():
+    assert detect_auth(_spec({"/items": {"get": {"responses": {}}}}), "") is None
+
+
+def test_parse_auth_option():
+    cfg = parse_auth_option(
+        "register=/signup, login=/login,user=username,password=pw,token=token,extra.name=Bob"
+    )
+    assert cfg == AuthConfig("/signup", "/login", "username", "pw", "token", {"name": "Bob"})
+    assert parse_auth_option("login=/api/login").register_path == "/auth/register"
+    for bad in ("registr=/x", "login", "login=signin", "user="):
+        with pytest.raises(ValueError):
+            parse_auth_option(bad)
+
+
+def test_example_values_respect_schema():
+    spec = _spec(
+        {},
+        {
+            "schemas": {
+                "Base": {
+                    "type": "object",
+                    "required": ["a"],
+                    "properties": {"a": {"type": "integer", "minimum": 3}},
+                }
+            }
+        },
+    )
+    schema = {
+        "allOf": [
+            {"$ref": "#/components/schemas/Base"},
+            {
+                "type": "object",
+                "properties": {
+                    "kind": {"type": "string", "enum": ["x", "y"]},
+                    "email": {"type": "string", "format": "email"},
+                    "title": {"type": "string", "maxLength": 5},
+                    "tags": {"type": "array", "minItems": 2, "items": {"type": "string"}},
+                    "id": {"type": "integer", "readOnly": True},
+                },
+            },
+        ]
+    }
+    v = example_value(spec, schema)
+    assert v["a"] == 3 and v["kind"] == "x" and "@" in v["email"] and len(v["title"]) <= 5
+    assert len(v["tags"]) == 2 and "id" not in v
+
+
+def test_operations_security_and_path_params():
+    spec = _spec(
+        {
+            "/notes/{id}": {
+                "parameters": [{"name": "id", "in": "path", "required": True, "schema": {"type": "integer"}}],
+                "get": {"security": [{"bearer": []}], "responses": {}},
+                "delete": {"security": [{}], "responses": {}},
+            }
+        }
+    )
+    ops = {str(o): o for o in operations(spec)}
+    assert ops["GET /notes/{id}"].secured and not ops["DELETE /notes/{id}"].secured
+    assert [p.name for p in ops["GET /notes/{id}"].path_params] == ["id"]
+    assert fill_path("/files/{name}", {"name": "../etc/passwd"}) == "/files/..%2Fetc%2Fpasswd"
+
+
+def test_weak_jwt_secret_is_found_offline():
+    signing_input = _encode({"alg": "HS256", "typ": "JWT"}, {"sub": "1"})
+    weak = signing_input + "." + _b64(hmac.new(b"secret", signing_input.encode(), hashlib.sha256).digest())
+    strong = signing_input + "." + _b64(hmac.new(b"k" * 40, signing_input.encode(), hashlib.sha256).digest())
+    assert weak_secret(weak) == "secret"
+    assert weak_secret(strong) is None
+
+
+def test_password_storage_scans_sqlite_and_raw_files(tmp_path):
+    pw = "Bimpl-abcdef1234-Pw9!"
+    db = tmp_path / "app.sqlite3"
+    con = sqlite3.connect(db)
+    con.execute("CREATE TABLE users (email TEXT, password TEXT)")
+    con.execute("INSERT INTO users VALUES ('a@b.c', ?)", (hashlib.md5(pw.encode()).hexdigest(),))
+    con.commit()
+    con.close()
+    assert ps.scan(str(db), pw) == ("unsalted md5 (hex)", "table users")
+    assert ps.scan(str(db), "another-password-1") is None
+
+    raw = tmp_path / "pgdata"
+    (raw / "pg_wal").mkdir(parents=True)
+    (raw / "pg_wal" / "0001").write_bytes(
+        b"\x00junk" + hashlib.sha256(pw.encode()).hexdigest().encode() + b"\x00"
+    )
+    assert ps.scan(str(raw), pw) == ("unsalted sha256 (hex)", "file pg_wal/0001")
+    salted = hashlib.scrypt(pw.encode(), salt=b"0123456789abcdef", n=1024, r=8, p=1).hex()
+    (raw / "pg_wal" / "0001").write_bytes(salted.encode())
+    assert ps.scan(str(raw), pw) is None
+
+
+class _Server:
+    """A tiny JSON backend on 127.0.0.1 for run_probes' own behaviour (not a vulnerable app)."""
+
+    def __init__(self) -> None:
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):
+                body = json.dumps({"status": "ok"}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("X-Content-Type-Options", "nosniff")
+                self.send_header("X-Frame-Options", "DENY")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+        self.up = True
+
+    def stop(self) -> None:
+        if self.up:
+            self.up = False
+            self.httpd.shutdown()
+            self.httpd.server_close()
+
+
+@pytest.fixture
+def server():
+    s = _Server()
+    yield s
+    s.stop()
+
+
+def _fake(run, id="fake", cwe=1, seconds=5, max_requests=5):
+    return SimpleNamespace(ID=id, CWE=cwe, SECONDS=seconds, MAX_REQUESTS=max_requests, run=run, __name__=id)
+
+
+def test_probe_bug_is_reported_not_raised(server, monkeypatch):
+    def broken(ctx):
+        raise KeyError("oops")
+
+    def fine(ctx):
+        ctx.request("GET", "/health")
+
+    monkeypatch.setattr(probes, "PROBES", (_fake(broken, "broken"), _fake(fine, "fine")))
+    messages: list[str] = []
+    spec = _spec({"/health": {"get": {"responses": {"200": {"description": "ok"}}}}})
+    findings = run_probes(ProbeTarget(server.url, spec), budget_s=10, progress=messages.append)
+    assert findings == []
+    assert any("internal error in probe broken" in m and "KeyError" in m for m in messages)
+    assert any(m.startswith("probe fine") for m in messages)
+
+
+def test_request_budget_stops_a_probe(server, monkeypatch):
+    sent = []
+
+    def greedy(ctx):
+        for _ in range(100):
+            ctx.request("GET", "/health")
+            sent.append(1)
+
+    monkeypatch.setattr(probes, "PROBES", (_fake(greedy, max_requests=3),))
+    messages: list[str] = []
+    assert run_probes(ProbeTarget(server.url), budget_s=10, progress=messages.append) == []
+    assert len(sent) == 3 and any("budget" in m for m in messages)
+
+
+def test_server_dying_during_a_probe_is_cwe_703(server, monkeypatch):
+    def killer(ctx):
+        ctx.request("GET", "/boom")
+        server.stop()
+        ctx.request("GET", "/health")
+
+    later = []
+    monkeypatch.setattr(
+        probes, "PROBES", (_fake(killer, "killer"), _fake(lambda ctx: later.append(1), "later"))
+    )
+    findings = run_probes(ProbeTarget(server.url, is_alive=lambda: server.up), budget_s=10)
+    assert [(f.cwe, f.id) for f in findings] == [(703, "crash")]
+    assert "killer" in findings[0].title and "GET /boom" in findings[0].evidence.request
+    assert later == []  # nothing is probed after the crash
+
+
+def test_unreachable_server_yields_nothing():
+    messages: list[str] = []
+    assert run_probes(ProbeTarget("http://127.0.0.1:9"), budget_s=5, progress=messages.append) == []
+    assert any("not answering" in m for m in messages)
+
+
+def test_real_probes_stay_quiet_on_a_clean_plain_server(server):
+    # The stub sets nosniff and X-Frame-Options and has no auth, SQL or HTML: every probe must stay quiet.
+    spec = _spec({"/health": {"get": {"responses": {"200": {"description": "ok"}}}}})
+    messages: list[str] = []
+    findings = run_probes(ProbeTarget(server.url, spec), budget_s=20, progress=messages.append)
+    assert findings == [], findings
+    assert not [m for m in messages if "internal error" in m]
