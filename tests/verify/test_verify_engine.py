@@ -365,7 +365,7 @@ def test_cli_verify_url_against_a_server_we_started(tmp_path):
                 time.sleep(0.1)
         bimpl = [sys.executable, "-c", "from backend_implementor.cli import main; main()"]
         out = subprocess.run(
-            [*bimpl, "verify", "--url", f"http://127.0.0.1:{port}", "--fuzz-time", "2", "--format", "json",
+            [*bimpl, "verify", "--url", f"http://127.0.0.1:{port}", "--fuzz-time", "2", "--probe-budget", "10", "--format", "json",
              "--out", str(tmp_path / "o")],
             capture_output=True, text=True, timeout=180,
         )  # fmt: skip

@@ -11,6 +11,7 @@ import dataclasses
 import importlib
 import json
 import secrets
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -109,6 +110,7 @@ class _Run:
         self.spec_ref: str | None = None  # what schemathesis loads (URL or file)
         self.auth: Any = None  # our AuthSpec or the probes' AuthConfig (same attribute names)
         self.token_detail = ""
+        self.pglite_dir: Path | None = None  # fresh PGlite data dir for bimpl backends
 
     def emit(self, event: str, stage: str, data: Any = None) -> None:
         if self.opts.progress is not None:
@@ -172,26 +174,31 @@ def _stage_install(run: _Run, project: Project) -> StageResult:
 
 
 def _stage_build(run: _Run, project: Project) -> StageResult:
+    cmds: list[list[str]] = []
     if "build" in project.scripts:
-        cmd: list[str] = project.run_script_cmd("build")
-    elif "typecheck" in project.scripts:
-        cmd = project.run_script_cmd("typecheck")
-    elif project.typescript:
+        cmds.append(project.run_script_cmd("build"))
+    if "typecheck" in project.scripts:  # often covers what the build excludes (tests)
+        cmds.append(project.run_script_cmd("typecheck"))
+    if not cmds and project.typescript:
         tsc = project.bin("tsc")
         if tsc is None:
             return StageResult(
                 "build", "failed", detail="tsconfig.json present but typescript is not installed"
             )
-        cmd = [str(tsc), "--noEmit", "-p", "tsconfig.json"]
-    else:
+        cmds.append([str(tsc), "--noEmit", "-p", "tsconfig.json"])
+    if not cmds:
         return StageResult("build", "skipped", detail="no build script and no tsconfig.json")
-    res = run_cmd(cmd, cwd=project.root, log_path=run.out / "build.log", timeout_s=run.opts.build_timeout)
-    if res.ok:
-        return StageResult("build", "passed", detail=res.cmd, log=str(res.log_path))
-    why = res.error or ("timed out" if res.timed_out else f"exit {res.returncode}")
-    return StageResult(
-        "build", "failed", detail=f"{res.cmd}: {why}", log=str(res.log_path), log_tail=res.tail()
-    )
+    done = []
+    for i, cmd in enumerate(cmds):
+        log = run.out / ("build.log" if i == 0 else "typecheck.log")
+        res = run_cmd(cmd, cwd=project.root, log_path=log, timeout_s=run.opts.build_timeout)
+        if not res.ok:
+            why = res.error or ("timed out" if res.timed_out else f"exit {res.returncode}")
+            return StageResult(
+                "build", "failed", detail=f"{res.cmd}: {why}", log=str(log), log_tail=res.tail()
+            )
+        done.append(res.cmd)
+    return StageResult("build", "passed", detail="; ".join(done), log=str(run.out / "build.log"))
 
 
 def _stage_test(run: _Run, project: Project) -> StageResult:
@@ -312,15 +319,29 @@ def _start_command(run: _Run, project: Project) -> str:
 
 
 def _server_env(run: _Run) -> dict[str, str]:
-    env = {
+    env: dict[str, str] = {
         # A secret for apps that refuse to start without one (bimpl's JWT_SECRET, BaxBench's APP_SECRET).
         "JWT_SECRET": secrets.token_urlsafe(48),
         "APP_SECRET": secrets.token_urlsafe(48),
     }
     if run.opts.db_url:
         env["DATABASE_URL"] = run.opts.db_url
+    elif run.pglite_dir is not None:
+        env["PGLITE_DIR"] = str(run.pglite_dir)
     env.update(run.opts.env)
     return env
+
+
+def _prepare_pglite(run: _Run, project: Project) -> None:
+    """bimpl backends default to PGlite under .data/: give them a fresh database in the out dir instead, so
+    probes never write to the developer's data, and let the password-storage probe read it."""
+    if not project.bimpl_generated or run.opts.db_url or "DATABASE_URL" in run.opts.env:
+        return
+    if "PGLITE_DIR" in run.opts.env:
+        return
+    d = run.out / "pglite"
+    shutil.rmtree(d, ignore_errors=True)
+    run.pglite_dir = d
 
 
 def _stage_boot(run: _Run, server: Server) -> StageResult:
@@ -428,7 +449,7 @@ def _stage_security(run: _Run, base_url: str, is_alive: Callable[[], bool]) -> S
         base_url=base_url,
         openapi=run.openapi,
         auth=_probe_auth(run, probes_mod),
-        db_url=run.opts.db_url,
+        db_url=run.opts.db_url or (str(run.pglite_dir) if run.pglite_dir else None),
         is_alive=is_alive,
     )
     findings = probes_mod.run_probes(
@@ -566,6 +587,7 @@ def verify_project(path: Path | str, options: VerifyOptions | None = None) -> Re
 
 def _boot_and_probe(run: _Run, project: Project) -> None:
     cmd = _start_command(run, project)
+    _prepare_pglite(run, project)
     servers: list[Server] = []
 
     def new_server() -> Server:

@@ -243,7 +243,8 @@ def schema(root: Path | None) -> dict[str, Any]:
             for f in files:
                 rel = str(f.relative_to(root))
                 migrations.append(rel)
-                if not f.name.endswith((".down.sql", "_down.sql")) and "down" not in f.stem.split("."):
+                is_down = "down" in f.relative_to(d).parts[:-1] or f.name.endswith((".down.sql", "_down.sql"))
+                if not is_down:
                     parse_sql(_read(f), tables, indexes, rel)
     if migrations:
         sources.append("SQL migrations (parsed: CREATE TABLE / CREATE INDEX; ALTERs not applied)")
