@@ -209,6 +209,14 @@ CASES = {
         BASE + "      n: {type: integer, max: 1.5}\n",
         "9: resources.authors.fields.n.max: an integer field needs a whole-number max, got 1.5",
     ),
+    "integer bound out of range": (
+        BASE + "      n: {type: integer, max: 3000000000}\n",
+        "9: resources.authors.fields.n.max: 3000000000 is outside the 32-bit integer range (use type number or decimal)",
+    ),
+    "integer default out of range": (
+        BASE + "      n: {type: integer, default: -2147483649}\n",
+        "9: resources.authors.fields.n.default: -2147483649 is outside the 32-bit integer range",
+    ),
     "min_length greater than max_length": (
         BASE + "      s: {type: string, min_length: 9, max_length: 3}\n",
         "9: resources.authors.fields.s.min_length: min_length (9) is greater than max_length (3)",

@@ -214,6 +214,7 @@ TYPE_KEYS: dict[str, set[str]] = {
 COMMON_KEYS = {"type", "description", "required", "unique", "index", "default", "private", "readonly"}
 NOT_COMPARABLE = {"json", "array"}  # no equality filter, sort, btree unique/index on these
 
+# `integer` is a PostgreSQL integer (32-bit) in the generated schema.
 _INT32 = (-(2**31), 2**31 - 1)
 _DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _DATETIME_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}:\d{2})$")
@@ -429,6 +430,10 @@ class _Checker:
                 v = getattr(f, key)
                 if isinstance(v, float) and not v.is_integer():
                     self.add((*path, key), f"an integer field needs a whole-number {key}, got {v}")
+                elif v is not None and not _INT32[0] <= v <= _INT32[1]:
+                    self.add(
+                        (*path, key), f"{v} is outside the 32-bit integer range (use type number or decimal)"
+                    )
         if f.min is not None and f.max is not None and f.min > f.max:
             self.add((*path, "min"), f"min ({f.min}) is greater than max ({f.max})")
         if f.min_length is not None and f.max_length is not None and f.min_length > f.max_length:
@@ -477,6 +482,8 @@ def _scalar_problem(t: str, value: Any, f: Field) -> str | None:
     if t in NUMERIC:
         if t == "integer" and not (isinstance(value, int) and not isinstance(value, bool)):
             return f"expected a whole number, got {value!r}"
+        if t == "integer" and not _INT32[0] <= value <= _INT32[1]:
+            return f"{value} is outside the 32-bit integer range"
         if t == "number" and not is_num:
             return f"expected a number, got {value!r}"
         if t == "decimal":
