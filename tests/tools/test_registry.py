@@ -125,7 +125,7 @@ try:
     command = f"python3 -m http.server {port} --bind 127.0.0.1"
     print(tools["service"]({"action": "start", "name": "web", "command": command, "port": port, "timeout": 20}))
     probe = f"python3 -c \\"import urllib.request as u; print(u.urlopen('http://127.0.0.1:{port}/').status)\\""
-    print(tools["bash"]({"command": probe + "; cat /proc/net/dev; touch made_inside"}))
+    print(tools["bash"]({"command": probe + "; cat /proc/net/dev; touch made_inside; id -u"}))
 finally:
     ctx.close()
 """
@@ -166,6 +166,8 @@ def test_bwrap_shared_loopback_works_unprivileged() -> None:
         assert done.returncode == 0, done.stderr
         assert "Started 'web'" in done.stdout and "\n200\n" in done.stdout
         assert "eth" not in done.stdout and "lo:" in done.stdout
-        assert (workspace / "made_inside").stat().st_uid != 0
+        nobody = (workspace / "made_inside").stat().st_uid
+        assert nobody != 0
+        assert done.stdout.rstrip().endswith(f"\n{nobody}\n[exit code 0]")  # not root inside either
     finally:
         shutil.rmtree(workspace, ignore_errors=True)

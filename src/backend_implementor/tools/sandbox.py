@@ -135,10 +135,20 @@ class Sandbox:
             "--setenv",
             "npm_config_cache",
             "/tmp/.npm",
+            *self._identity(),
             "--die-with-parent",
             "--",
             *argv,
         ]
+
+    @staticmethod
+    def _identity() -> list[str]:
+        # Unprivileged, the entered namespace maps us to uid 0; without this, commands would think they
+        # run as root (npm, for one, behaves differently). Real root stays root.
+        uid, gid = os.getuid(), os.getgid()
+        if uid == 0:
+            return []
+        return ["--unshare-user", "--uid", str(uid), "--gid", str(gid)]
 
     def port_open(self, port: int) -> bool:
         """Whether something listens on 127.0.0.1:port inside the sandbox's network namespace."""
