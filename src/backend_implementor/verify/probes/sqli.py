@@ -62,7 +62,7 @@ def _base(ctx: Context, p: Param) -> str:
     return "bimplzq"
 
 
-def _error_based(ctx: Context, send, base: str, where: str) -> bool:
+def _error_based(ctx: Context, send, base: str, where: str, label: str) -> bool:
     """send(value) -> response. A quote breaks it (5xx/SQL error) while base and a balanced form do not."""
     first = send(base)
     if first is None or sql_error(first):
@@ -77,17 +77,13 @@ def _error_based(ctx: Context, send, base: str, where: str) -> bool:
             ctx.add(
                 f"sqli-{where}",
                 CWE,
-                f"SQL injection: a quote in {where_desc(where)} breaks the query (HTTP {broken.status_code}), its balanced form does not",
+                f"SQL injection in {label}: a quote breaks the query (HTTP {broken.status_code}), its balanced form does not",
                 "critical",
                 FIX,
                 ctx.evidence(broken_ex, ctx.last()),
             )
             return True
     return False
-
-
-def where_desc(where: str) -> str:
-    return {"query": "a query parameter", "path": "a path parameter", "body": "a JSON body field"}[where]
 
 
 def _query_param(ctx: Context, op: Operation, p: Param, user) -> None:
@@ -101,7 +97,7 @@ def _query_param(ctx: Context, op: Operation, p: Param, user) -> None:
     def send(value: str):
         return ctx.request("GET", path, params={**fixed, p.name: value}, user=user if op.secured else None)
 
-    if _error_based(ctx, send, _base(ctx, p), "query"):
+    if _error_based(ctx, send, _base(ctx, p), "query", f"query parameter '{p.name}' of {op}"):
         return
     if p.schema.get("type") in (None, "string") and not p.schema.get("enum"):
         _boolean(ctx, send, "query", p.name)
@@ -145,7 +141,13 @@ def _path_param(ctx: Context, op: Operation, p: Param, user) -> None:
             "GET", fill_path(op.path, {**others, p.name: value}), user=user if op.secured else None
         )
 
-    if _error_based(ctx, send, str(example_value(ctx.spec, p.schema, p.name)), "path"):
+    if _error_based(
+        ctx,
+        send,
+        str(example_value(ctx.spec, p.schema, p.name)),
+        "path",
+        f"path parameter '{p.name}' of {op}",
+    ):
         return
     # Boolean: "0 OR 1=1" finds a row where "0" and "0 AND 1=2" do not.
     none = send("0")
@@ -191,7 +193,13 @@ def _login(ctx: Context) -> None:
                     ctx.evidence(),
                 )
                 return
-    _error_based(ctx, send, f"bimpl{victim.ident if victim else 'zq@example.com'}x", "body")
+    _error_based(
+        ctx,
+        send,
+        f"bimpl{victim.ident if victim else 'zq@example.com'}x",
+        "body",
+        f"field '{cfg.user_field}' of POST {cfg.login_path}",
+    )
 
 
 def _body(ctx: Context, op: Operation, user) -> None:
@@ -209,5 +217,5 @@ def _body(ctx: Context, op: Operation, user) -> None:
                 op.method, op.path, json_body={**body, name: v}, user=user if op.secured else None
             )
 
-        if _error_based(ctx, send, value, "body"):
+        if _error_based(ctx, send, value, "body", f"field '{name}' of {op}"):
             return
