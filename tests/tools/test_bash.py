@@ -8,7 +8,7 @@ import pytest
 from tool_helpers import call, group_members, pid_alive
 
 from backend_implementor.tools import ToolContext, build_tools, is_secret, scrubbed_env
-from backend_implementor.tools.process import OutputCapture
+from backend_implementor.tools.process import OutputCapture, clean_output
 
 
 def test_runs_in_workspace_with_exit_code(ws: Path, tools) -> None:
@@ -176,3 +176,25 @@ def test_empty_context_env_falls_back_to_scrubbed_process_env(ws: Path, monkeypa
     finally:
         ctx.close()
     assert "sk-shouldnotleak" not in out and "BIMPL_TEST_PLAIN=visible" in out
+
+
+def test_colour_codes_and_progress_redraws_are_removed(tools) -> None:
+    command = (
+        r"printf '\033[1;31mred\033[0m plain\n'; printf 'progress 10%%\rprogress 50%%\rprogress 100%%\n'"
+    )
+    assert call(tools, "bash", command=command) == "red plain\nprogress 100%\n[exit code 0]"
+    assert call(tools, "bash", command="echo $NO_COLOR").startswith("1\n")
+
+
+@pytest.mark.parametrize(
+    ("raw", "clean"),
+    [
+        ("\x1b[32m✓\x1b[39m passed", "✓ passed"),
+        ("\x1b]0;title\x07text", "text"),
+        ("a\r\nb\r\n", "a\nb\n"),  # CRLF line ends are not redraws
+        ("50%\r100%\ndone", "100%\ndone"),
+        ("x = [1, 2]; // ok", "x = [1, 2]; // ok"),
+    ],
+)
+def test_clean_output(raw: str, clean: str) -> None:
+    assert clean_output(raw) == clean

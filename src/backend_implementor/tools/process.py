@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import signal
 import subprocess
 import threading
@@ -162,6 +163,18 @@ class OutputCapture:
         return f"{text_head}\n... {lines} elided ({dropped_bytes:,} bytes) ...\n{text_tail}"
 
 
+_ANSI = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)|[@-Z\\-_])")
+
+
+def clean_output(text: str) -> str:
+    """What a terminal would finally show: no colour codes, and progress lines redrawn with `\r` reduced
+    to their last state. Both only cost the model tokens."""
+    text = _ANSI.sub("", text)
+    if "\r" in text:
+        text = "\n".join(line.rstrip("\r").rsplit("\r", 1)[-1] for line in text.split("\n"))
+    return text
+
+
 def tail_lines(path: os.PathLike | str, lines: int, max_bytes: int = 64 * 1024) -> str:
     """The last `lines` lines of a file, reading at most `max_bytes` from its end."""
     try:
@@ -172,7 +185,7 @@ def tail_lines(path: os.PathLike | str, lines: int, max_bytes: int = 64 * 1024) 
             data = fh.read()
     except OSError:
         return ""
-    text = data.decode("utf-8", errors="replace")
+    text = clean_output(data.decode("utf-8", errors="replace"))
     parts = text.splitlines()
     if size > max_bytes and parts:
         parts = parts[1:]  # the first line read is probably partial

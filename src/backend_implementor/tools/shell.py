@@ -9,7 +9,7 @@ from typing import Any, ClassVar
 
 from backend_implementor.tools.base import Tool, ToolContext, ToolError
 from backend_implementor.tools.env import scrubbed_env
-from backend_implementor.tools.process import OutputCapture, group_alive, kill_group
+from backend_implementor.tools.process import OutputCapture, clean_output, group_alive, kill_group
 
 MAX_TIMEOUT = 3600.0
 OUTPUT_HEAD_BYTES = 10_000
@@ -19,7 +19,9 @@ OUTPUT_MAX_LINES = 400  # 200 head + 200 tail
 
 def command_env(ctx: ToolContext) -> dict[str, str]:
     # Scrub again: cheap, and a context built by hand (tests, scripts) cannot leak keys by mistake.
-    return scrubbed_env(ctx.env or os.environ)
+    env = scrubbed_env(ctx.env or os.environ)
+    env.setdefault("NO_COLOR", "1")  # colour codes are noise to the model (https://no-color.org)
+    return env
 
 
 def command_argv(ctx: ToolContext, command: str) -> list[str]:
@@ -95,7 +97,7 @@ class Bash(Tool):
             notes.append(
                 "[note: a process that left the process group still holds the output open; it may be cut]"
             )
-        output = capture.render().rstrip("\n") or "(no output)"
+        output = clean_output(capture.render()).rstrip("\n") or "(no output)"
         tail = ("\n" + "\n".join(notes)) if notes else ""
         if code is None:
             raise ToolError(
