@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it: installs what it needs (the package with its test extras,
-# Debian's PostgreSQL), starts a throwaway PostgreSQL cluster on 127.0.0.1 for the real-database
+# Debian's PostgreSQL and bubblewrap), starts a throwaway PostgreSQL cluster on 127.0.0.1 for the real-database
 # tests, runs pytest including the slow end-to-end tests, and stops the cluster.
 # npm packages for generated backends and test fixtures are installed by the tests themselves, once
 # per run, into a shared cache (BIMPL_NPM_CACHE_DIR).
@@ -9,13 +9,17 @@ cd "$(dirname "$0")/.."
 
 python3 -m pip install --quiet --disable-pip-version-check -e '.[dev]'
 
-if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+# Debian packages the tests use: PostgreSQL (real-database tests), bubblewrap (--sandbox bwrap).
+missing=()
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)
+command -v bwrap >/dev/null 2>&1 || missing+=(bubblewrap)
+if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" -eq 0 ]; then
-    echo "installing PostgreSQL from Debian's packages"
+    echo "installing from Debian's packages: ${missing[*]}"
     apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
   else
-    echo "PostgreSQL is not installed and this is not root: sudo apt-get install postgresql" >&2
+    echo "missing Debian packages: ${missing[*]} (sudo apt-get install ${missing[*]})" >&2
     exit 1
   fi
 fi

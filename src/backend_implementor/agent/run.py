@@ -165,11 +165,17 @@ def _resume(
 
 def execute(options: RunOptions, on_step=None, on_ready=None) -> RunResult:
     """Run (or resume) an agent; raises UsageError for bad input before anything is started."""
-    from backend_implementor.tools import build_tools, scrubbed_env
+    from backend_implementor.tools import SandboxUnavailable, build_tools, scrubbed_env
     from backend_implementor.tools.base import ToolContext
+    from backend_implementor.tools.sandbox import check_bwrap
 
     workspace = _workspace(options.workspace)
     approver = Approver(options.approve, list(options.deny))
+    if options.sandbox == "bwrap":  # before a run folder is made
+        try:
+            check_bwrap()
+        except SandboxUnavailable as exc:
+            raise UsageError(f"--sandbox bwrap: {exc}") from None
     setup = _resume if options.resume else _start
     trajectory, definition, options, state, model = setup(options, workspace)
     ctx = ToolContext(
@@ -177,9 +183,14 @@ def execute(options: RunOptions, on_step=None, on_ready=None) -> RunResult:
         env=scrubbed_env(os.environ),
         sandbox=options.sandbox,
         command_timeout=options.command_timeout,
+        run_dir=trajectory.run_dir,
     )
     tool_names = [name for name in (definition.tools or []) if name != "finish"] or None
-    tools = build_tools(ctx, tool_names)
+    try:
+        tools = build_tools(ctx, tool_names)
+    except (SandboxUnavailable, ValueError) as exc:
+        ctx.close()
+        raise UsageError(str(exc)) from None
     if on_ready:
         on_ready(trajectory.run_dir.name, definition, options, state)
     agent = Agent(model, tools, trajectory, options.limits, approver, on_step)
