@@ -11,12 +11,13 @@ from backend_implementor.tools.base import Tool, ToolContext, ToolError
 from backend_implementor.tools.env import is_secret, scrubbed_env
 from backend_implementor.tools.files import EditFile, ReadFile, WriteFile
 from backend_implementor.tools.sandbox import SandboxUnavailable, open_sandbox
+from backend_implementor.tools.scaffold import Scaffold
 from backend_implementor.tools.services import ServiceManager, ServiceTool
 from backend_implementor.tools.shell import Bash
 from backend_implementor.tools.workspace import resolve_in_workspace
 
 KNOWN_TOOLS: dict[str, type[Tool]] = {
-    cls.name: cls for cls in (ReadFile, WriteFile, EditFile, Bash, ServiceTool)
+    cls.name: cls for cls in (ReadFile, WriteFile, EditFile, Bash, ServiceTool, Scaffold)
 }
 SANDBOXES = ("none", "bwrap")
 

@@ -1,0 +1,89 @@
+"""`scaffold`: the agent's way to the same generator as `bimpl new`.
+
+The agent writes a backend spec (YAML, DESIGN §1) into the workspace and scaffolds a complete Express
+project from it, into an empty folder or beside existing files. Spec errors come back with file, line
+and key path so the model can fix the spec and call again.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from backend_implementor.tools.base import Tool, ToolError
+from backend_implementor.tools.workspace import atomic_write, resolve_in_workspace
+
+
+class Scaffold(Tool):
+    name = "scaffold"
+    description = (
+        "Generate a complete Express 5 + TypeScript backend (auth, one router per resource, drizzle "
+        "schema and SQL migrations, zod validation, OpenAPI, vitest tests, Dockerfile) from a backend "
+        "spec YAML file in the workspace (format: `bimpl spec schema`). Files that already exist are "
+        "not touched unless overwrite is true. Afterwards run `npm ci --ignore-scripts && npm test` there."
+    )
+    parameters = {
+        "type": "object",
+        "properties": {
+            "spec": {"type": "string", "description": "Path of the spec YAML file, e.g. bimpl.yaml"},
+            "out_dir": {
+                "type": "string",
+                "description": "Folder to generate into (default: the workspace root)",
+            },
+            "overwrite": {
+                "type": "boolean",
+                "description": "Replace files that already exist (default false)",
+            },
+        },
+        "required": ["spec"],
+    }
+
+    def run(self, spec: str, out_dir: str = ".", overwrite: bool = False) -> str:
+        from backend_implementor.generate import GenerateError, render_project
+        from backend_implementor.spec import SpecError, load_spec
+
+        spec_path = resolve_in_workspace(self.ctx, spec, must_exist=True)
+        try:
+            model = load_spec(spec_path)
+        except SpecError as exc:
+            raise ToolError(f"the spec has errors; fix them and call scaffold again:\n{exc}") from None
+        try:
+            files = render_project(model)
+        except GenerateError as exc:
+            raise ToolError(f"cannot generate from {spec}: {exc}") from None
+
+        root = self._target(out_dir)
+        targets = {rel: resolve_in_workspace(self.ctx, _join(out_dir, rel)) for rel in files}
+        existing = sorted(rel for rel, path in targets.items() if path.exists())
+        if existing and not overwrite:
+            shown = ", ".join(existing[:10]) + (
+                f" and {len(existing) - 10} more" if len(existing) > 10 else ""
+            )
+            raise ToolError(
+                f"{len(existing)} file(s) would be replaced: {shown}. Pass overwrite=true to replace them, "
+                "or choose another out_dir."
+            )
+        for rel, path in targets.items():
+            atomic_write(self.ctx, path, files[rel].decode("utf-8"))
+        where = (
+            "the workspace root" if root == self.ctx.workspace else str(root.relative_to(self.ctx.workspace))
+        )
+        folders = sorted({rel.split("/", 1)[0] + ("/" if "/" in rel else "") for rel in files})
+        resources = ", ".join(f"/{name}" for name in model.resources)
+        return (
+            f"Generated {len(files)} files for {model.name!r} in {where} "
+            f"({'replaced ' + str(len(existing)) + ' existing, ' if existing else ''}{resources}).\n"
+            f"Top level: {', '.join(folders)}\n"
+            f"Next: cd {'.' if root == self.ctx.workspace else where} && npm ci --ignore-scripts && npm run build && npm test"
+        )
+
+    def _target(self, out_dir: str) -> Path:
+        if out_dir in ("", "."):
+            return self.ctx.workspace
+        target = resolve_in_workspace(self.ctx, out_dir)
+        if target.exists() and not target.is_dir():
+            raise ToolError(f"out_dir {out_dir!r} exists and is not a folder")
+        return target
+
+
+def _join(out_dir: str, rel: str) -> str:
+    return rel if out_dir in ("", ".") else f"{out_dir.rstrip('/')}/{rel}"
