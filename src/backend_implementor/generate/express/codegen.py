@@ -170,7 +170,7 @@ def _zod_input(f: Field, kind: str) -> str:
     if kind in ("uuid", "ref"):
         return "z.uuid()"
     if kind == "json":
-        return "z.json()"
+        return "JsonValue"
     raise GenerateError(f"unsupported field type {kind!r}")
 
 
@@ -189,7 +189,7 @@ def _zod_output(f: Field, kind: str) -> str:
         "datetime": "z.iso.datetime()",
         "uuid": "z.uuid()",
         "ref": "z.uuid()",
-        "json": "z.json()",
+        "json": "JsonValue",
     }.get(kind) or (f"z.enum({ts(f.values)})" if kind == "enum" else "z.unknown()")
 
 

@@ -230,6 +230,7 @@ def build_context(spec: Spec) -> dict[str, Any]:
         "resources_by_name": sorted(ordered, key=lambda r: r.name),
         "pg_imports": sorted(pg_imports),
         "uses_decimal": uses_decimal,
+        "uses_json": any(f.type == "json" for r in ordered for f in r.fields),
         "restrict_children": restrict_children,
         "samples": sample_plan(spec),
         "samples_ts": json.dumps(sample_plan(spec), indent=2, ensure_ascii=False),

@@ -19,6 +19,13 @@ const page = {
 
 const listOf = <T extends z.ZodType>(item: T) =>
   z.object({ items: z.array(item), total: z.number().int(), limit: z.number().int(), offset: z.number().int() });
+{% if uses_json %}
+
+/** Any JSON value. Not z.json(): its recursion cannot be walked by the OpenAPI generator. */
+const JsonValue = z
+  .union([z.record(z.string(), z.unknown()), z.array(z.unknown()), z.string(), z.number(), z.boolean(), z.null()])
+  .openapi({ description: 'Any JSON value' });
+{% endif %}
 {% if uses_decimal %}
 
 /**

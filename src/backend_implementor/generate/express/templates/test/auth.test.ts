@@ -13,7 +13,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await t.close();
+  await t?.close();
 });
 
 const login = (email: string, password = PASSWORD) => request(t.app).post('/auth/login').send({ email, password });

@@ -14,7 +14,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await t.close();
+  await t?.close();
 });
 
 describe('{{ path }}', () => {
@@ -147,20 +147,20 @@ describe('{{ path }}', () => {
   it("hides one user's rows from another (404, not 403) and lists only their own", async () => {
     const row = await t.create('{{ r.name }}');
     const stranger = t.as(plan.stranger);
-{% if r.access.read == 'owner' %}
+{% if r.access['read'] == 'owner' %}
     await request(t.app).get(`{{ path }}/${row.id}`).set(stranger).expect(404);
 {% endif %}
-{% if r.access.update == 'owner' %}
+{% if r.access['update'] == 'owner' %}
     await request(t.app).patch(`{{ path }}/${row.id}`).set(stranger).send({}).expect(404);
 {% endif %}
-{% if r.access.delete == 'owner' %}
+{% if r.access['delete'] == 'owner' %}
     await request(t.app).delete(`{{ path }}/${row.id}`).set(stranger).expect(404);
 {% endif %}
-{% if r.access.list == 'owner' %}
+{% if r.access['list'] == 'owner' %}
     const list = await request(t.app).get('{{ path }}?limit=100').set(stranger).expect(200);
     expect(list.body.items.map((item: { id: string }) => item.id)).not.toContain(row.id);
 {% endif %}
-{% if admin_role and r.access.read == 'owner' %}
+{% if admin_role and r.access['read'] == 'owner' %}
     await request(t.app).get(`{{ path }}/${row.id}`).set(t.as('{{ admin_role }}')).expect(200);
 {% endif %}
     await request(t.app).get(`{{ path }}/${row.id}`).set(t.as(actors.read)).expect(200);

@@ -46,9 +46,9 @@ export function {{ r.router }}(db: Db): Router {
 
   router.get('/', authorize({{ r.access_ts('list') }}), async (req, res) => {
     const query = validate({{ R }}ListQuery, req.query, 'query');
-{% if r.filters or r.access.list == 'owner' %}
+{% if r.filters or r.access['list'] == 'owner' %}
     const where = and(
-{% if r.access.list == 'owner' %}
+{% if r.access['list'] == 'owner' %}
       ownedBy(currentUser(req)),
 {% endif %}
 {% for f in r.filters %}
@@ -60,7 +60,7 @@ export function {{ r.router }}(db: Db): Router {
       db
         .select()
         .from({{ r.var }})
-{% if r.filters or r.access.list == 'owner' %}
+{% if r.filters or r.access['list'] == 'owner' %}
         .where(where)
 {% endif %}
 {% if r.sort %}
@@ -70,7 +70,7 @@ export function {{ r.router }}(db: Db): Router {
 {% endif %}
         .limit(query.limit)
         .offset(query.offset),
-      db.$count({{ r.var }}{{ ', where' if (r.filters or r.access.list == 'owner') else '' }}),
+      db.$count({{ r.var }}{{ ', where' if (r.filters or r.access['list'] == 'owner') else '' }}),
     ]);
     res.json({ items: rows.map(toJson), total, limit: query.limit, offset: query.offset });
   });
@@ -79,7 +79,7 @@ export function {{ r.router }}(db: Db): Router {
     const [row] = await db
       .select()
       .from({{ r.var }})
-{% if r.access.read == 'owner' %}
+{% if r.access['read'] == 'owner' %}
       .where(and(eq({{ r.var }}.id, idParam(req.params.id)), ownedBy(currentUser(req))));
 {% else %}
       .where(eq({{ r.var }}.id, idParam(req.params.id)));
@@ -109,7 +109,7 @@ export function {{ r.router }}(db: Db): Router {
     const [row] = await db
       .update({{ r.var }})
       .set({ ...body, updated_at: new Date() })
-{% if r.access.update == 'owner' %}
+{% if r.access['update'] == 'owner' %}
       .where(and(eq({{ r.var }}.id, id), ownedBy(currentUser(req))))
 {% else %}
       .where(eq({{ r.var }}.id, id))
@@ -122,7 +122,7 @@ export function {{ r.router }}(db: Db): Router {
   router.delete('/:id', authorize({{ r.access_ts('delete') }}), async (req, res) => {
     const [row] = await db
       .delete({{ r.var }})
-{% if r.access.delete == 'owner' %}
+{% if r.access['delete'] == 'owner' %}
       .where(and(eq({{ r.var }}.id, idParam(req.params.id)), ownedBy(currentUser(req))))
 {% else %}
       .where(eq({{ r.var }}.id, idParam(req.params.id)))

@@ -1,0 +1,165 @@
+"""Fast unit tests of rendering: determinism, layout, safe output handling, clear errors."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from backend_implementor.generate import GenerateError, OutputDirError, generate_project, render_project
+from backend_implementor.generate.express.samples import sample_pattern, sample_plan
+from backend_implementor.spec.loader import load_spec, load_spec_text
+
+from .conftest import EXAMPLES, example_path
+
+
+@pytest.fixture(scope="module")
+def library():
+    return load_spec(example_path("library"))
+
+
+def test_same_spec_gives_byte_identical_output(library, tmp_path):
+    a = generate_project(library, tmp_path / "a")
+    b = generate_project(load_spec(example_path("library")), tmp_path / "b")
+    assert a == b
+    for rel in a:
+        assert (tmp_path / "a" / rel).read_bytes() == (tmp_path / "b" / rel).read_bytes(), rel
+
+
+def test_layout_matches_design(library):
+    files = render_project(library)
+    for path in [
+        "src/app.ts",
+        "src/server.ts",
+        "src/config.ts",
+        "src/db/schema.ts",
+        "src/db/client.ts",
+        "src/openapi.ts",
+        "src/schemas.ts",
+        "src/middleware/validate.ts",
+        "src/middleware/errors.ts",
+        "src/auth/routes.ts",
+        "src/auth/service.ts",
+        "drizzle/0000_init.sql",
+        "drizzle/down/0000_init.sql",
+        "drizzle/meta/_journal.json",
+        "Dockerfile",
+        "compose.yaml",
+        ".env.example",
+        "README.md",
+        "package.json",
+        "package-lock.json",
+        "test/auth.test.ts",
+    ]:
+        assert path in files, path
+    for name in library.resources:
+        assert f"src/resources/{name}.ts" in files
+        assert f"test/{name}.test.ts" in files
+    for path, data in files.items():
+        text = data.decode()
+        assert "{{" not in text and "{%" not in text, f"unrendered template syntax in {path}"
+
+
+def test_migration_indexes_every_fk_unique_index_filter_and_sort_field(library):
+    sql = render_project(library)["drizzle/0000_init.sql"].decode()
+    indexed = set(re.findall(r'CREATE INDEX "\w+" ON "(\w+)" USING btree \("(\w+)"\)', sql))
+    uniques = set(re.findall(r'CONSTRAINT "(\w+?)_(\w+)_unique" UNIQUE', sql))
+    for name, r in library.resources.items():
+        wanted = {f for f, spec in r.fields.items() if spec.type == "ref" or spec.index or spec.unique}
+        wanted |= set(r.filters) | set(r.sort)
+        if r.owned:
+            wanted.add("owner_id")
+        for col in wanted:
+            assert (name, col) in indexed or (name, col) in uniques, (name, col)
+    assert "ON DELETE restrict" in sql and "ON DELETE cascade" in sql
+
+
+def test_package_json_and_lockfile_agree(library):
+    import json
+
+    files = render_project(library)
+    pkg = json.loads(files["package.json"])
+    lock = json.loads(files["package-lock.json"])
+    assert pkg["name"] == lock["name"] == lock["packages"][""]["name"] == "library"
+    assert pkg["dependencies"] == lock["packages"][""]["dependencies"]
+    assert pkg["devDependencies"] == lock["packages"][""]["devDependencies"]
+    assert pkg["devDependencies"]["typescript"].startswith("~5.9")
+    banned = {"better-sqlite3", "prisma", "bcrypt", "argon2"}
+    assert not banned & {p.rsplit("node_modules/", 1)[-1] for p in lock["packages"]}
+
+
+def test_refuses_a_non_empty_directory_unless_forced(library, tmp_path):
+    out = tmp_path / "app"
+    out.mkdir()
+    (out / "keep.txt").write_text("mine")
+    with pytest.raises(OutputDirError, match="not empty"):
+        generate_project(library, out)
+    assert (out / "keep.txt").read_text() == "mine"
+    generate_project(library, out, force=True)
+    assert not (out / "keep.txt").exists() and (out / "src/app.ts").exists()
+    assert [p.name for p in tmp_path.iterdir()] == ["app"], "no temporary directories left behind"
+
+
+def test_a_failed_render_writes_nothing(tmp_path):
+    spec = load_spec_text("name: x\nresources:\n  things:\n    fields:\n      a: {type: string}\n")
+    with pytest.raises(GenerateError, match="auth"):
+        generate_project(spec, tmp_path / "out")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_every_example_renders(tmp_path):
+    for name in EXAMPLES:
+        files = render_project(load_spec(example_path(name)))
+        assert files["package.json"].startswith(b"{")
+
+
+def test_samples_respect_constraints(library):
+    for pattern in ["^[0-9]{13}$", "^[A-Z]{3}-[0-9]{4}$", "^[a-z0-9]+(-[a-z0-9]+)*$", r"^(foo|bar)\d+$"]:
+        values = [sample_pattern(pattern, i) for i in range(40)]
+        assert all(re.fullmatch(pattern, v) for v in values), pattern
+        assert len(set(values)) == 40, pattern
+    plan = sample_plan(library)
+    isbns = [b["isbn"] for b in plan["books"]["bodies"]]
+    assert len(set(isbns)) == len(isbns)
+    assert plan["loans"]["stranger"] == "member_2"
+    assert plan["books"]["forbidden"]["create"] == "member"
+
+
+def _bimpl(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "backend_implementor", *args], cwd=cwd, capture_output=True, text=True
+    )
+
+
+def test_cli_new_reports_bad_spec_with_location_and_no_traceback(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(
+        "name: shop\nauth: {roles: [user]}\nresources:\n  items:\n    fields:\n      x: {type: ref, to: nowhere}\n"
+    )
+    proc = _bimpl("new", str(bad), "-o", str(tmp_path / "out"), cwd=tmp_path)
+    assert proc.returncode == 1
+    assert "bad.yaml:6" in proc.stderr and "resources.items.fields.x.to" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_cli_new_writes_and_prints_next_steps(tmp_path):
+    proc = _bimpl("new", str(example_path("library")), "-o", str(tmp_path / "lib"), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "npm ci --ignore-scripts && npm test && npm start" in proc.stdout
+    assert (tmp_path / "lib" / "src" / "resources" / "books.ts").exists()
+    again = _bimpl("new", str(example_path("library")), "-o", str(tmp_path / "lib"), cwd=tmp_path)
+    assert again.returncode == 1 and "--force" in again.stderr and "Traceback" not in again.stderr
+
+
+def test_owner_rules_scope_every_owner_action(library):
+    # Regression: Jinja resolves `access.update` to dict.update, which silently dropped the owner check.
+    router = render_project(library)["src/resources/loans.ts"].decode()
+    for method in ("get('/:id'", "patch('/:id'"):
+        handler = router.split(f"router.{method}", 1)[1].split("router.", 1)[0]
+        assert "ownedBy(currentUser(req))" in handler, method
+    delete = router.split("router.delete('/:id'", 1)[1]
+    assert "ownedBy" not in delete  # delete is [librarian] in the example: a role rule, not ownership
