@@ -1,12 +1,18 @@
 """End to end: `bimpl new examples/library.yaml`, then `bimpl verify` on it must come out clean.
 
-Needs node, npm and the npm registry (npm ci of the generated lockfile, ~20 s with a warm npm cache).
+Needs node, npm and the npm registry. With $BIMPL_NPM_CACHE_DIR set (scripts/test.sh sets it) the project
+gets a symlink to the node_modules tests/generate installed there (same cache key scheme, same file lock),
+so verify's install stage is skipped; without it verify runs `npm ci` itself (~20 s).
 The generated vitest suite is left out here (it takes ~2 minutes and tests/generate owns it)."""
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
 import json
+import os
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -21,11 +27,40 @@ pytestmark = [
 ]
 
 
+def shared_node_modules(lock: bytes, package_json: bytes) -> Path | None:
+    """The node_modules of tests/generate's cache (its key: the lockfile without the project name)."""
+    base = os.environ.get("BIMPL_NPM_CACHE_DIR")
+    if not base:
+        return None
+    key = hashlib.sha256(lock.replace(b'"library"', b'"x"')).hexdigest()[:16]
+    target = Path(base) / f"express-{key}"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with open(Path(base) / f".{key}.lock", "w") as lockfile:
+        fcntl.flock(lockfile, fcntl.LOCK_EX)
+        if not (target / "node_modules" / ".package-lock.json").exists():
+            staging = Path(base) / f".staging-{key}-{os.getpid()}"
+            shutil.rmtree(staging, ignore_errors=True)
+            staging.mkdir()
+            (staging / "package.json").write_bytes(package_json)
+            (staging / "package-lock.json").write_bytes(lock)
+            cmd = ["npm", "ci", "--ignore-scripts", "--no-audit", "--no-fund"]
+            proc = subprocess.run(cmd, cwd=staging, capture_output=True, text=True, timeout=900, check=False)
+            assert proc.returncode == 0, proc.stderr[-3000:]
+            shutil.rmtree(target, ignore_errors=True)
+            staging.rename(target)
+    return target / "node_modules"
+
+
 def test_generated_library_verifies_clean(tmp_path):
     runner = CliRunner()
     proj = tmp_path / "library"
     made = runner.invoke(app, ["new", str(ROOT / "examples" / "library.yaml"), "-o", str(proj)])
     assert made.exit_code == 0, made.output
+    shared = shared_node_modules(
+        (proj / "package-lock.json").read_bytes(), (proj / "package.json").read_bytes()
+    )
+    if shared is not None:
+        (proj / "node_modules").symlink_to(shared, target_is_directory=True)
     out = tmp_path / "verify"
     result = runner.invoke(
         app,
@@ -35,8 +70,11 @@ def test_generated_library_verifies_clean(tmp_path):
     report = json.loads((out / "report.json").read_text())
     stages = {s["name"]: s for s in report["stages"]}
     assert report["project"]["bimpl_generated"] is True
-    assert stages["install"]["status"] == "passed", stages["install"]
-    assert stages["install"]["detail"].startswith("npm ci --ignore-scripts")
+    if shared is None:
+        assert stages["install"]["status"] == "passed", stages["install"]
+        assert stages["install"]["detail"].startswith("npm ci --ignore-scripts")
+    else:
+        assert stages["install"]["detail"].startswith("node_modules is a symlink")
     assert (stages["build"]["status"], stages["boot"]["status"]) == ("passed", "passed"), report["stages"]
     assert stages["contract"]["status"] == "passed", report["contract"]
     assert report["contract"]["authenticated"] is True  # registered + logged in by bimpl's convention

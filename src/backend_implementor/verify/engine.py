@@ -150,6 +150,11 @@ def _stage_install(run: _Run, project: Project) -> StageResult:
         return StageResult("install", "skipped", detail="no dependencies in package.json: nothing to install")
     nm = project.root / "node_modules"
     lock = project.root / (project.lockfile or "package.json")
+    if nm.is_symlink():
+        # A shared install (e.g. a test cache): npm ci would wipe what the link points at.
+        return StageResult(
+            "install", "skipped", detail="node_modules is a symlink: managed elsewhere, not reinstalled"
+        )
     marker = nm / ".package-lock.json"  # npm writes it after every install
     if nm.is_dir() and (not marker.exists() or marker.stat().st_mtime >= lock.stat().st_mtime):
         return StageResult(
