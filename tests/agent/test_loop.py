@@ -10,6 +10,7 @@ from backend_implementor.agent.errors import (
     ModelFailed,
     ScriptEnded,
     StuckDetected,
+    Unverified,
 )
 from backend_implementor.agent.loop import Agent, Limits, RunState
 from backend_implementor.agent.trajectory import Trajectory
@@ -223,3 +224,28 @@ def test_state_rebuilt_from_trajectory_matches_live_state(tmp_path):
     assert rebuilt.messages == live.messages
     assert rebuilt.steps == live.steps == 2
     assert rebuilt.usage.cost == pytest.approx(0.3)
+
+
+def test_finish_gate_refuses_until_it_passes(tmp_path):
+    verdicts = ["tests failed: 2", None]
+    agent, _model, trajectory = make_agent(
+        tmp_path, [reply(call("finish", 1, summary="done")), reply(call("finish", 2, summary="really done"))]
+    )
+    agent.gate = lambda: verdicts.pop(0)
+    outcome, state = agent.run(start_state())
+    assert (
+        isinstance(outcome, Finished) and outcome.exit_status == "finished" and str(outcome) == "really done"
+    )
+    refused = state.messages[3]["content"]
+    assert refused.startswith("finish refused (2 more attempt(s)") and "tests failed: 2" in refused
+    assert RunState.from_records([{"messages": []}, *trajectory.records()]).verify_failures == 1
+
+
+def test_finish_gate_budget_ends_unverified(tmp_path):
+    agent, _, _ = make_agent(
+        tmp_path, [reply(call("finish", i, summary="done")) for i in range(5)], Limits(max_verify_failures=1)
+    )
+    agent.gate = lambda: "still broken"
+    outcome, state = agent.run(start_state())
+    assert isinstance(outcome, Unverified) and outcome.exit_status == "unverified" and outcome.exit_code == 1
+    assert state.steps == 2 and "verify still fails after 2 attempts" in str(outcome)

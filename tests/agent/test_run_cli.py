@@ -234,3 +234,52 @@ def test_agents_show_seed_and_list():
     assert "#typescript #node #express" in result.stdout
     listed = bimpl("agents", "list")
     assert listed.returncode == 0 and "backend-implementor" in listed.stdout
+
+
+def test_finish_is_gated_on_verify_in_a_node_project(tmp_path, workspace):
+    (workspace / "package.json").write_text(
+        json.dumps({"name": "gated", "scripts": {"test": "node check.js"}})
+    )
+    (workspace / "check.js").write_text(
+        "const fs = require('fs');\n"
+        "if (!fs.existsSync('fixed.txt')) { console.error('expected fixed.txt'); process.exit(1); }\n"
+    )
+    entries = [
+        tool("finish", summary="done too early"),
+        tool("write_file", path="fixed.txt", content="ok\n"),
+        tool("finish", summary="fixed and verified"),
+    ]
+    result = bimpl(
+        "run", "--json", "--verify-stages", "test", "--model", f"scripted:{script(tmp_path, entries)}",
+        "-w", str(workspace), "make the tests pass",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["exit_status"] == "finished" and summary["message"] == "fixed and verified"
+    assert summary["verification"].startswith("verify: clean")
+    _, records = run_records(workspace)
+    refused = records[1]["messages"][1]["content"]
+    assert (
+        refused.startswith("finish refused") and "test: failed" in refused and "expected fixed.txt" in refused
+    )
+
+
+def test_verify_gate_budget_then_unverified_and_no_verify_flag(tmp_path, workspace):
+    (workspace / "package.json").write_text(json.dumps({"name": "gated", "scripts": {"test": "exit 1"}}))
+    entries = [tool("finish", summary="try")] * 3
+    path = script(tmp_path, entries)
+    args = [
+        "run",
+        "--json",
+        "--verify-stages",
+        "test",
+        "--verify-retries",
+        "1",
+        "--model",
+        f"scripted:{path}",
+    ]
+    result = bimpl(*args, "-w", str(workspace), "t")
+    assert result.returncode == 1
+    assert json.loads(result.stdout)["exit_status"] == "unverified"
+    result = bimpl("run", "--json", "--no-verify", "--model", f"scripted:{path}", "-w", str(workspace), "t")
+    assert result.returncode == 0 and json.loads(result.stdout)["verification"] is None

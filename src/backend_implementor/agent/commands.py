@@ -70,6 +70,21 @@ def run_command(
         "--tool-protocol",
         help="auto, native (the provider's tool calls) or text (a strict text format in the prompt).",
     ),
+    verify: bool = typer.Option(
+        True,
+        "--verify/--no-verify",
+        help="Before accepting `finish` in a Node project, run bimpl verify on the workspace and refuse "
+        "while it fails (up to --verify-retries times; then the run ends 'unverified').",
+    ),
+    verify_retries: int = typer.Option(
+        2, "--verify-retries", min=0, help="Refused finishes allowed before the run ends unverified."
+    ),
+    verify_stages: str = typer.Option(
+        None,
+        "--verify-stages",
+        help="Stages the finish check runs (comma list; default all): "
+        "install,build,test,boot,contract,security,static.",
+    ),
     resume: str = typer.Option(
         None, "--resume", help="Continue the run with this id (a folder in .bimpl/runs/)."
     ),
@@ -100,12 +115,16 @@ def run_command(
         model=model,
         api_base=api_base,
         tool_protocol=tool_protocol,
-        limits=Limits(max_steps=max_steps, max_cost=max_cost, max_time=max_time),
+        limits=Limits(
+            max_steps=max_steps, max_cost=max_cost, max_time=max_time, max_verify_failures=verify_retries
+        ),
         approve=approve,
         deny=deny,
         sandbox=sandbox,
         command_timeout=command_timeout,
         resume=resume,
+        verify=verify,
+        verify_stages=verify_stages,
     )
     display = RunDisplay(err if json_out else console, verbose)
     try:

@@ -87,6 +87,8 @@ class RunDisplay:
                     escape(_clip(d.claim, 120)),
                 )
             c.print(table)
+        if result.verification:
+            c.print(f"[bold]Last verify[/bold]\n{escape(result.verification)}")
         c.print(f"[dim]trajectory: {result.run_dir / 'trajectory.jsonl'}[/dim]")
         if result.exit_status != "finished":
             c.print(f"[dim]continue with: bimpl run --resume {result.run_id}[/dim]")

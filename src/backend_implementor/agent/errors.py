@@ -27,6 +27,13 @@ class Finished(AgentExit):
         self.deliverables = deliverables or {}
 
 
+class Unverified(Finished):
+    """The model called `finish`, but `verify` kept failing past the retry budget."""
+
+    exit_status = "unverified"
+    exit_code = 1
+
+
 class LimitsExceeded(AgentExit):
     exit_status = "limits_exceeded"
 

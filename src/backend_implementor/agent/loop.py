@@ -22,6 +22,7 @@ from backend_implementor.agent.errors import (
     ModelFailed,
     ScriptEnded,
     StuckDetected,
+    Unverified,
 )
 from backend_implementor.agent.trajectory import Trajectory
 from backend_implementor.models.base import (
@@ -66,6 +67,7 @@ class Limits:
     max_cost: float = 5.0  # USD
     max_time: float = 3600.0  # seconds of wall time, summed over resumes
     max_format_errors: int = 3  # consecutive
+    max_verify_failures: int = 2  # refused finishes before the run ends as `unverified`
 
 
 @dataclass
@@ -77,6 +79,7 @@ class RunState:
     usage: Usage = field(default_factory=Usage)
     elapsed: float = 0.0
     format_errors: int = 0
+    verify_failures: int = 0
     recent: list[str] = field(default_factory=list)  # fingerprints of the last steps, for stuck detection
 
     @classmethod
@@ -91,6 +94,7 @@ class RunState:
             state.usage = Usage(**record["usage_total"])
             state.elapsed = record["elapsed"]
             state.format_errors = record.get("format_errors", 0)
+            state.verify_failures = record.get("verify_failures", 0)
             state.recent = (state.recent + [record["fingerprint"]])[-STUCK_REPEATS:]
         return state
 
@@ -114,6 +118,7 @@ class Agent:
         limits: Limits,
         approver: Approver,
         on_step: Callable[[StepEvent], None] | None = None,
+        gate: Callable[[], str | None] | None = None,
     ):
         self.model = model
         self.tools = tools
@@ -121,6 +126,8 @@ class Agent:
         self.limits = limits
         self.approver = approver
         self.on_step = on_step or (lambda event: None)
+        # Runs before a finish is accepted: None when the work passes, else what the model must fix.
+        self.gate = gate
         self.specs = [tool.spec() for tool in tools.values()] + [FINISH_SPEC]
 
     def run(self, state: RunState) -> tuple[AgentExit, RunState]:
@@ -178,8 +185,7 @@ class Agent:
         finish: Finished | None = None
         for call in response.tool_calls:
             if call.name == "finish":
-                finish = self._finish(call)
-                observation, ok = "Run finished.", True
+                finish, observation, ok = self._finish(call, state)
             else:
                 observation, ok = self._execute(call)
             results.append((call, observation, ok))
@@ -219,18 +225,35 @@ class Agent:
                 "usage_total": vars(state.usage),
                 "elapsed": round(state.elapsed, 3),
                 "format_errors": state.format_errors,
+                "verify_failures": state.verify_failures,
                 "fingerprint": fingerprint,
             }
         )
 
-    def _finish(self, call: ToolCall) -> Finished:
+    def _finish(self, call: ToolCall, state: RunState) -> tuple[Finished | None, str, bool]:
+        """The exit to raise once the step is recorded (None: refused), and the observation."""
         summary = call.arguments.get("summary")
         deliverables = call.arguments.get("deliverables") or {}
         if not isinstance(summary, str):
             summary = json.dumps(summary) if summary is not None else "(no summary)"
-        if not isinstance(deliverables, dict):
-            deliverables = {}
-        return Finished(summary, {str(k): str(v) for k, v in deliverables.items()})
+        claims = {str(k): str(v) for k, v in deliverables.items()} if isinstance(deliverables, dict) else {}
+        problem = self.gate() if self.gate else None
+        if problem is None:
+            return Finished(summary, claims), "Run finished.", True
+        state.verify_failures += 1
+        if state.verify_failures > self.limits.max_verify_failures:
+            note = f"verify still fails after {state.verify_failures} attempts to finish"
+            return (
+                Unverified(f"{summary}\n({note})", claims),
+                f"Run ended unverified: {note}.\n{problem}",
+                False,
+            )
+        left = self.limits.max_verify_failures - state.verify_failures + 1
+        return (
+            None,
+            f"finish refused ({left} more attempt(s) before the run ends unverified):\n{problem}",
+            False,
+        )
 
     def _execute(self, call: ToolCall) -> tuple[str, bool]:
         tool = self.tools.get(call.name)

@@ -35,6 +35,9 @@ class RunOptions:
     sandbox: str = "none"
     command_timeout: float = 120.0
     resume: str | None = None
+    verify: bool = True  # gate `finish` on `bimpl verify` when the workspace is a Node project
+    verify_stages: str | None = None  # comma list; None = every stage
+    verify_fuzz_time: float = 10.0
 
 
 @dataclass
@@ -51,6 +54,7 @@ class RunResult:
     elapsed: float
     files: list[changes.FileChange]
     deliverables: list[deliverables.DeliverableStatus]
+    verification: str | None = None  # the last verify digest the finish gate saw; None if it never ran
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -123,6 +127,9 @@ def _start(
                 "deny": options.deny,
                 "sandbox": options.sandbox,
                 "command_timeout": options.command_timeout,
+                "verify": options.verify,
+                "verify_stages": options.verify_stages,
+                "verify_fuzz_time": options.verify_fuzz_time,
             },
             "messages": messages,
         }
@@ -158,6 +165,8 @@ def _resume(
     )
     options.sandbox = options.sandbox if options.sandbox != "none" else saved["sandbox"]
     options.deny = options.deny or saved["deny"]
+    options.verify = options.verify and saved.get("verify", True)
+    options.verify_stages = options.verify_stages or saved.get("verify_stages")
     model_ = _load_model(options)
     trajectory.append({"type": "resume", "at": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
     return trajectory, definition, options, RunState.from_records(records), model_
@@ -193,12 +202,42 @@ def execute(options: RunOptions, on_step=None, on_ready=None) -> RunResult:
         raise UsageError(str(exc)) from None
     if on_ready:
         on_ready(trajectory.run_dir.name, definition, options, state)
-    agent = Agent(model, tools, trajectory, options.limits, approver, on_step)
+    gate = VerifyGate(ctx, options) if options.verify else None
+    agent = Agent(model, tools, trajectory, options.limits, approver, on_step, gate)
     try:
         outcome, state = agent.run(state)
     finally:
         ctx.close()
-    return _conclude(outcome, state, trajectory, definition, workspace)
+    result = _conclude(outcome, state, trajectory, definition, workspace)
+    result.verification = gate.last if gate else None
+    trajectory.write_json("summary.json", result.to_dict())
+    return result
+
+
+class VerifyGate:
+    """`finish` is accepted only once `bimpl verify` passes on the workspace (when it is a Node project)."""
+
+    def __init__(self, ctx, options: RunOptions):
+        self.ctx, self.options = ctx, options
+        self.last: str | None = None
+
+    def __call__(self) -> str | None:
+        from backend_implementor.tools.base import ToolError
+        from backend_implementor.tools.verify import digest, run_verify
+        from backend_implementor.verify.engine import VerifyUsageError, parse_stages
+
+        if not (self.ctx.workspace / "package.json").is_file():
+            return None  # nothing verify could boot or test
+        try:
+            stages = parse_stages(self.options.verify_stages, url_mode=False)
+            report = run_verify(self.ctx, self.ctx.workspace, stages, self.options.verify_fuzz_time)
+        except (ToolError, VerifyUsageError) as exc:
+            self.last = f"verify could not run: {exc}"
+            return self.last
+        self.last = digest(report)
+        if report.exit_code == 0:
+            return None
+        return f"`bimpl verify` failed on the workspace; fix what it reports, then call finish again.\n{self.last}"
 
 
 def _conclude(
@@ -224,5 +263,4 @@ def _conclude(
     trajectory.append(
         {"type": "end", "exit_status": result.exit_status, "message": result.message, "steps": result.steps}
     )
-    trajectory.write_json("summary.json", result.to_dict())
     return result

@@ -14,10 +14,11 @@ from backend_implementor.tools.sandbox import SandboxUnavailable, open_sandbox
 from backend_implementor.tools.scaffold import Scaffold
 from backend_implementor.tools.services import ServiceManager, ServiceTool
 from backend_implementor.tools.shell import Bash
+from backend_implementor.tools.verify import Verify
 from backend_implementor.tools.workspace import resolve_in_workspace
 
 KNOWN_TOOLS: dict[str, type[Tool]] = {
-    cls.name: cls for cls in (ReadFile, WriteFile, EditFile, Bash, ServiceTool, Scaffold)
+    cls.name: cls for cls in (ReadFile, WriteFile, EditFile, Bash, ServiceTool, Scaffold, Verify)
 }
 SANDBOXES = ("none", "bwrap")
 
