@@ -27,6 +27,7 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 
 from backend_implementor.generate import generate_project
+from backend_implementor.generate.express.samples import sample_body
 from backend_implementor.spec.loader import load_spec
 
 REPO = Path(__file__).resolve().parents[1]
@@ -145,9 +146,10 @@ def main() -> None:
         sh(["npm", "run", "build"], project)
         binary = autocannon(cache)
         db_name = f"bimpl_bench_{uuid.uuid4().hex[:8]}"
-        sql = lambda s: sh(
-            ["node", "--input-type=module", "-e", SQL], project, {"ADMIN_URL": server, "SQL": s}
-        )  # noqa: E731
+
+        def sql(statement: str) -> None:
+            sh(["node", "--input-type=module", "-e", SQL], project, {"ADMIN_URL": server, "SQL": statement})
+
         sql(f'CREATE DATABASE "{db_name}"')
         url = urlunsplit(urlsplit(server)._replace(path=f"/{db_name}"))
         procs: list[subprocess.Popen] = []
@@ -158,6 +160,7 @@ def main() -> None:
                 "PORT": str(port),
                 "HOST": "127.0.0.1",
                 "NODE_ENV": "production",
+                "LOG_LEVEL": os.environ.get("BENCH_LOG_LEVEL", "info"),
                 "JWT_SECRET": "b" * 48,
                 "ADMIN_EMAIL": ADMIN[0],
                 "ADMIN_PASSWORD": ADMIN[1],
@@ -166,8 +169,6 @@ def main() -> None:
             procs.append(start(["node", "dist/server.js"], project, env, f"{base}/health"))
             # The public GET-by-id route of the first resource whose `read` is public and `create` a role list.
             name, res = next((n, r) for n, r in spec.resources.items() if r.access.read == "public")
-            from backend_implementor.generate.express.samples import sample_body
-
             token = httpx.post(f"{base}/auth/login", json={"email": ADMIN[0], "password": ADMIN[1]}).json()[
                 "access_token"
             ]

@@ -158,8 +158,10 @@ def test_cli_new_writes_and_prints_next_steps(tmp_path):
 def test_owner_rules_scope_every_owner_action(library):
     # Regression: Jinja resolves `access.update` to dict.update, which silently dropped the owner check.
     router = render_project(library)["src/resources/loans.ts"].decode()
-    for method in ("get('/:id'", "patch('/:id'"):
-        handler = router.split(f"router.{method}", 1)[1].split("router.", 1)[0]
-        assert "ownedBy(currentUser(req))" in handler, method
+    handler = lambda method: router.split(f"router.{method}", 1)[1].split("router.", 1)[0]  # noqa: E731
+    assert "findOwnById.execute({ id, owner: user.id })" in handler("get('/:id'")
+    assert "eq(loans.owner_id, sql.placeholder('owner'))" in router
+    assert "ownedBy(currentUser(req))" in handler("patch('/:id'")
+    assert "ownedBy(currentUser(req))" in handler("get('/'")
     delete = router.split("router.delete('/:id'", 1)[1]
     assert "ownedBy" not in delete  # delete is [librarian] in the example: a role rule, not ownership

@@ -1,6 +1,6 @@
 {% set R = r.type_name %}
 {% set needs_user = r.owned or r.any_owner_action %}
-import { {{ 'and, ' if (r.filters or r.any_owner_action) else '' }}{{ '' if r.sort else 'asc, ' }}eq } from 'drizzle-orm';
+import { {{ 'and, ' if (r.filters or r.any_owner_action) else '' }}{{ '' if r.sort else 'asc, ' }}eq, sql } from 'drizzle-orm';
 import { Router } from 'express';
 {% if r.any_owner_action %}
 import type { AuthUser } from '../auth/tokens.js';
@@ -43,6 +43,19 @@ const ownedBy = (user: AuthUser) => (isAdmin(user) ? undefined : eq({{ r.var }}.
 
 export function {{ r.router }}(db: Db): Router {
   const router = Router();
+  // Reading one row is the hottest path: these are planned once per connection, not built per request.
+  const findById = db
+    .select()
+    .from({{ r.var }})
+    .where(eq({{ r.var }}.id, sql.placeholder('id')))
+    .prepare('{{ r.name }}_find_by_id');
+{% if r.access['read'] == 'owner' %}
+  const findOwnById = db
+    .select()
+    .from({{ r.var }})
+    .where(and(eq({{ r.var }}.id, sql.placeholder('id')), eq({{ r.var }}.owner_id, sql.placeholder('owner'))))
+    .prepare('{{ r.name }}_find_own_by_id');
+{% endif %}
 
   router.get('/', authorize({{ r.access_ts('list') }}), async (req, res) => {
     const query = validate({{ R }}ListQuery, req.query, 'query');
@@ -76,13 +89,12 @@ export function {{ r.router }}(db: Db): Router {
   });
 
   router.get('/:id', authorize({{ r.access_ts('read') }}), async (req, res) => {
-    const [row] = await db
-      .select()
-      .from({{ r.var }})
+    const id = idParam(req.params.id);
 {% if r.access['read'] == 'owner' %}
-      .where(and(eq({{ r.var }}.id, idParam(req.params.id)), ownedBy(currentUser(req))));
+    const user = currentUser(req);
+    const [row] = await (isAdmin(user) ? findById.execute({ id }) : findOwnById.execute({ id, owner: user.id }));
 {% else %}
-      .where(eq({{ r.var }}.id, idParam(req.params.id)));
+    const [row] = await findById.execute({ id });
 {% endif %}
     if (!row) throw notFound();
     res.json(toJson(row));
