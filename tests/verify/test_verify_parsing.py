@@ -394,3 +394,50 @@ def test_report_json_matches_shipped_schema_and_markdown(tmp_path):
     assert "GET /books?title=' OR '1'='1" in md
     assert "`test/a.test.ts` › a › b: boom" in md
     assert render_markdown(r) == md
+
+
+def test_report_write_replaces_atomically(tmp_path, monkeypatch):
+    import os
+
+    from backend_implementor.verify import report as report_mod
+
+    r = _sample_report()
+    j, m = r.write(tmp_path)
+    first_json, first_md = j.read_text(), m.read_text()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["report.json", "report.md"]  # no temp files left
+    assert os.stat(j).st_mode & 0o777 == 0o666 & ~report_mod._UMASK  # not mkstemp's 0600
+
+    # The new report is rendered before anything is written: a rendering error leaves both files as they were.
+    r.findings.append(Finding("x", 89, "SQLi", "high", "bind parameters"))
+    monkeypatch.setattr(report_mod, "render_markdown", lambda _r: 1 / 0)
+    with pytest.raises(ZeroDivisionError):
+        r.write(tmp_path)
+    assert (j.read_text(), m.read_text()) == (first_json, first_md)
+    monkeypatch.undo()
+
+    # A failing write (disk full) removes its temporary file and keeps the old report.
+    real_fdopen = os.fdopen
+
+    class FullDisk:
+        def __init__(self, fh):
+            self.fh = fh
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.fh.close()
+
+        def write(self, _text):
+            raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(report_mod.os, "fdopen", lambda fd, *a, **k: FullDisk(real_fdopen(fd, *a, **k)))
+    with pytest.raises(OSError, match="No space"):
+        r.write(tmp_path)
+    assert j.read_text() == first_json
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["report.json", "report.md"]
+    monkeypatch.undo()
+
+    r.write(tmp_path)
+    assert json.loads(j.read_text())["summary"]["cwes"] == [89]
+    assert "CWE-89" in m.read_text()

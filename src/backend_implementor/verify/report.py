@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -13,6 +16,11 @@ SCHEMA_VERSION = 1
 SCHEMA_FILE = Path(__file__).with_name("report.schema.json")
 StageStatus = Literal["passed", "failed", "skipped", "error"]
 SEVERITY_ORDER = {"critical": 0, "high": 1, "medium": 2, "low": 3, "info": 4}
+
+# Permission bits for new files as the umask allows, read once at import (os.umask can only be read by
+# setting it, which is not thread-safe later on).
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
 
 # Exit codes of `bimpl verify`.
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
@@ -114,11 +122,31 @@ class Report:
         }
 
     def write(self, out_dir: Path) -> tuple[Path, Path]:
+        """Writes report.json and report.md atomically: both are rendered first, then each goes to a
+        temporary file in out_dir that replaces the old one, so a reader (the agent's finish gate, CI)
+        never sees a half-written report, and a failure leaves the previous one intact."""
         out_dir.mkdir(parents=True, exist_ok=True)
         j, m = out_dir / "report.json", out_dir / "report.md"
-        j.write_text(json.dumps(self.to_dict(), indent=2, default=str) + "\n", encoding="utf-8")
-        m.write_text(render_markdown(self), encoding="utf-8")
+        json_text = json.dumps(self.to_dict(), indent=2, default=str) + "\n"
+        md_text = render_markdown(self)
+        _write_atomic(j, json_text)
+        _write_atomic(m, md_text)
         return j, m
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; a report is as readable as any file
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
 
 
 def _cell(value: Any) -> str:
