@@ -2,7 +2,7 @@
 
 Registers a user with a unique password, then looks for the password itself or its unsalted
 md5/sha1/sha256/sha512 (hex, either case, or base64) in the database:
-- postgres://... : every text-like column of every table (needs psycopg);
+- postgres://... : every text-like column of every table, read-only (psycopg);
 - a SQLite file: every text column of every table;
 - any other file or directory (e.g. a PGlite data directory): the raw bytes of its files."""
 
@@ -20,6 +20,7 @@ CWE = 522
 SECONDS = 15
 MAX_REQUESTS = 4
 RAW_SCAN_LIMIT = 512 * 1024 * 1024
+ROW_LIMIT = 100_000  # values read per column
 
 
 def needles(password: str) -> dict[str, str]:
@@ -58,22 +59,43 @@ def scan_sqlite(path: Path, wanted: dict[str, str]) -> tuple[str, str] | None:
 
 
 def scan_postgres(url: str, wanted: dict[str, str]) -> tuple[str, str] | None:
+    """Every text-like column of every table the URL's user can read (domains, enums, citext and arrays
+    included), searched server-side; read-only and bounded by a statement timeout."""
     import psycopg  # optional dependency: psycopg[binary]
     from psycopg import sql
 
-    with psycopg.connect(url, connect_timeout=5) as con, con.cursor() as cur:
+    # Autocommit, so one column that cannot be read (timeout, permission) does not abort the rest.
+    with psycopg.connect(url, connect_timeout=5, autocommit=True) as con, con.cursor() as cur:
+        cur.execute("SET default_transaction_read_only = on")  # never writes to the app's database
+        cur.execute("SET statement_timeout = '5s'")
         cur.execute(
-            "SELECT table_schema, table_name, column_name FROM information_schema.columns "
-            "WHERE table_schema NOT IN ('pg_catalog', 'information_schema') "
-            "AND data_type IN ('text', 'character varying', 'character', 'bytea', 'json', 'jsonb')"
+            "SELECT c.table_schema, c.table_name, c.column_name FROM information_schema.columns c "
+            "JOIN information_schema.tables t "
+            "ON t.table_schema = c.table_schema AND t.table_name = c.table_name "
+            "WHERE t.table_type = 'BASE TABLE' "
+            "AND c.table_schema NOT IN ('pg_catalog', 'information_schema') "
+            "AND c.data_type IN ('text', 'character varying', 'character', 'bytea', 'json', 'jsonb', "
+            "'ARRAY', 'USER-DEFINED') "
+            "ORDER BY c.table_schema, c.table_name, c.ordinal_position"
         )
         for schema, table, column in cur.fetchall():
-            query = sql.SQL("SELECT {col}::text FROM {sch}.{tbl} LIMIT 100000").format(
-                col=sql.Identifier(column), sch=sql.Identifier(schema), tbl=sql.Identifier(table)
+            # The first ROW_LIMIT values of the column, kept only where one of the needles occurs.
+            query = sql.SQL(
+                "SELECT v FROM (SELECT {col}::text AS v FROM {sch}.{tbl} LIMIT {limit}) s "
+                "WHERE EXISTS (SELECT 1 FROM unnest(%(needles)s::text[]) n WHERE strpos(v, n) > 0) LIMIT 1"
+            ).format(
+                col=sql.Identifier(column),
+                sch=sql.Identifier(schema),
+                tbl=sql.Identifier(table),
+                limit=sql.Literal(ROW_LIMIT),
             )
-            cur.execute(query)
-            for (value,) in cur.fetchall():
-                label = _match(value or "", wanted)
+            try:
+                cur.execute(query, {"needles": list(wanted.values())})
+                row = cur.fetchone()
+            except psycopg.Error:
+                continue
+            if row is not None:
+                label = _match(row[0] or "", wanted)
                 if label:
                     return label, f"{schema}.{table}.{column}"
     return None
