@@ -151,7 +151,8 @@ def serve(project: Project, tmp: Path, extra_env: dict[str, str] | None = None) 
         "NODE_ENV": "development",
         "HOST": "127.0.0.1",
         "PORT": str(port),
-        "PGLITE_DIR": str(tmp / "pglite"),
+        # Nested and absent: the server must create it (like the default .data/pglite).
+        "PGLITE_DIR": str(tmp / "data" / "pglite"),
         "ADMIN_EMAIL": ADMIN_EMAIL,
         "ADMIN_PASSWORD": ADMIN_PASSWORD,
         "AUTH_RATE_LIMIT": "10000",

@@ -1,4 +1,4 @@
-import { readFile } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { PGlite } from '@electric-sql/pglite';
 import { desc, eq, sql } from 'drizzle-orm';
@@ -37,6 +37,8 @@ export async function openDatabase(options: { url?: string | undefined; pgliteDi
       close: () => pool.end(),
     };
   }
+  // PGlite creates its data directory but not the parents (the default is .data/pglite).
+  if (options.pgliteDir) await mkdir(options.pgliteDir, { recursive: true });
   const client = options.pgliteDir ? new PGlite(options.pgliteDir) : new PGlite();
   await client.waitReady;
   const db = drizzlePglite(client, { schema });

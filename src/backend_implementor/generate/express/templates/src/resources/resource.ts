@@ -40,7 +40,6 @@ const sortable = { {% for s in r.sort %}{{ s }}: {{ r.var }}.{{ s }}{{ ', ' if n
 const ownedBy = (user: AuthUser) => (isAdmin(user) ? undefined : eq({{ r.var }}.owner_id, user.id));
 {% endif %}
 
-
 export function {{ r.router }}(db: Db): Router {
   const router = Router();
   // Reading one row is the hottest path: these are planned once per connection, not built per request.
