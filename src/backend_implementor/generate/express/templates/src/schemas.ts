@@ -44,7 +44,7 @@ function decimal(precision: number, scale: number, min: number | null, max: numb
         .refine((v) => min === null || Number(v) >= min, `must be at least ${min}`)
         .refine((v) => max === null || Number(v) <= max, `must be at most ${max}`),
     )
-    .openapi({ type: 'string', example: '12.50' });
+    .openapi({ type: 'string', pattern: digits });
 }
 {% endif %}
 
