@@ -14,7 +14,15 @@ from backend_implementor.tools import sandbox as sandbox_module
 
 
 def test_known_tools_and_specs() -> None:
-    assert set(KNOWN_TOOLS) == {"read_file", "write_file", "edit_file", "bash", "service", "scaffold", "verify"}
+    assert set(KNOWN_TOOLS) == {
+        "read_file",
+        "write_file",
+        "edit_file",
+        "bash",
+        "service",
+        "scaffold",
+        "verify",
+    }
     for name, cls in KNOWN_TOOLS.items():
         spec = cls.spec()
         assert isinstance(spec, ToolSpec) and spec.name == name
