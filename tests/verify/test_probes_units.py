@@ -291,3 +291,112 @@ def test_real_probes_stay_quiet_on_a_clean_plain_server(server):
     findings = run_probes(ProbeTarget(server.url, spec), budget_s=20, progress=messages.append)
     assert findings == [], findings
     assert not [m for m in messages if "internal error" in m]
+
+
+class _NotesBackend:
+    """Register/login plus /notes on 127.0.0.1. `list_scoped`: GET /notes shows only the caller's notes;
+    `read_scoped`: GET /notes/{id} answers 404 for another user's note."""
+
+    def __init__(self, *, list_scoped: bool, read_scoped: bool) -> None:
+        users: dict[str, str] = {}  # token -> email
+        notes: dict[int, dict] = {}
+
+        class Handler(BaseHTTPRequestHandler):
+            def _user(self):
+                return users.get(self.headers.get("Authorization", "").removeprefix("Bearer "))
+
+            def _json(self, status, data):
+                raw = json.dumps(data).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(raw)))
+                self.end_headers()
+                self.wfile.write(raw)
+
+            def do_POST(self):
+                body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)) or b"{}")
+                if self.path == "/auth/register":
+                    return self._json(201, {"email": body.get("email")})
+                if self.path == "/auth/login":
+                    token = f"t{len(users)}x{body.get('email')}"
+                    users[token] = body.get("email")
+                    return self._json(200, {"access_token": token})
+                if self.path == "/notes" and self._user():
+                    note = {"id": len(notes) + 1, "title": str(body.get("title")), "owner": self._user()}
+                    notes[note["id"]] = note
+                    return self._json(201, note)
+                self._json(401, {"error": "unauthorized"})
+
+            def do_GET(self):
+                me = self._user()
+                if self.path == "/notes" and me:
+                    return self._json(200, [n for n in notes.values() if not list_scoped or n["owner"] == me])
+                if self.path.startswith("/notes/") and me:
+                    note = notes.get(int(self.path.rsplit("/", 1)[1]) if self.path[7:].isdigit() else 0)
+                    if note and (not read_scoped or note["owner"] == me):
+                        return self._json(200, note)
+                    return self._json(404, {"error": "not found"})
+                self._json(401 if self.path.startswith("/notes") else 200, {})
+
+            def do_PATCH(self):
+                self._json(404, {"error": "not found"})
+
+            do_DELETE = do_PATCH
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+NOTES_SPEC = _spec(
+    {
+        "/notes": {
+            "get": {"security": [{"bearer": []}], "responses": {"200": {"description": "ok"}}},
+            "post": {
+                "security": [{"bearer": []}],
+                **_body(
+                    {"type": "object", "properties": {"title": {"type": "string"}}, "required": ["title"]}
+                ),
+                "responses": {"201": {"description": "created"}},
+            },
+        },
+        "/notes/{id}": {
+            "parameters": [{"name": "id", "in": "path", "required": True, "schema": {"type": "integer"}}],
+            "get": {"security": [{"bearer": []}], "responses": {"200": {"description": "ok"}}},
+        },
+    }
+)
+
+
+@pytest.mark.parametrize(
+    ("list_scoped", "read_scoped", "flagged"),
+    [
+        (True, False, True),  # the list hides other users' notes but GET by id does not: IDOR
+        (False, False, False),  # everyone sees every note, in the list too: shared by design
+        (True, True, False),  # private and checked
+    ],
+)
+def test_idor_read_is_judged_against_the_listing(monkeypatch, list_scoped, read_scoped, flagged):
+    from backend_implementor.verify.probes import idor
+
+    backend = _NotesBackend(list_scoped=list_scoped, read_scoped=read_scoped)
+    monkeypatch.setattr(probes, "PROBES", (idor,))
+    try:
+        findings = run_probes(ProbeTarget(backend.url, NOTES_SPEC, AuthConfig()), budget_s=20)
+    finally:
+        backend.stop()
+    if flagged:
+        assert [(f.cwe, f.title) for f in findings] == [
+            (639, "user B read user A's resource: GET /notes/{id}")
+        ]
+        assert findings[0].evidence.request.startswith("GET /notes/")  # the read by id, not the listing
+        assert '"owner"' in findings[0].evidence.response
+    else:
+        assert findings == []

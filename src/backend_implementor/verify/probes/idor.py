@@ -1,8 +1,10 @@
 """Insecure direct object reference between two registered users (CWE-639).
 
 User A creates a resource; user B reads, updates and deletes it by id. Reads count only for operations
-that require authentication (public resources are readable by design); writes are checked by reading the
-resource back as A."""
+that require authentication (public resources are readable by design), and not when B's own listing of the
+collection shows A's resource too: then every signed-in user sees every item by design (a shared resource,
+e.g. a catalogue), and reading one by id exposes nothing the list does not. Writes are checked by reading
+the resource back as A."""
 
 from __future__ import annotations
 
@@ -33,8 +35,10 @@ def run(ctx: Context) -> None:
                 continue
             resp = ctx.request("GET", path, user=b)
             if is_2xx(resp) and marker in resp.text and get.secured:
-                _flag(ctx, f"user B read user A's resource: {get}")
-                continue
+                ex = ctx.last()
+                if not _listed_for(ctx, kind, b, marker):
+                    _flag(ctx, f"user B read user A's resource: {get}", ex)
+                    continue
         for op in kind.items:
             if op.method in ("PUT", "PATCH"):
                 marker2 = f"bimplidor{rand(6)}"
@@ -55,6 +59,17 @@ def run(ctx: Context) -> None:
                     back = ctx.request("GET", ctx.item_path(get, res), user=a)
                     if back is not None and back.status_code in (404, 410):
                         _flag(ctx, f"user B deleted user A's resource: {op}", ex)
+
+
+def _listed_for(ctx: Context, kind, user, marker: str) -> bool:
+    """Whether `user`'s GET on the collection (first page) shows the resource carrying `marker`."""
+    listing = next(
+        (o for o in ctx.ops if o.method == "GET" and o.path == kind.create.path and not o.path_params), None
+    )
+    if listing is None:
+        return False
+    resp = ctx.request("GET", kind.create.path, user=user)
+    return is_2xx(resp) and marker in resp.text
 
 
 def _flag(ctx: Context, title: str, exchange=None) -> None:
