@@ -117,7 +117,7 @@ def _start(
             "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             "task": options.task,
             "workspace": str(workspace),
-            "definition": {"name": definition.name, "source": definition.source, "text": asdict(definition)},
+            "definition": asdict(definition),
             "options": {
                 "model": model,
                 "api_base": options.api_base,
@@ -152,7 +152,7 @@ def _resume(
         raise UsageError(f"--resume {options.resume}: that run already finished; start a new run instead")
     start = records[0]
     saved = start["options"]
-    definition = AgentDefinition(**start["definition"]["text"])
+    definition = AgentDefinition(**start["definition"])
     # Flags given now override what the run started with (e.g. raise a limit, point at another server).
     options.task = start["task"]
     options.model = options.model or saved["model"]
