@@ -283,3 +283,35 @@ def test_verify_gate_budget_then_unverified_and_no_verify_flag(tmp_path, workspa
     assert json.loads(result.stdout)["exit_status"] == "unverified"
     result = bimpl("run", "--json", "--no-verify", "--model", f"scripted:{path}", "-w", str(workspace), "t")
     assert result.returncode == 0 and json.loads(result.stdout)["verification"] is None
+
+
+def test_confirm_mode_asks_on_a_terminal(tmp_path, workspace):
+    import pty
+
+    entries = [
+        tool("write_file", path="yes.txt", content="approved\n"),
+        tool("bash", command="echo no > no.txt"),
+        tool("read_file", path="yes.txt"),  # reading is never asked about
+        tool("finish", summary="done"),
+    ]
+    path = script(tmp_path, entries)
+    primary, secondary = pty.openpty()
+    proc = subprocess.Popen(
+        [*BIMPL, "run", "--approve", "confirm", "--model", f"scripted:{path}", "-w", str(workspace), "t"],
+        stdin=secondary, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
+    )  # fmt: skip
+    os.close(secondary)
+    try:
+        os.write(primary, b"y\n")
+        os.write(primary, b"n\n")
+        out, _ = proc.communicate(timeout=60)
+    finally:
+        os.close(primary)
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    text = out.decode()
+    assert proc.returncode == 0, text
+    assert text.count("Allow") == 2
+    assert (workspace / "yes.txt").read_text() == "approved\n"
+    assert not (workspace / "no.txt").exists()
+    assert "The user declined this action" in text
