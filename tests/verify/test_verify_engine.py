@@ -243,6 +243,72 @@ def test_test_script_without_known_runner_uses_exit_code(tmp_path):
     assert r.tests["source"] == "exit-code" and r.tests["passed"] == 1 and r.exit_code == 0
 
 
+# ---------------------------------------------------------------- build and boot details
+
+# Waits (bounded) for another script to have started: exit 0 when it did, 3 when it never came.
+RENDEZVOUS_JS = r"""
+const fs = require('fs');
+const [me, other] = process.argv.slice(2);
+fs.writeFileSync(me, 'started');
+const end = Date.now() + 30000;
+(function poll() {
+  if (fs.existsSync(other)) process.exit(0);
+  if (Date.now() > end) { console.error(`${other} never started`); process.exit(3); }
+  setTimeout(poll, 50);
+})();
+"""
+
+
+@needs_node
+@pytest.mark.slow
+def test_build_and_an_independent_typecheck_run_side_by_side(tmp_path):
+    # Each script waits for the other to start: only a side-by-side run passes.
+    proj = make_project(
+        tmp_path / "p",
+        {"build": "node rv.js build.started check.started",
+         "typecheck": "node rv.js check.started build.started --noEmit"},
+        {"rv.js": RENDEZVOUS_JS},
+    )  # fmt: skip
+    r = verify_project(proj, VerifyOptions(stages=["build"], out_dir=tmp_path / "o"))
+    assert r.stage("build").status == "passed", r.stage("build").log_tail
+    assert r.stage("build").detail == "npm run --silent build; npm run --silent typecheck"
+
+
+@needs_node
+@pytest.mark.slow
+def test_build_failure_stops_a_dependent_typecheck(tmp_path):
+    # `tsc --build`-style typechecks may read what the build writes: they run after it, and not after a failure.
+    proj = make_project(
+        tmp_path / "p",
+        {"build": "node -e \"console.error('TS1005: expected'); process.exit(2)\"",
+         "typecheck": "node -e \"require('fs').writeFileSync('typechecked', '')\" --build"},
+    )  # fmt: skip
+    r = verify_project(proj, VerifyOptions(stages=["build"], out_dir=tmp_path / "o"))
+    assert r.stage("build").status == "failed" and "TS1005" in r.stage("build").log_tail
+    assert not (proj / "typechecked").exists()
+
+
+@needs_node
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("prestart", "stages", "builds"),
+    [
+        ("npm run build", ["build", "boot"], 1),  # built once by the build stage, not again by prestart
+        ("npm run build", ["boot"], 1),  # no build stage: prestart must build
+        ("node build.js && node build.js", ["build", "boot"], 3),  # not a plain rebuild: it runs
+    ],
+)
+def test_prestart_rebuild_is_skipped_only_after_a_build_stage(tmp_path, prestart, stages, builds):
+    proj = make_project(
+        tmp_path / "p",
+        {"build": "node build.js", "prestart": prestart, "start": "node app.js"},
+        {"build.js": "require('fs').appendFileSync('builds.txt', 'built\\n')"},
+    )
+    r = verify_project(proj, VerifyOptions(stages=stages, health="/health", out_dir=tmp_path / "o"))
+    assert r.stage("boot").status == "passed", r.stage("boot").log_tail
+    assert (proj / "builds.txt").read_text().count("built") == builds
+
+
 # ---------------------------------------------------------------- boot, probes, static
 
 
