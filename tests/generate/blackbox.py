@@ -1,7 +1,8 @@
 """Black-box HTTP checks of a running generated backend, driven only by its spec (no knowledge of its code).
 
 Used against PGlite and against real PostgreSQL. Users are created through the API: registration, then the
-seeded admin promotes them to each role (the spec's admin_role is required by every example).
+seeded admin promotes them to each role (a spec with `auth` needs an admin_role here). A spec without `auth`
+gets the same resource checks with no tokens, plus checks that no auth surface exists.
 """
 
 from __future__ import annotations
@@ -26,10 +27,12 @@ INJECTIONS = [
 
 
 class Client:
-    def __init__(self, base: str, admin: tuple[str, str]):
+    def __init__(self, base: str, admin: tuple[str, str] | None):
         self.http = httpx.Client(base_url=base, timeout=20)
         self.tokens: dict[str, str] = {}
         self.ids: dict[str, str] = {}
+        if admin is None:
+            return
         login = self.http.post("/auth/login", json={"email": admin[0], "password": admin[1]})
         assert login.status_code == 200, login.text
         self.tokens["admin"] = login.json()["access_token"]
@@ -67,12 +70,14 @@ def actor(spec: Spec, rule: Any, owner: str) -> str | None:
 
 def run_checks(base: str, spec: Spec, admin: tuple[str, str]) -> dict[str, Any]:
     """Runs every check (assertions raise); returns facts for the caller (e.g. registered emails)."""
-    c = Client(base, admin)
-    assert spec.auth is not None and spec.auth.admin_role
-    for role in spec.auth.roles:
-        c.user(role, role)
-        c.user(f"{role}_2", role)
-    default = spec.auth.roles[0]
+    c = Client(base, admin if spec.auth else None)
+    default = ""
+    if spec.auth:
+        assert spec.auth.admin_role, "the black-box checks promote users through the admin role"
+        for role in spec.auth.roles:
+            c.user(role, role)
+            c.user(f"{role}_2", role)
+        default = spec.auth.roles[0]
 
     # Headers and documents.
     health = c.req("GET", "/health")
@@ -90,23 +95,10 @@ def run_checks(base: str, spec: Spec, admin: tuple[str, str]) -> dict[str, Any]:
     validate(doc)
     assert c.req("GET", "/docs").status_code == 200
 
-    # JWT tampering: alg none and an edited payload are 401.
-    token = c.tokens[default]
-    head, payload, sig = token.split(".")
-    claims = json.loads(base64.urlsafe_b64decode(payload + "=="))
-    b64 = lambda obj: base64.urlsafe_b64encode(json.dumps(obj).encode()).rstrip(b"=").decode()  # noqa: E731
-    for forged in (
-        f"{b64({'alg': 'none', 'typ': 'JWT'})}.{payload}.",
-        f"{head}.{b64({**claims, 'role': spec.auth.admin_role})}.{sig}",
-    ):
-        res = c.http.get("/auth/me", headers={"Authorization": f"Bearer {forged}"})
-        assert res.status_code == 401, res.text
-    assert c.req("GET", "/auth/me", default).json()["role"] == default
-    # Registration can never choose a role.
-    res = c.req(
-        "POST", "/auth/register", json={"email": "x@example.com", "password": PASSWORD, "role": "admin"}
-    )
-    assert res.status_code == 400
+    if spec.auth is None:
+        no_auth_surface(c, doc)
+    else:
+        token_checks(c, spec, default)
 
     created: dict[str, list[dict[str, Any]]] = {}
     counters: dict[str, int] = {}
@@ -144,7 +136,7 @@ def run_checks(base: str, spec: Spec, admin: tuple[str, str]) -> dict[str, Any]:
                 "POST",
                 path,
                 creator,
-                json={**body, key: spec.auth.admin_role if key == "role" else row["id"]},
+                json={**body, key: "admin" if key == "role" else row["id"]},
             )
             assert res.status_code == 400, (name, key, res.text)
             assert res.headers["content-type"].startswith("application/problem+json")
@@ -216,13 +208,13 @@ def run_checks(base: str, spec: Spec, admin: tuple[str, str]) -> dict[str, Any]:
             kw: dict[str, Any] = {"json": {}} if method in ("POST", "PATCH") else {}
             if rule != "public":
                 assert c.req(method, target, None, **kw).status_code == 401, (name, action)
-            if isinstance(rule, list):
+            if isinstance(rule, list) and spec.auth:
                 outside = [role for role in spec.auth.roles if role not in rule]
                 if outside:
                     assert c.req(method, target, outside[0], **kw).status_code == 403, (name, action)
 
         # Ownership: another user of the same role gets 404 on owner-only actions; the admin passes.
-        if r.owned:
+        if r.owned and spec.auth:
             assert row["owner_id"] == c.ids[creator]
             stranger = f"{creator}_2"
             if creator != spec.auth.admin_role:
@@ -265,4 +257,70 @@ def run_checks(base: str, spec: Spec, admin: tuple[str, str]) -> dict[str, Any]:
         assert c.req("DELETE", f"/{name}/{row['id']}", deleter).status_code == 204
         assert c.req("GET", f"/{name}/{row['id']}", actor(spec, r.access.read, default)).status_code == 404
 
+    # References to rows the sender may not read (another user's owned row) look exactly like unknown ids.
+    if spec.auth:
+        for name, r in spec.resources.items():
+            for fname, f in r.fields.items():
+                if f.type == "ref" and not f.readonly and spec.resources[f.to].access.read == "owner":
+                    reference_checks(c, spec, create, name, fname, default)
+
     return {"emails": [f"{k}@example.com" for k in c.ids]}
+
+
+def no_auth_surface(c: Client, doc: dict[str, Any]) -> None:
+    """A spec without `auth`: no auth routes, nothing secured in the document, tokens are not looked at."""
+    assert "securitySchemes" not in doc.get("components", {})
+    assert not [p for p in doc["paths"] if p.startswith(("/auth", "/users"))]
+    assert all("security" not in op for item in doc["paths"].values() for op in item.values())
+    login = c.req("POST", "/auth/login", json={"email": "a@example.com", "password": PASSWORD})
+    assert login.status_code == 404
+    assert c.req("GET", "/users").status_code == 404
+    assert c.http.get("/health", headers={"Authorization": "Bearer not-a-token"}).status_code == 200
+
+
+def token_checks(c: Client, spec: Spec, default: str) -> None:
+    """JWT tampering is 401, /auth/me answers, registration cannot pick a role."""
+    assert spec.auth is not None
+    # JWT tampering: alg none and an edited payload are 401.
+    token = c.tokens[default]
+    head, payload, sig = token.split(".")
+    claims = json.loads(base64.urlsafe_b64decode(payload + "=="))
+    b64 = lambda obj: base64.urlsafe_b64encode(json.dumps(obj).encode()).rstrip(b"=").decode()  # noqa: E731
+    for forged in (
+        f"{b64({'alg': 'none', 'typ': 'JWT'})}.{payload}.",
+        f"{head}.{b64({**claims, 'role': spec.auth.admin_role})}.{sig}",
+    ):
+        res = c.http.get("/auth/me", headers={"Authorization": f"Bearer {forged}"})
+        assert res.status_code == 401, res.text
+    assert c.req("GET", "/auth/me", default).json()["role"] == default
+    # Registration can never choose a role.
+    res = c.req(
+        "POST", "/auth/register", json={"email": "x@example.com", "password": PASSWORD, "role": "admin"}
+    )
+    assert res.status_code == 400
+
+
+def reference_checks(c: Client, spec: Spec, create: Any, name: str, fname: str, owner: str) -> None:
+    """`name.fname` refers to an owner-read resource: another user's row is refused like an unknown id
+    (400 at body.fname) on create and on update; the sender's own rows and the admin role pass."""
+    target = spec.resources[name].fields[fname].to
+    intruder = f"{owner}_2"
+    theirs = create(target, owner)
+    body = sample_body(spec, name, 500)
+    for other, f in spec.resources[name].fields.items():
+        if f.type == "ref" and other != fname:
+            body[other] = create(f.to, intruder)["id"]
+    foreign = c.req("POST", f"/{name}", intruder, json={**body, fname: theirs["id"]})
+    assert foreign.status_code == 400, (name, fname, foreign.status_code, foreign.text)
+    assert [e["path"] for e in foreign.json()["errors"]] == [f"body.{fname}"]
+    unknown = c.req(
+        "POST", f"/{name}", intruder, json={**body, fname: "00000000-0000-4000-8000-000000000000"}
+    )
+    assert unknown.status_code == 400 and unknown.json() == foreign.json()
+    # Update: the intruder's own row cannot be moved under the other user's row either.
+    own = create(name, intruder, **{fname: create(target, intruder)["id"]})
+    moved = c.req("PATCH", f"/{name}/{own['id']}", intruder, json={fname: theirs["id"]})
+    assert moved.status_code == 400 and moved.json() == foreign.json(), moved.text
+    assert c.req("PATCH", f"/{name}/{own['id']}", intruder, json={fname: own[fname]}).status_code == 200
+    admin = c.req("POST", f"/{name}", "admin", json={**body, fname: theirs["id"]})
+    assert admin.status_code == 201, admin.text

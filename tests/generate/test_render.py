@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
@@ -10,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from backend_implementor.generate import GenerateError, OutputDirError, generate_project, render_project
+from backend_implementor.generate.express.render import prune_lock
 from backend_implementor.generate.express.samples import sample_pattern, sample_plan
 from backend_implementor.spec.loader import load_spec, load_spec_text
 
@@ -78,8 +80,6 @@ def test_migration_indexes_every_fk_unique_index_filter_and_sort_field(library):
 
 
 def test_package_json_and_lockfile_agree(library):
-    import json
-
     files = render_project(library)
     pkg = json.loads(files["package.json"])
     lock = json.loads(files["package-lock.json"])
@@ -104,8 +104,8 @@ def test_refuses_a_non_empty_directory_unless_forced(library, tmp_path):
 
 
 def test_a_failed_render_writes_nothing(tmp_path):
-    spec = load_spec_text("name: x\nresources:\n  things:\n    fields:\n      a: {type: string}\n")
-    with pytest.raises(GenerateError, match="auth"):
+    spec = load_spec_text("name: x\nresources: {}\n")
+    with pytest.raises(GenerateError, match="no resources"):
         generate_project(spec, tmp_path / "out")
     assert list(tmp_path.iterdir()) == []
 
@@ -165,3 +165,58 @@ def test_owner_rules_scope_every_owner_action(library):
     assert "ownedBy(currentUser(req))" in handler("get('/'")
     delete = router.split("router.delete('/:id'", 1)[1]
     assert "ownedBy" not in delete  # delete is [librarian] in the example: a role rule, not ownership
+
+
+def test_a_spec_without_auth_has_no_users_tokens_or_auth_packages():
+    files = render_project(load_spec(example_path("notes")))
+    auth_files = [p for p in files if p.startswith("src/auth/") or "authenticate" in p or "authorize" in p]
+    assert auth_files == [] and "test/auth.test.ts" not in files and "test/users.test.ts" not in files
+    sql = files["drizzle/0000_init.sql"].decode() + files["drizzle/down/0000_init.sql"].decode()
+    assert "users" not in sql and "refresh_tokens" not in sql
+    for path, data in files.items():
+        if path.startswith(("src/", "test/", ".env", "compose")):
+            text = data.decode()
+            assert not re.search(r"jwt|bearer|argon2|authorize|\.as\(", text, re.I), path
+    pkg = json.loads(files["package.json"])
+    assert not {"@node-rs/argon2", "jose", "express-rate-limit"} & set(pkg["dependencies"])
+    lock = json.loads(files["package-lock.json"])
+    assert lock["packages"][""]["dependencies"] == pkg["dependencies"]
+    assert not [p for p in lock["packages"] if "argon2" in p or p.endswith(("/jose", "/ip-address"))]
+    assert prune_lock(lock["packages"]) == lock["packages"], "every locked package is still needed"
+
+
+def test_prune_lock_keeps_a_complete_lock_and_resolves_nested_packages(library):
+    lock = json.loads(render_project(library)["package-lock.json"])
+    assert prune_lock(lock["packages"]) == lock["packages"]
+    nested = {
+        "": {"dependencies": {"a": "1", "b": "1"}},
+        "node_modules/a": {"dependencies": {"c": "2"}},
+        "node_modules/a/node_modules/c": {},
+        "node_modules/b": {"dependencies": {"c": "1"}},
+        "node_modules/c": {},
+        "node_modules/orphan": {},
+    }
+    assert set(prune_lock(nested)) == set(nested) - {"node_modules/orphan"}
+    del nested[""]["dependencies"]["b"]
+    assert set(prune_lock(nested)) == {"", "node_modules/a", "node_modules/a/node_modules/c"}
+
+
+def test_references_to_owner_read_rows_are_checked_on_create_and_update():
+    files = render_project(load_spec(example_path("projects")))
+    router = files["src/resources/tasks.ts"].decode()
+    handler = lambda method: router.split(f"router.{method}", 1)[1].split("router.", 1)[0]  # noqa: E731
+    for method in ("post('/'", "patch('/:id'"):
+        assert "await checkReferences(body, currentUser(req));" in handler(method), method
+    assert "eq(projects.owner_id, user.id)" in router and "path: 'body.project'" in router
+    assert (
+        "refuses a project that names a project the user cannot read" in files["test/tasks.test.ts"].decode()
+    )
+    assert "tasks.project" in files["README.md"].decode()
+    # Public targets are left to the foreign key (409), so the library's routers have no such check.
+    library_files = render_project(load_spec(example_path("library")))
+    assert not [p for p, d in library_files.items() if b"checkReferences" in d]
+
+
+def test_gitignore_covers_bimpl_output_and_the_pglite_dir(library):
+    ignored = render_project(library)[".gitignore"].decode().split("\n")
+    assert {".bimpl/", ".data/", "node_modules/", ".env"} <= set(ignored)

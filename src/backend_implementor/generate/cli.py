@@ -31,13 +31,10 @@ def new_command(
         typer.echo(f"error: cannot write {out}: {exc.strerror or exc}", err=True)
         raise typer.Exit(1) from None
 
-    resources = ", ".join(f"/{name}" for name in model.resources)
-    typer.echo(
-        f"Created {model.name} in {out} ({len(written)} files): auth, {resources}, OpenAPI at /openapi.json"
-    )
+    routes = ", ".join([*(["/auth"] if model.auth else []), *(f"/{name}" for name in model.resources)])
+    typer.echo(f"Created {model.name} in {out} ({len(written)} files): {routes}, OpenAPI at /openapi.json")
     tests = sum(1 for p in written if p.parts[0] == "test" and p.name.endswith(".test.ts"))
-    typer.echo(
-        f"  src/ (routers, schemas, auth), drizzle/ (migrations), test/ ({tests} test files), Dockerfile"
-    )
+    parts = "routers, schemas, auth" if model.auth else "routers, schemas"
+    typer.echo(f"  src/ ({parts}), drizzle/ (migrations), test/ ({tests} test files), Dockerfile")
     typer.echo("Next:")
     typer.echo(f"  cd {out} && npm ci --ignore-scripts && npm test && npm start")

@@ -63,14 +63,58 @@ def _env() -> jinja2.Environment:
     return env
 
 
-def _lockfile(name: str) -> tuple[str, dict[str, Any]]:
+# Runtime packages only the auth code imports; a spec without `auth` does not depend on them.
+AUTH_PACKAGES = ("@node-rs/argon2", "express-rate-limit", "jose")
+
+
+def _lockfile(name: str, auth: bool) -> tuple[str, dict[str, Any]]:
     raw = (
         importlib_resources.files("backend_implementor.generate.express") / "package-lock.template.json"
     ).read_text(encoding="utf-8")
     lock = json.loads(raw)
     lock["name"] = name
-    lock["packages"][""]["name"] = name
-    return json.dumps(lock, indent=2, ensure_ascii=False) + "\n", lock["packages"][""]
+    root = lock["packages"][""]
+    root["name"] = name
+    if not auth:
+        for dep in AUTH_PACKAGES:
+            del root["dependencies"][dep]
+        lock["packages"] = prune_lock(lock["packages"])
+    return json.dumps(lock, indent=2, ensure_ascii=False) + "\n", root
+
+
+def resolve(packages: dict[str, Any], parent: str, dep: str) -> str | None:
+    """Where npm finds `dep` required from `parent` (a lock key): its own node_modules, then each ancestor's."""
+    base = parent
+    while True:
+        candidate = f"{base}/node_modules/{dep}" if base else f"node_modules/{dep}"
+        if candidate in packages:
+            return candidate
+        if not base:
+            return None
+        cut = base.rfind("/node_modules/")
+        base = base[:cut] if cut >= 0 else ""
+
+
+def prune_lock(packages: dict[str, Any]) -> dict[str, Any]:
+    """The lock's packages minus every one no longer reachable from the root (so `npm ci` installs no extras)."""
+    keep = {""}
+    todo = [""]
+    while todo:
+        key = todo.pop()
+        entry = packages[key]
+        for group in ("dependencies", "devDependencies", "optionalDependencies", "peerDependencies"):
+            if key and group == "devDependencies":
+                continue  # only the root's dev dependencies are installed
+            for dep in entry.get(group, {}):
+                found = resolve(packages, key, dep)
+                if found is None:
+                    if group == "peerDependencies" or dep in entry.get("peerDependenciesMeta", {}):
+                        continue  # an optional peer that nothing installs
+                    raise GenerateError(f"package-lock: {key or 'root'} needs {dep}, which is not locked")
+                if found not in keep:
+                    keep.add(found)
+                    todo.append(found)
+    return {k: v for k, v in packages.items() if k in keep}
 
 
 def _package_json(name: str, description: str, root: dict[str, Any]) -> str:
@@ -184,20 +228,18 @@ def _dotted(path: str) -> str:
 
 
 def build_context(spec: Spec) -> dict[str, Any]:
-    if spec.auth is None:
-        # Honest limit: every generated backend currently includes users and auth.
-        raise GenerateError("auth: specs without an `auth` block are not supported by the generator yet")
     if not spec.resources:
         raise GenerateError("resources: the spec defines no resources")
-    reserved = {"auth", "users", "health", "docs", "openapi.json"}
+    reserved = {"health", "docs", "openapi.json"} | ({"auth", "users"} if spec.auth else set())
     for name in spec.resources:
         if name in reserved:
             raise GenerateError(f"resources.{name}: the path /{name} is reserved by the generated backend")
     by_name = [codegen.resource_code(spec, n, r) for n, r in spec.resources.items()]
     ordered = codegen.topo_order(by_name)
-    admin_role = spec.auth.admin_role
+    auth = spec.auth
+    admin_role = auth.admin_role if auth else None
     pg_imports = {"pgTable", "timestamp", "uuid"}
-    if spec.auth:
+    if auth:
         pg_imports |= {"index", "text", "varchar"}
     for r in ordered:
         pg_imports |= {f.pg_import for f in r.fields}
@@ -206,6 +248,13 @@ def build_context(spec: Spec) -> dict[str, Any]:
         r.has_datetime = any(f.type == "datetime" and not f.private for f in r.fields)  # type: ignore[attr-defined]
         r.private_fields = [f.name for f in r.fields if f.private]  # type: ignore[attr-defined]
         r.sort_values = [v for s in r.sort for v in (s, "-" + s)]  # type: ignore[attr-defined]
+    by_name = {r.name: r for r in ordered}
+    samples = sample_plan(spec)
+    for r in ordered:
+        _reference_guards(r, by_name, auth=auth is not None)
+        for g in r.guards:  # type: ignore[attr-defined]
+            owner = samples[g["target"].name]["actors"]["create"]
+            g["intruders"] = _intruders(spec, r.access["create"], g["rule"], owner)
     uses_decimal = any(f.type == "decimal" for r in ordered for f in r.fields)
     # Children that block deleting a parent (on_delete restrict), for the generated 409 tests.
     restrict_children = {
@@ -220,21 +269,65 @@ def build_context(spec: Spec) -> dict[str, Any]:
     return {
         "name": spec.name,
         "description": spec.description or spec.name,
-        "auth": spec.auth is not None,
-        "roles": list(spec.auth.roles),
-        "default_role": spec.auth.default_role,
+        "auth": auth is not None,
+        "roles": list(auth.roles) if auth else [],
+        "default_role": auth.default_role if auth else None,
         "admin_role": admin_role,
-        "access_ttl": spec.auth.access_ttl,
-        "refresh_ttl": spec.auth.refresh_ttl,
+        "access_ttl": auth.access_ttl if auth else None,
+        "refresh_ttl": auth.refresh_ttl if auth else None,
         "resources": ordered,
         "resources_by_name": sorted(ordered, key=lambda r: r.name),
         "pg_imports": sorted(pg_imports),
         "uses_decimal": uses_decimal,
         "uses_json": any(f.type == "json" for r in ordered for f in r.fields),
         "restrict_children": restrict_children,
-        "samples": sample_plan(spec),
-        "samples_ts": json.dumps(sample_plan(spec), indent=2, ensure_ascii=False),
+        "samples": samples,
+        "samples_ts": json.dumps(samples, indent=2, ensure_ascii=False),
     }
+
+
+def _reference_guards(r: ResourceCode, by_name: dict[str, ResourceCode], auth: bool) -> None:
+    """Ref fields whose target is not readable by everyone (`owner` or a role list): create and update check
+    that the user may read the named row, and answer as if it did not exist otherwise. Also the router's imports."""
+    guards = []
+    for f in r.fields:
+        if not f.ref_table or not f.writable:
+            continue
+        target = by_name[f.ref_table]
+        rule = target.access["read"]
+        if rule in ("public", "authenticated"):
+            continue
+        guards.append(
+            {"field": f.name, "target": target, "rule": rule, "label": codegen.singular(target.name)}
+        )
+    optional_user = any(r.access[a] == "public" for a in ("create", "update"))
+    owner_guard = any(g["rule"] == "owner" for g in guards)
+    needs_user = r.owned or r.any_owner_action or (bool(guards) and not optional_user)
+    drizzle = ["and"] if (r.filters or r.any_owner_action or owner_guard) else []
+    drizzle += [] if r.sort else ["asc"]
+    authorize = ["authorize"] if auth else []
+    authorize += ["currentUser"] if needs_user else []
+    authorize += ["isAdmin"] if (r.any_owner_action or owner_guard) else []
+    r.guards = guards  # type: ignore[attr-defined]
+    r.guard_user_optional = optional_user  # type: ignore[attr-defined]
+    r.imports_drizzle = [*drizzle, "eq", "sql"]  # type: ignore[attr-defined]
+    r.imports_tables = sorted({r.var, *(g["target"].var for g in guards)})  # type: ignore[attr-defined]
+    r.imports_errors = ["badRequest", "type FieldError", "notFound"] if guards else ["notFound"]  # type: ignore[attr-defined]
+    r.imports_authorize = authorize  # type: ignore[attr-defined]
+    r.imports_user_type = bool(r.any_owner_action or guards)  # type: ignore[attr-defined]
+
+
+def _intruders(spec: Spec, create_rule: Any, read_rule: Any, owner: str | None) -> list[str | None]:
+    """Test users who may create rows here but may not read the row `owner` created in the target (under
+    `read_rule`): those a guarded reference must refuse. None is anonymous, for a public create. May be empty."""
+    assert spec.auth is not None
+    if create_rule == "public":
+        return [None]
+    roles = create_rule if isinstance(create_rule, list) else spec.auth.roles
+    if read_rule == "owner":
+        keys = [k for role in roles if role != spec.auth.admin_role for k in (role, f"{role}_2")]
+        return [k for k in keys if k != owner]
+    return [role for role in roles if role not in read_rule]
 
 
 def render_files(spec: Spec) -> dict[str, bytes]:
@@ -252,7 +345,7 @@ def render_files(spec: Spec) -> dict[str, bytes]:
             text = template.render(ctx)
             if text.strip():  # a template that renders empty is a file this spec does not need
                 files[_dotted(path)] = text
-    lock, root = _lockfile(spec.name)
+    lock, root = _lockfile(spec.name, auth=ctx["auth"])
     files["package-lock.json"] = lock
     files["package.json"] = _package_json(spec.name, ctx["description"], root)
     up, down = _migration(ctx["resources"], auth=ctx["auth"])

@@ -214,16 +214,17 @@ def sample_plan(spec: Spec) -> dict[str, dict[str, Any]]:
             "patch_value": bodies[1][patchable] if patchable else None,
             "unique": [n for n, f in writable.items() if f.unique and f.type != "ref"],
             "private": [n for n, f in res.fields.items() if f.private],
-            **_actors(spec, name),
+            **(_actors(spec, name) if spec.auth else {}),
         }
     return plan
 
 
 def _actors(spec: Spec, resource: str) -> dict[str, Any]:
     """Test users (keys `<role>` / `<role>_2`) allowed, and refused, each action of a resource."""
+    assert spec.auth is not None
     res = spec.resources[resource]
-    roles = spec.auth.roles if spec.auth else []
-    default = roles[0] if roles else None
+    roles = spec.auth.roles
+    default = roles[0]
 
     def allowed(rule: Any, creator: str | None) -> str | None:
         if rule == "public":
@@ -243,6 +244,6 @@ def _actors(spec: Spec, resource: str) -> dict[str, Any]:
         rule = res.access.rule(action)
         outside = [r for r in roles if isinstance(rule, list) and r not in rule]
         forbidden[action] = outside[0] if outside else None
-    admin = spec.auth.admin_role if spec.auth else None
+    admin = spec.auth.admin_role
     stranger = f"{creator}_2" if res.owned and creator and creator != admin else None
     return {"actors": actors, "forbidden": forbidden, "stranger": stranger}

@@ -2,14 +2,18 @@ import cors from 'cors';
 import { sql } from 'drizzle-orm';
 import express, { type Express } from 'express';
 import helmet from 'helmet';
+{% if auth %}
 import { authRouter } from './auth/routes.js';
 import { AuthService } from './auth/service.js';
+{% endif %}
 {% if admin_role %}
 import { usersRouter } from './auth/users.js';
 {% endif %}
 import type { Config } from './config.js';
 import type { Db } from './db/client.js';
+{% if auth %}
 import { authenticate } from './middleware/authenticate.js';
+{% endif %}
 import { errorHandler, notFound, requireJson } from './middleware/errors.js';
 import { httpLogger, type Logger } from './middleware/logger.js';
 import { requestId } from './middleware/requestId.js';
@@ -26,7 +30,9 @@ export interface AppDeps {
 
 /** The whole HTTP pipeline; the order of app.use calls below is the order requests flow through. */
 export function createApp({ db, config, logger }: AppDeps): Express {
+{% if auth %}
   const auth = new AuthService(db, config);
+{% endif %}
   const app = express();
   app.disable('x-powered-by');
   app.set('trust proxy', config.trustProxy);
@@ -39,14 +45,18 @@ export function createApp({ db, config, logger }: AppDeps): Express {
   app.use(cors({ origin: config.corsOrigins.length > 0 ? config.corsOrigins : false }));
   app.use(requireJson);
   app.use(express.json({ limit: config.bodyLimit, type: 'application/json' }));
+{% if auth %}
   app.use(authenticate(auth.jwtKey));
+{% endif %}
 
   app.get('/health', async (_req, res) => {
     await db.execute(sql`select 1`);
     res.json({ status: 'ok' });
   });
   app.use(docsRouter());
+{% if auth %}
   app.use('/auth', authRouter(auth, { rateLimit: config.authRateLimit }));
+{% endif %}
 {% if admin_role %}
   app.use('/users', usersRouter(db));
 {% endif %}

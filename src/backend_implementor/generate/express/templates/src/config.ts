@@ -1,29 +1,40 @@
 import { z } from 'zod';
+{% if auth %}
 
 // Used only outside production so `npm start` works with no set-up; production refuses to start without JWT_SECRET.
 const DEV_JWT_SECRET = 'dev-only-insecure-jwt-secret-do-not-use-in-production';
+{% endif %}
 
 const optional = <T extends z.ZodType>(schema: T) =>
   z.preprocess((value) => (value === '' ? undefined : value), schema.optional());
 
+{% set env_fields %}
+  NODE_ENV: z.enum(['development', 'test', 'production']).default('development'),
+  HOST: z.string().min(1).default('0.0.0.0'),
+  PORT: z.coerce.number().int().min(0).max(65535).default(3000),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  DATABASE_URL: optional(z.string().min(1)),
+  PGLITE_DIR: z.string().default('.data/pglite'),
+{% if auth %}
+  JWT_SECRET: optional(z.string()),
+  ACCESS_TTL_SECONDS: z.coerce.number().int().positive().default({{ access_ttl }}),
+  REFRESH_TTL_SECONDS: z.coerce.number().int().positive().default({{ refresh_ttl }}),
+{% endif %}
+  CORS_ORIGINS: z.string().default(''),
+  BODY_LIMIT: z.string().default('100kb'),
+{% if auth %}
+  AUTH_RATE_LIMIT: z.coerce.number().int().positive().default(20),
+{% endif %}
+  TRUST_PROXY: z.coerce.number().int().min(0).default(0),
+{% if auth %}
+  ADMIN_EMAIL: optional(z.email()),
+  ADMIN_PASSWORD: optional(z.string().min(8).max(256)),
+{% endif %}
+{% endset %}
+{% if auth %}
 const EnvSchema = z
   .object({
-    NODE_ENV: z.enum(['development', 'test', 'production']).default('development'),
-    HOST: z.string().min(1).default('0.0.0.0'),
-    PORT: z.coerce.number().int().min(0).max(65535).default(3000),
-    LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
-    DATABASE_URL: optional(z.string().min(1)),
-    PGLITE_DIR: z.string().default('.data/pglite'),
-    JWT_SECRET: optional(z.string()),
-    ACCESS_TTL_SECONDS: z.coerce.number().int().positive().default({{ access_ttl }}),
-    REFRESH_TTL_SECONDS: z.coerce.number().int().positive().default({{ refresh_ttl }}),
-    CORS_ORIGINS: z.string().default(''),
-    BODY_LIMIT: z.string().default('100kb'),
-    AUTH_RATE_LIMIT: z.coerce.number().int().positive().default(20),
-    TRUST_PROXY: z.coerce.number().int().min(0).default(0),
-    ADMIN_EMAIL: optional(z.email()),
-    ADMIN_PASSWORD: optional(z.string().min(8).max(256)),
-  })
+{{ env_fields | indent(2, first=True) }}  })
   .superRefine((env, ctx) => {
     if (env.NODE_ENV === 'production' && Buffer.byteLength(env.JWT_SECRET ?? '') < 32) {
       ctx.addIssue({
@@ -33,6 +44,10 @@ const EnvSchema = z
       });
     }
   });
+{% else %}
+const EnvSchema = z.object({
+{{ env_fields }}});
+{% endif %}
 
 export interface Config {
   env: 'development' | 'test' | 'production';
@@ -42,14 +57,20 @@ export interface Config {
   databaseUrl: string | undefined;
   /** Directory of the embedded PGlite database; empty means in-memory. Ignored when databaseUrl is set. */
   pgliteDir: string;
+{% if auth %}
   jwtSecret: string;
   accessTtlSeconds: number;
   refreshTtlSeconds: number;
+{% endif %}
   corsOrigins: string[];
   bodyLimit: string;
+{% if auth %}
   authRateLimit: number;
+{% endif %}
   trustProxy: number;
+{% if auth %}
   admin: { email: string; password: string } | undefined;
+{% endif %}
 }
 
 export class ConfigError extends Error {}
@@ -68,15 +89,21 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     logLevel: e.LOG_LEVEL,
     databaseUrl: e.DATABASE_URL,
     pgliteDir: e.PGLITE_DIR,
+{% if auth %}
     jwtSecret: e.JWT_SECRET ?? DEV_JWT_SECRET,
     accessTtlSeconds: e.ACCESS_TTL_SECONDS,
     refreshTtlSeconds: e.REFRESH_TTL_SECONDS,
+{% endif %}
     corsOrigins: e.CORS_ORIGINS.split(',')
       .map((origin) => origin.trim())
       .filter(Boolean),
     bodyLimit: e.BODY_LIMIT,
+{% if auth %}
     authRateLimit: e.AUTH_RATE_LIMIT,
+{% endif %}
     trustProxy: e.TRUST_PROXY,
+{% if auth %}
     admin: e.ADMIN_EMAIL && e.ADMIN_PASSWORD ? { email: e.ADMIN_EMAIL, password: e.ADMIN_PASSWORD } : undefined,
+{% endif %}
   };
 }

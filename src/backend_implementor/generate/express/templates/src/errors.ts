@@ -21,7 +21,11 @@ export class HttpError extends Error {
 }
 
 export const badRequest = (detail: string, errors?: FieldError[]) => new HttpError(400, detail, errors);
+{% if auth %}
 export const unauthorized = (detail = 'Missing or invalid access token.') => new HttpError(401, detail);
 export const forbidden = (detail = 'Your role may not perform this action.') => new HttpError(403, detail);
+{% endif %}
 export const notFound = (detail = 'No such resource.') => new HttpError(404, detail);
+{% if auth %}
 export const conflict = (detail: string) => new HttpError(409, detail);
+{% endif %}

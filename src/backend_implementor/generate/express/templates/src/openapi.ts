@@ -3,7 +3,9 @@ import { dirname } from 'node:path';
 import { OpenAPIRegistry, OpenApiGeneratorV31, type ResponseConfig } from '@asteasolutions/zod-to-openapi';
 import { Router } from 'express';
 import { z } from 'zod';
+{% if auth %}
 import type { Access } from './middleware/authorize.js';
+{% endif %}
 import * as s from './schemas.js';
 
 const json = (schema: z.ZodType) => ({ content: { 'application/json': { schema } } });
@@ -21,9 +23,12 @@ interface CrudDoc {
   query: z.ZodObject;
   create: z.ZodType;
   update: z.ZodType;
+{% if auth %}
   access: Record<'list' | 'read' | 'create' | 'update' | 'delete', Access>;
+{% endif %}
 }
 
+{% if auth %}
 function registerCrud(registry: OpenAPIRegistry, bearer: string, doc: CrudDoc): void {
   const guard = (access: Access) => {
     if (access === 'public') return { responses: {} };
@@ -50,27 +55,37 @@ function registerCrud(registry: OpenAPIRegistry, bearer: string, doc: CrudDoc): 
       responses: { ...responses, ...g.responses },
     });
   };
+{% else %}
+function registerCrud(registry: OpenAPIRegistry, doc: CrudDoc): void {
+  const op = (
+    method: 'get' | 'post' | 'patch' | 'delete',
+    path: string,
+    summary: string,
+    request: Record<string, unknown>,
+    responses: Record<number, ResponseConfig>,
+  ) => registry.registerPath({ method, path, tags: [doc.tag], summary, request, responses });
+{% endif %}
   const one = `${doc.path}/{id}`;
-  op('get', doc.path, `List ${doc.tag}`, doc.access.list, { query: doc.query }, {
+  op('get', doc.path, `List ${doc.tag}`, {{ 'doc.access.list, ' if auth else '' }}{ query: doc.query }, {
     200: { description: 'A page of results', ...json(doc.list) },
     400: problem('Unknown or invalid query parameter'),
   });
-  op('post', doc.path, `Create one of ${doc.tag}`, doc.access.create, { body: json(doc.create) }, {
+  op('post', doc.path, `Create one of ${doc.tag}`, {{ 'doc.access.create, ' if auth else '' }}{ body: json(doc.create) }, {
     201: { description: 'Created', ...json(doc.item) },
     400: problem('Invalid body'),
     409: problem('Unique or reference conflict'),
   });
-  op('get', one, `Get one of ${doc.tag}`, doc.access.read, { params: IdParams }, {
+  op('get', one, `Get one of ${doc.tag}`, {{ 'doc.access.read, ' if auth else '' }}{ params: IdParams }, {
     200: { description: 'Found', ...json(doc.item) },
     404: problem('Not found'),
   });
-  op('patch', one, `Update one of ${doc.tag}`, doc.access.update, { params: IdParams, body: json(doc.update) }, {
+  op('patch', one, `Update one of ${doc.tag}`, {{ 'doc.access.update, ' if auth else '' }}{ params: IdParams, body: json(doc.update) }, {
     200: { description: 'Updated', ...json(doc.item) },
     400: problem('Invalid body'),
     404: problem('Not found'),
     409: problem('Unique or reference conflict'),
   });
-  op('delete', one, `Delete one of ${doc.tag}`, doc.access.delete, { params: IdParams }, {
+  op('delete', one, `Delete one of ${doc.tag}`, {{ 'doc.access.delete, ' if auth else '' }}{ params: IdParams }, {
     204: { description: 'Deleted' },
     404: problem('Not found'),
     409: problem('Still referenced by other records'),
@@ -80,12 +95,14 @@ function registerCrud(registry: OpenAPIRegistry, bearer: string, doc: CrudDoc): 
 /** The OpenAPI 3.1 document, built from the very zod schemas the routes validate with. */
 export function buildOpenApi(): object {
   const registry = new OpenAPIRegistry();
+{% if auth %}
   const bearer = registry.registerComponent('securitySchemes', 'bearerAuth', {
     type: 'http',
     scheme: 'bearer',
     bearerFormat: 'JWT',
   }).name;
   const authed = [{ [bearer]: [] }];
+{% endif %}
 
   registry.registerPath({
     method: 'get',
@@ -94,6 +111,7 @@ export function buildOpenApi(): object {
     summary: 'Liveness and database check',
     responses: { 200: { description: 'OK', ...json(z.object({ status: z.literal('ok') })) } },
   });
+{% if auth %}
   registry.registerPath({
     method: 'post',
     path: '/auth/register',
@@ -149,6 +167,7 @@ export function buildOpenApi(): object {
     security: authed,
     responses: { 200: { description: 'Current user', ...json(s.User) }, 401: problem('Not authenticated') },
   });
+{% endif %}
 {% if admin_role %}
   registry.registerPath({
     method: 'get',
@@ -182,7 +201,7 @@ export function buildOpenApi(): object {
 
 {% endif %}
 {% for r in resources %}
-  registerCrud(registry, bearer, {
+  registerCrud(registry, {{ 'bearer, ' if auth else '' }}{
     tag: '{{ r.name }}',
     path: '/{{ r.name }}',
     item: s.{{ r.type_name }},
@@ -190,11 +209,13 @@ export function buildOpenApi(): object {
     query: s.{{ r.type_name }}ListQuery,
     create: s.{{ r.type_name }}Create,
     update: s.{{ r.type_name }}Update,
+{% if auth %}
     access: {
 {% for action in ['list', 'read', 'create', 'update', 'delete'] %}
       {{ action }}: {{ r.access_ts(action) }},
 {% endfor %}
     },
+{% endif %}
   });
 {% endfor %}
 

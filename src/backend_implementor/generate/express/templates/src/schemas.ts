@@ -1,7 +1,9 @@
 // Every request and response shape, used both to validate at runtime and to build the OpenAPI document.
 import { extendZodWithOpenApi } from '@asteasolutions/zod-to-openapi';
 import { z } from 'zod';
+{% if auth %}
 import { ROLES } from './auth/service.js';
+{% endif %}
 
 extendZodWithOpenApi(z);
 
@@ -57,6 +59,7 @@ export const Problem = z
     errors: z.array(z.object({ path: z.string(), message: z.string() })).optional(),
   })
   .openapi('Problem');
+{% if auth %}
 
 // ---- auth ----
 
@@ -74,6 +77,7 @@ export const TokenPair = z
   })
   .openapi('TokenPair');
 export const User = z.object({ id: z.uuid(), email: z.email(), role: z.enum(ROLES) }).openapi('User');
+{% endif %}
 {% if admin_role %}
 export const UserList = listOf(User).openapi('UserList');
 export const UserListQuery = z.strictObject({ ...page });

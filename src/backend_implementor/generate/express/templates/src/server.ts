@@ -26,7 +26,7 @@ if (config.admin) {
   await new AuthService(database.db, config).seedAdmin(config.admin.email, config.admin.password, ADMIN_ROLE);
   logger.info({ email: config.admin.email }, 'admin account ready');
 }
-{% else %}
+{% elif auth %}
 if (config.admin) logger.warn('ADMIN_EMAIL is ignored: the spec has no admin_role');
 {% endif %}
 

@@ -1,3 +1,4 @@
+{% if auth %}
 import { eq } from 'drizzle-orm';
 import { SignJWT } from 'jose';
 import request from 'supertest';
@@ -131,3 +132,4 @@ describe('refresh and logout', () => {
     await request(t.app).post('/auth/logout').send({ refresh_token: 'x', extra: 1 }).expect(400);
   });
 });
+{% endif %}

@@ -1,13 +1,20 @@
+{% if auth %}
 import { eq } from 'drizzle-orm';
+{% endif %}
 import type { Express } from 'express';
 import request from 'supertest';
 import { createApp } from '../src/app.js';
+{% if auth %}
 import { ROLES } from '../src/auth/service.js';
+{% endif %}
 import { type Config, loadConfig } from '../src/config.js';
 import { type Database, openDatabase } from '../src/db/client.js';
+{% if auth %}
 import { users } from '../src/db/schema.js';
+{% endif %}
 import { createLogger } from '../src/middleware/logger.js';
 import { type ResourceName, samples } from './samples.js';
+{% if auth %}
 
 export const PASSWORD = 'correct-horse-battery';
 
@@ -16,28 +23,32 @@ export interface TestUser {
   email: string;
   token: string;
 }
+{% endif %}
 
 export interface TestContext {
   app: Express;
   config: Config;
   database: Database;
+{% if auth %}
   /** Two users per role: `<role>` and `<role>_2` (a stranger with the same rights). */
   users: Record<string, TestUser>;
   /** Authorization header for a user key, or none for anonymous (null). */
   as(user: string | null): Record<string, string>;
+{% endif %}
   /** A valid create body for a resource (creating whatever rows it refers to first). */
   body(resource: ResourceName): Promise<Record<string, unknown>>;
-  /** Creates a row through the API as the resource's creator and returns the response body. */
+  /** Creates a row through the API{{ " as the resource's creator" if auth else '' }} and returns the response body. */
   create(resource: ResourceName, overrides?: Record<string, unknown>): Promise<Record<string, unknown> & { id: string }>;
   close(): Promise<void>;
 }
 
 /** An app on a fresh in-memory PGlite with migrations applied; call close() in afterAll. */
 export async function setup(env: Record<string, string> = {}): Promise<TestContext> {
-  const config = loadConfig({ NODE_ENV: 'test', AUTH_RATE_LIMIT: '10000', ...env });
+  const config = loadConfig({ NODE_ENV: 'test', {{ "AUTH_RATE_LIMIT: '10000', " if auth else '' }}...env });
   const database = await openDatabase({});
   await database.migrate();
   const app = createApp({ db: database.db, config, logger: createLogger('silent') });
+{% if auth %}
 
   const all: Record<string, TestUser> = {};
   for (const role of ROLES) {
@@ -49,14 +60,17 @@ export async function setup(env: Record<string, string> = {}): Promise<TestConte
       all[key] = { id: registered.body.id, email, token: login.body.access_token };
     }
   }
+{% endif %}
 
   const counters = new Map<ResourceName, number>();
+{% if auth %}
   const as = (user: string | null): Record<string, string> => {
     if (user === null) return {};
     const found = all[user];
     if (!found) throw new Error(`no test user ${user}`);
     return { Authorization: `Bearer ${found.token}` };
   };
+{% endif %}
   const body = async (resource: ResourceName): Promise<Record<string, unknown>> => {
     const plan = samples[resource];
     const i = counters.get(resource) ?? 0;
@@ -67,9 +81,17 @@ export async function setup(env: Record<string, string> = {}): Promise<TestConte
   };
   const create = async (resource: ResourceName, overrides: Record<string, unknown> = {}) => {
     const payload = { ...(await body(resource)), ...overrides };
+{% if auth %}
     const res = await request(app).post(`/${resource}`).set(as(samples[resource].actors.create)).send(payload);
+{% else %}
+    const res = await request(app).post(`/${resource}`).send(payload);
+{% endif %}
     if (res.status !== 201) throw new Error(`creating ${resource} gave ${res.status}: ${JSON.stringify(res.body)}`);
     return res.body as Record<string, unknown> & { id: string };
   };
+{% if auth %}
   return { app, config, database, users: all, as, body, create, close: () => database.close() };
+{% else %}
+  return { app, config, database, body, create, close: () => database.close() };
+{% endif %}
 }

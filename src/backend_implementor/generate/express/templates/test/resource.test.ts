@@ -1,12 +1,15 @@
 {% set plan = samples[r.name] %}
 {% set path = '/' ~ r.name %}
+{% macro who(action) %}{% if auth %}.set(t.as(actors.{{ action }})){% endif %}{% endmacro %}
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { setup, type TestContext } from './helpers.js';
 import { samples } from './samples.js';
 
 const plan = samples.{{ r.name }};
+{% if auth %}
 const actors = plan.actors;
+{% endif %}
 let t: TestContext;
 
 beforeAll(async () => {
@@ -20,7 +23,7 @@ afterAll(async () => {
 describe('{{ path }}', () => {
   it('creates a row (201 + Location) that reads back with every public field', async () => {
     const body = await t.body('{{ r.name }}');
-    const created = await request(t.app).post('{{ path }}').set(t.as(actors.create)).send(body).expect(201);
+    const created = await request(t.app).post('{{ path }}'){{ who('create') }}.send(body).expect(201);
     expect(created.headers.location).toBe(`{{ path }}/${created.body.id}`);
     for (const [field, value] of Object.entries(body)) {
       if (plan.private.includes(field)) expect(created.body).not.toHaveProperty(field);
@@ -29,14 +32,14 @@ describe('{{ path }}', () => {
 {% if r.owned %}
     expect(created.body.owner_id).toBe(t.users[actors.create!]!.id);
 {% endif %}
-    const read = await request(t.app).get(`{{ path }}/${created.body.id}`).set(t.as(actors.read)).expect(200);
+    const read = await request(t.app).get(`{{ path }}/${created.body.id}`){{ who('read') }}.expect(200);
     expect(read.body).toEqual(created.body);
   });
 
   it('lists a page as {items, total, limit, offset}', async () => {
     await t.create('{{ r.name }}');
     await t.create('{{ r.name }}');
-    const page = await request(t.app).get('{{ path }}?limit=1&offset=1').set(t.as(actors.list)).expect(200);
+    const page = await request(t.app).get('{{ path }}?limit=1&offset=1'){{ who('list') }}.expect(200);
     expect(page.body.items).toHaveLength(1);
     expect(page.body.total).toBeGreaterThanOrEqual(2);
     expect(page.body).toMatchObject({ limit: 1, offset: 1 });
@@ -44,7 +47,7 @@ describe('{{ path }}', () => {
 
   it('rejects bad list parameters (400)', async () => {
     for (const query of ['limit=101', 'limit=0', 'offset=-1', 'bogus=1', 'sort=password_hash']) {
-      const res = await request(t.app).get(`{{ path }}?${query}`).set(t.as(actors.list)).expect(400);
+      const res = await request(t.app).get(`{{ path }}?${query}`){{ who('list') }}.expect(400);
       expect(res.headers['content-type']).toMatch(/application\/problem\+json/);
     }
   });
@@ -54,7 +57,9 @@ describe('{{ path }}', () => {
     for (const key of ['role', 'id', 'owner_id', 'created_at']) {
       const res = await request(t.app)
         .post('{{ path }}')
+{% if auth %}
         .set(t.as(actors.create))
+{% endif %}
         .send({ ...body, [key]: key === 'role' ? 'admin' : '00000000-0000-4000-8000-000000000000' })
         .expect(400);
       expect(res.body.errors).toContainEqual(expect.objectContaining({ path: `body.${key}` }));
@@ -64,7 +69,7 @@ describe('{{ path }}', () => {
 
   it('rejects a value of the wrong type with a per-field error (400)', async () => {
     const body = { ...(await t.body('{{ r.name }}')), {{ plan.invalid[0] }}: {{ plan.invalid[1] | ts }} };
-    const res = await request(t.app).post('{{ path }}').set(t.as(actors.create)).send(body).expect(400);
+    const res = await request(t.app).post('{{ path }}'){{ who('create') }}.send(body).expect(400);
     expect(res.body).toMatchObject({ status: 400, title: 'Bad Request' });
     expect(res.body.errors[0].path).toBe('body.{{ plan.invalid[0] }}');
   });
@@ -73,14 +78,14 @@ describe('{{ path }}', () => {
 
   it('rejects a body missing a required field (400)', async () => {
     const { {{ plan.required[0] }}: _omitted, ...body } = await t.body('{{ r.name }}');
-    const res = await request(t.app).post('{{ path }}').set(t.as(actors.create)).send(body).expect(400);
+    const res = await request(t.app).post('{{ path }}'){{ who('create') }}.send(body).expect(400);
     expect(res.body.errors[0].path).toBe('body.{{ plan.required[0] }}');
   });
 {% endif %}
 
   it('answers 404 for unknown and malformed ids', async () => {
     for (const id of ['6b0a3b5e-7f2d-4c8e-9a1b-2c3d4e5f6a7b', 'not-a-uuid', "1' OR '1'='1"]) {
-      await request(t.app).get(`{{ path }}/${encodeURIComponent(id)}`).set(t.as(actors.read)).expect(404);
+      await request(t.app).get(`{{ path }}/${encodeURIComponent(id)}`){{ who('read') }}.expect(404);
     }
   });
 {% if plan.patch_field %}
@@ -89,18 +94,20 @@ describe('{{ path }}', () => {
     const row = await t.create('{{ r.name }}');
     const patched = await request(t.app)
       .patch(`{{ path }}/${row.id}`)
+{% if auth %}
       .set(t.as(actors.update))
+{% endif %}
       .send({ {{ plan.patch_field }}: {{ plan.patch_value | ts }} })
       .expect(200);
     expect(patched.body.{{ plan.patch_field }}).toEqual({{ plan.patch_value | ts }});
-    await request(t.app).patch(`{{ path }}/${row.id}`).set(t.as(actors.update)).send({ role: 'admin' }).expect(400);
+    await request(t.app).patch(`{{ path }}/${row.id}`){{ who('update') }}.send({ role: 'admin' }).expect(400);
   });
 {% endif %}
 
   it('deletes (204), after which the row is gone (404)', async () => {
     const row = await t.create('{{ r.name }}');
-    await request(t.app).delete(`{{ path }}/${row.id}`).set(t.as(actors.delete)).expect(204);
-    await request(t.app).get(`{{ path }}/${row.id}`).set(t.as(actors.read)).expect(404);
+    await request(t.app).delete(`{{ path }}/${row.id}`){{ who('delete') }}.expect(204);
+    await request(t.app).get(`{{ path }}/${row.id}`){{ who('read') }}.expect(404);
   });
 {% set protected = [] %}
 {% for action in ['list', 'read', 'create', 'update', 'delete'] if r.access[action] != 'public' %}{% do protected.append(action) %}{% endfor %}
@@ -114,7 +121,7 @@ describe('{{ path }}', () => {
   });
 {% endif %}
 {% set refused = [] %}
-{% for action in ['list', 'read', 'create', 'update', 'delete'] if plan.forbidden[action] %}{% do refused.append(action) %}{% endfor %}
+{% for action in ['list', 'read', 'create', 'update', 'delete'] if auth and plan.forbidden[action] %}{% do refused.append(action) %}{% endfor %}
 {% if refused %}
 
   it('refuses roles outside the rule (403)', async () => {
@@ -130,7 +137,7 @@ describe('{{ path }}', () => {
   it('rejects a duplicate {{ plan.unique[0] }} (409)', async () => {
     const row = await t.create('{{ r.name }}');
     const body = { ...(await t.body('{{ r.name }}')), {{ plan.unique[0] }}: row.{{ plan.unique[0] }} };
-    const res = await request(t.app).post('{{ path }}').set(t.as(actors.create)).send(body).expect(409);
+    const res = await request(t.app).post('{{ path }}'){{ who('create') }}.send(body).expect(409);
     expect(res.body.detail).not.toMatch(/select|insert|constraint/i);
   });
 {% endif %}
@@ -139,10 +146,10 @@ describe('{{ path }}', () => {
   it('refuses to delete a row that {{ child }}.{{ field }} still refers to (409)', async () => {
     const row = await t.create('{{ r.name }}');
     await t.create('{{ child }}', { {{ field }}: row.id });
-    await request(t.app).delete(`{{ path }}/${row.id}`).set(t.as(actors.delete)).expect(409);
+    await request(t.app).delete(`{{ path }}/${row.id}`){{ who('delete') }}.expect(409);
   });
 {% endfor %}
-{% if plan.stranger %}
+{% if auth and plan.stranger %}
 
   it("hides one user's rows from another (404, not 403) and lists only their own", async () => {
     const row = await t.create('{{ r.name }}');
@@ -163,9 +170,36 @@ describe('{{ path }}', () => {
 {% if admin_role and r.access['read'] == 'owner' %}
     await request(t.app).get(`{{ path }}/${row.id}`).set(t.as('{{ admin_role }}')).expect(200);
 {% endif %}
-    await request(t.app).get(`{{ path }}/${row.id}`).set(t.as(actors.read)).expect(200);
+    await request(t.app).get(`{{ path }}/${row.id}`){{ who('read') }}.expect(200);
   });
 {% endif %}
+{% for g in r.guards if g.intruders %}
+{% set intruder = g.intruders[0] %}
+
+  it('refuses a {{ g.field }} that names a {{ g.label }} the user cannot read, exactly like an unknown id (400)', async () => {
+    const theirs = await t.create('{{ g.target.name }}');
+    const body = await t.body('{{ r.name }}');
+    const attempt = (id: string) =>
+      request(t.app)
+        .post('{{ path }}')
+{% if intruder %}
+        .set(t.as({{ intruder | ts }}))
+{% endif %}
+        .send({ ...body, {{ g.field }}: id })
+        .expect(400);
+    const foreign = await attempt(theirs.id);
+    expect(foreign.body.errors).toEqual([{ path: 'body.{{ g.field }}', message: 'No such {{ g.label }}.' }]);
+    const unknown = await attempt('6b0a3b5e-7f2d-4c8e-9a1b-2c3d4e5f6a7b');
+    expect(unknown.body).toEqual(foreign.body);
+{% if g.rule == 'owner' and admin_role and (r.access['create'] in ('public', 'authenticated') or admin_role in r.access['create']) %}
+    await request(t.app)
+      .post('{{ path }}')
+      .set(t.as({{ admin_role | ts }}))
+      .send({ ...body, {{ g.field }}: theirs.id })
+      .expect(201);
+{% endif %}
+  });
+{% endfor %}
 {% for f in r.filters %}
 
   it('filters by {{ f.name }}', async () => {
@@ -175,12 +209,14 @@ describe('{{ path }}', () => {
     const res = await request(t.app)
       .get('{{ path }}')
       .query({ {{ f.name }}: value, limit: 100 })
+{% if auth %}
       .set(t.as(actors.list))
+{% endif %}
       .expect(200);
     expect(res.body.items.map((item: { id: string }) => item.id)).toContain(row.id);
     for (const item of res.body.items) expect(String(item.{{ f.name }})).toBe(value);
     // Injection attempts are plain data: a 400 for a typed filter or an empty match, never a 500.
-    const probe = await request(t.app).get('{{ path }}').query({ {{ f.name }}: "' OR '1'='1" }).set(t.as(actors.list));
+    const probe = await request(t.app).get('{{ path }}').query({ {{ f.name }}: "' OR '1'='1" }){{ who('list') }};
     expect([200, 400]).toContain(probe.status);
     if (probe.status === 200) expect(probe.body.total).toBe(0);
   });
@@ -192,12 +228,12 @@ describe('{{ path }}', () => {
     await t.create('{{ r.name }}');
     await t.create('{{ r.name }}');
     for (const field of {{ r.sort | ts }}) {
-      const up = await request(t.app).get(`{{ path }}?limit=100&sort=${field}`).set(t.as(actors.list)).expect(200);
-      const down = await request(t.app).get(`{{ path }}?limit=100&sort=-${field}`).set(t.as(actors.list)).expect(200);
+      const up = await request(t.app).get(`{{ path }}?limit=100&sort=${field}`){{ who('list') }}.expect(200);
+      const down = await request(t.app).get(`{{ path }}?limit=100&sort=-${field}`){{ who('list') }}.expect(200);
       const values = (res: request.Response) => res.body.items.map((item: Record<string, unknown>) => item[field]);
       expect(values(down)).toEqual([...values(up)].reverse());
     }
-    await request(t.app).get('{{ path }}?sort=-id; DROP TABLE users').set(t.as(actors.list)).expect(400);
+    await request(t.app).get('{{ path }}?sort=-id; DROP TABLE users'){{ who('list') }}.expect(400);
   });
 {% endif %}
 });

@@ -1,3 +1,4 @@
+{% if auth %}
 import { hash, verify } from '@node-rs/argon2';
 
 // @node-rs/argon2 defaults to argon2id (m=19456 KiB, t=2, p=1), the OWASP-recommended baseline.
@@ -13,3 +14,4 @@ export async function verifyPassword(passwordHash: string | undefined, password:
     return false;
   }
 }
+{% endif %}

@@ -1,3 +1,4 @@
+{% if auth %}
 import { Router } from 'express';
 import { rateLimit } from 'express-rate-limit';
 import { HttpError } from '../errors.js';
@@ -47,3 +48,4 @@ export function authRouter(auth: AuthService, options: { rateLimit: number }): R
 
   return router;
 }
+{% endif %}

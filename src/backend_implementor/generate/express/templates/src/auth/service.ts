@@ -1,3 +1,4 @@
+{% if auth %}
 import { randomUUID } from 'node:crypto';
 import { and, eq, isNull } from 'drizzle-orm';
 import type { Config } from '../config.js';
@@ -129,3 +130,4 @@ export class AuthService {
     };
   }
 }
+{% endif %}

@@ -1,3 +1,4 @@
+{% if auth %}
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { errors, jwtVerify, SignJWT } from 'jose';
 
@@ -41,3 +42,4 @@ export function newRefreshToken(): { token: string; hash: string } {
 }
 
 export const hashRefreshToken = (token: string): string => createHash('sha256').update(token).digest('hex');
+{% endif %}

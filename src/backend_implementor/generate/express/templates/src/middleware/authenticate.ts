@@ -1,3 +1,4 @@
+{% if auth %}
 import type { RequestHandler } from 'express';
 import { type AuthUser, verifyAccessToken } from '../auth/tokens.js';
 import { unauthorized } from '../errors.js';
@@ -26,3 +27,4 @@ export function authenticate(secret: Uint8Array): RequestHandler {
     next();
   };
 }
+{% endif %}

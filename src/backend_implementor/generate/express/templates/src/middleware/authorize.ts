@@ -1,3 +1,4 @@
+{% if auth %}
 import type { Request, RequestHandler } from 'express';
 import type { AuthUser } from '../auth/tokens.js';
 import { forbidden, unauthorized } from '../errors.js';
@@ -29,3 +30,4 @@ export function currentUser(req: Request): AuthUser {
   if (!req.user) throw unauthorized();
   return req.user;
 }
+{% endif %}

@@ -3,7 +3,9 @@ import { HttpError, notFound as notFoundError } from '../errors.js';
 import type { Logger } from './logger.js';
 
 function send(res: Response, error: HttpError): void {
+{% if auth %}
   if (error.status === 401) res.setHeader('WWW-Authenticate', 'Bearer');
+{% endif %}
   res
     .status(error.status)
     .type('application/problem+json')

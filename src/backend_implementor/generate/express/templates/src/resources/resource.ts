@@ -1,14 +1,16 @@
 {% set R = r.type_name %}
-{% set needs_user = r.owned or r.any_owner_action %}
-import { {{ 'and, ' if (r.filters or r.any_owner_action) else '' }}{{ '' if r.sort else 'asc, ' }}eq, sql } from 'drizzle-orm';
+{% macro authorized(action) %}{% if auth %}authorize({{ r.access_ts(action) }}), {% endif %}{% endmacro %}
+import { {{ r.imports_drizzle | join(', ') }} } from 'drizzle-orm';
 import { Router } from 'express';
-{% if r.any_owner_action %}
+{% if r.imports_user_type %}
 import type { AuthUser } from '../auth/tokens.js';
 {% endif %}
 import type { Db } from '../db/client.js';
-import { {{ r.var }} } from '../db/schema.js';
-import { notFound } from '../errors.js';
-import { authorize{{ ', currentUser' if needs_user else '' }}{{ ', isAdmin' if r.any_owner_action else '' }} } from '../middleware/authorize.js';
+import { {{ r.imports_tables | join(', ') }} } from '../db/schema.js';
+import { {{ r.imports_errors | join(', ') }} } from '../errors.js';
+{% if r.imports_authorize %}
+import { {{ r.imports_authorize | join(', ') }} } from '../middleware/authorize.js';
+{% endif %}
 import { validate } from '../middleware/validate.js';
 import { {{ R }}Create, {{ R }}ListQuery, {{ R }}Update } from '../schemas.js';
 import { idParam{{ ', iso' if r.has_datetime else '' }}{{ ', orderBy' if r.sort else '' }} } from './common.js';
@@ -55,8 +57,46 @@ export function {{ r.router }}(db: Db): Router {
     .where(and(eq({{ r.var }}.id, sql.placeholder('id')), eq({{ r.var }}.owner_id, sql.placeholder('owner'))))
     .prepare('{{ r.name }}_find_own_by_id');
 {% endif %}
+{% if r.guards %}
+{% set user_type = 'AuthUser | undefined' if r.guard_user_optional else 'AuthUser' %}
 
-  router.get('/', authorize({{ r.access_ts('list') }}), async (req, res) => {
+  /**
+   * A reference may only name a row the user can read{% for g in r.guards %} ({{ g.field }}: {% if g.rule == 'owner' %}their own {{ g.target.name }}{{ ', or any for the admin role' if admin_role else '' }}{% else %}{{ g.target.name }}, for {{ g.rule | join(', ') }}{% endif %}){{ ';' if not loop.last else '' }}{% endfor %}.
+   * Any other id, someone else's included, gets the same 400 as an id that does not exist.
+   */
+  async function checkReferences(body: { {% for g in r.guards %}{{ g.field }}?: string | null{{ '; ' if not loop.last else '' }}{% endfor %} }, user: {{ user_type }}): Promise<void> {
+    const errors: FieldError[] = [];
+{% for g in r.guards %}
+{% set T = g.target.var %}
+    if (body.{{ g.field }} != null) {
+{% if g.rule == 'owner' %}
+{% set cond = 'and(eq(' ~ T ~ '.id, body.' ~ g.field ~ '), isAdmin(user) ? undefined : eq(' ~ T ~ '.owner_id, user.id))' %}
+{% set allowed = 'user' if r.guard_user_optional else '' %}
+{% else %}
+{% set cond = 'eq(' ~ T ~ '.id, body.' ~ g.field ~ ')' %}
+{% set allowed = ('user && ' if r.guard_user_optional else '') ~ (g.rule | ts) ~ '.includes(user.role)' %}
+{% endif %}
+{% if allowed %}
+      const [found] = {{ allowed }}
+        ? await db
+            .select({ id: {{ T }}.id })
+            .from({{ T }})
+            .where({{ cond }})
+        : [];
+{% else %}
+      const [found] = await db
+        .select({ id: {{ T }}.id })
+        .from({{ T }})
+        .where({{ cond }});
+{% endif %}
+      if (!found) errors.push({ path: 'body.{{ g.field }}', message: 'No such {{ g.label }}.' });
+    }
+{% endfor %}
+    if (errors.length > 0) throw badRequest('Invalid request body.', errors);
+  }
+{% endif %}
+
+  router.get('/', {{ authorized('list') }}async (req, res) => {
     const query = validate({{ R }}ListQuery, req.query, 'query');
 {% if r.filters or r.access['list'] == 'owner' %}
     const where = and(
@@ -87,7 +127,7 @@ export function {{ r.router }}(db: Db): Router {
     res.json({ items: rows.map(toJson), total, limit: query.limit, offset: query.offset });
   });
 
-  router.get('/:id', authorize({{ r.access_ts('read') }}), async (req, res) => {
+  router.get('/:id', {{ authorized('read') }}async (req, res) => {
     const id = idParam(req.params.id);
 {% if r.access['read'] == 'owner' %}
     const user = currentUser(req);
@@ -99,8 +139,11 @@ export function {{ r.router }}(db: Db): Router {
     res.json(toJson(row));
   });
 
-  router.post('/', authorize({{ r.access_ts('create') }}), async (req, res) => {
+  router.post('/', {{ authorized('create') }}async (req, res) => {
     const body = validate({{ R }}Create, req.body, 'body');
+{% if r.guards %}
+    await checkReferences(body, {{ 'req.user' if r.guard_user_optional else 'currentUser(req)' }});
+{% endif %}
 {% if r.owned %}
     // The owner always comes from the token; the strict body schema has no owner_id to set.
     const [row] = await db
@@ -114,9 +157,12 @@ export function {{ r.router }}(db: Db): Router {
     res.status(201).location(`/{{ r.name }}/${row.id}`).json(toJson(row));
   });
 
-  router.patch('/:id', authorize({{ r.access_ts('update') }}), async (req, res) => {
+  router.patch('/:id', {{ authorized('update') }}async (req, res) => {
     const id = idParam(req.params.id);
     const body = validate({{ R }}Update, req.body, 'body');
+{% if r.guards %}
+    await checkReferences(body, {{ 'req.user' if r.guard_user_optional else 'currentUser(req)' }});
+{% endif %}
     const [row] = await db
       .update({{ r.var }})
       .set({ ...body, updated_at: new Date() })
@@ -130,7 +176,7 @@ export function {{ r.router }}(db: Db): Router {
     res.json(toJson(row));
   });
 
-  router.delete('/:id', authorize({{ r.access_ts('delete') }}), async (req, res) => {
+  router.delete('/:id', {{ authorized('delete') }}async (req, res) => {
     const [row] = await db
       .delete({{ r.var }})
 {% if r.access['delete'] == 'owner' %}
