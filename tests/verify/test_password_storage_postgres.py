@@ -16,7 +16,8 @@ from urllib.parse import urlsplit, urlunsplit
 import pytest
 
 from backend_implementor.verify import probes
-from backend_implementor.verify.probes import AuthConfig, ProbeTarget, run_probes
+from backend_implementor.verify.auth import AuthConfig
+from backend_implementor.verify.probes import ProbeTarget, run_probes
 from backend_implementor.verify.probes import password_storage as ps
 
 pytestmark = pytest.mark.postgres

@@ -14,16 +14,17 @@ from types import SimpleNamespace
 import pytest
 
 from backend_implementor.verify import probes
-from backend_implementor.verify.probes import (
+from backend_implementor.verify.auth import (
     AuthConfig,
-    ProbeTarget,
+    AuthOptionError,
     detect_auth,
+    find_token,
     parse_auth_option,
-    run_probes,
 )
+from backend_implementor.verify.openapi_doc import example_value, fill_path, operations
+from backend_implementor.verify.probes import ProbeTarget, run_probes
 from backend_implementor.verify.probes import password_storage as ps
 from backend_implementor.verify.probes.jwt_tamper import _b64, _encode, weak_secret
-from backend_implementor.verify.probes.openapi import example_value, fill_path, operations
 
 
 def _spec(paths: dict, components: dict | None = None) -> dict:
@@ -43,7 +44,7 @@ def _body(schema: dict) -> dict:
 
 
 def test_detect_auth_without_a_document_uses_bimpl_conventions():
-    cfg = detect_auth(None, "http://127.0.0.1:1")
+    cfg = detect_auth(None)
     assert (cfg.register_path, cfg.login_path, cfg.user_field, cfg.password_field, cfg.token_key) == (
         "/auth/register",
         "/auth/login",
@@ -82,7 +83,7 @@ def test_detect_auth_reads_paths_fields_token_key_and_required_extras():
         },
         {"schemas": {"Login": {"type": "object", "properties": {"username": {}, "password": {}}}}},
     )
-    cfg = detect_auth(spec, "")
+    cfg = detect_auth(spec)
     assert cfg == AuthConfig("/signup", "/sessions", "username", "password", "token", {"display_name": "Ann"})
 
 
@@ -92,12 +93,12 @@ def test_detect_auth_baxbench_style_login_and_register():
         "properties": {"email": {"type": "string", "format": "email"}, "password": {"type": "string"}},
     }
     spec = _spec({"/register": {"post": _body(cred)}, "/login": {"post": _body(cred)}})
-    cfg = detect_auth(spec, "")
+    cfg = detect_auth(spec)
     assert (cfg.register_path, cfg.login_path, cfg.user_field) == ("/register", "/login", "email")
 
 
 def test_detect_auth_none_when_the_document_has_no_login():
-    assert detect_auth(_spec({"/items": {"get": {"responses": {}}}}), "") is None
+    assert detect_auth(_spec({"/items": {"get": {"responses": {}}}})) is None
 
 
 def test_parse_auth_option():
@@ -106,9 +107,16 @@ def test_parse_auth_option():
     )
     assert cfg == AuthConfig("/signup", "/login", "username", "pw", "token", {"name": "Bob"})
     assert parse_auth_option("login=/api/login").register_path == "/auth/register"
-    for bad in ("registr=/x", "login", "login=signin", "user="):
-        with pytest.raises(ValueError):
+    for bad in ("registr=/x", "login", "login=signin", "user=", "extra.=x"):
+        with pytest.raises(AuthOptionError):
             parse_auth_option(bad)
+
+
+def test_find_token_prefers_the_configured_key_and_looks_into_envelopes():
+    assert find_token({"token": "a", "sid": "b"}, "sid") == "b"
+    assert find_token({"data": {"user": {"id": 1}, "accessToken": "t"}}) == "t"
+    assert find_token({"token": "", "jwt": None, "x": [{"token": "no lists"}]}) is None
+    assert find_token("token") is None
 
 
 def test_example_values_respect_schema():

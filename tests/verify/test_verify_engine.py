@@ -103,11 +103,6 @@ def fake_checks(monkeypatch):
 
     probes = types.ModuleType("backend_implementor.verify.probes")
     probes.run_probes = run_probes
-
-    def detect_auth(openapi, base_url):
-        calls["detect_auth"] = (openapi is not None, base_url)
-
-    probes.detect_auth = detect_auth
     target_mod = types.ModuleType("backend_implementor.verify.probes.target")
     target_mod.ProbeTarget = FakeTarget
     static = types.ModuleType("backend_implementor.verify.static")
@@ -176,6 +171,37 @@ def test_unreachable_url_is_exit_2(tmp_path):
     assert result.exit_code == 2
     assert "cannot reach" in result.output
     assert json.loads((tmp_path / "report.json").read_text())["exit_code"] == 2
+
+
+def test_auth_option_the_backend_refuses_stops_the_run(tmp_path):
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    from threading import Thread
+
+    class NoSignup(BaseHTTPRequestHandler):
+        def _answer(self):
+            self.send_response(404)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        do_GET = do_POST = _answer
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), NoSignup)
+    Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}"
+        r = verify_url(url, VerifyOptions(auth="register=/x", out_dir=tmp_path / "o"))
+    finally:
+        server.shutdown()
+    assert r.exit_code == 2
+    assert r.fatal == "--auth 'register=/x' does not work on this backend: POST /x -> 404"
+    assert [(s.name, s.status) for s in r.stages] == [
+        ("reach", "passed"),
+        ("contract", "skipped"),
+        ("security", "skipped"),
+    ]
 
 
 def test_stage_order_and_selection(tmp_path):
@@ -365,7 +391,7 @@ def test_full_run_with_fake_probes_and_static(tmp_path, fake_checks):
     assert sorted(f.cwe for f in r.findings) == [89, 94]
     assert fake_checks["alive_before"] is True and fake_checks["budget_s"] == 7
     assert fake_checks["target"].openapi["paths"]["/items"]
-    assert fake_checks["detect_auth"] == (True, fake_checks["target"].base_url)
+    assert fake_checks["target"].auth is None  # the document shows no way to log in
     assert fake_checks["static_dir"] == proj.resolve()
     assert r.endpoints["items"] == [
         {"method": "GET", "path": "/items", "auth": "not declared", "summary": "List items"}

@@ -9,9 +9,10 @@ import jsonschema
 import pytest
 
 from backend_implementor.verify import inventory
-from backend_implementor.verify.auth import AuthOptionError, detect_auth_spec, parse_auth_option
+from backend_implementor.verify.auth import AuthConfig, AuthOptionError, detect_auth, parse_auth_option
 from backend_implementor.verify.contract import parse_junit
 from backend_implementor.verify.findings import Evidence, Finding
+from backend_implementor.verify.openapi_doc import operations
 from backend_implementor.verify.project import ProjectError, detect_project
 from backend_implementor.verify.report import SCHEMA_FILE, Report, StageResult, render_markdown
 from backend_implementor.verify.testresults import ReporterError, parse_jest_json, parse_report_file
@@ -192,7 +193,10 @@ def test_parse_auth_option():
     assert (a.register_path, a.login_path, a.user_field, a.password_field, a.token_key) == (
         "/signup", "/login", "username", "pw", "token",
     )  # fmt: skip
-    assert parse_auth_option("login=/session").register_path is None
+    assert a.source == "--auth"
+    # Only a login path given: registration keeps bimpl's path (verify has no user of its own to log in).
+    assert parse_auth_option("login=/session") == AuthConfig(login_path="/session")
+    assert parse_auth_option("register=/signup,login=/login,extra.name=Bob").register_extra == {"name": "Bob"}
 
 
 @pytest.mark.parametrize(
@@ -209,35 +213,10 @@ def test_bad_auth_option(text, message):
         parse_auth_option(text)
 
 
-def test_auth_extra_fields_and_conversion_to_the_probes_config():
-    from dataclasses import dataclass, field
-
-    from backend_implementor.verify.engine import _probe_auth
-
-    a = parse_auth_option("register=/signup,login=/login,extra.name=Bob")
-    assert a.register_extra == {"name": "Bob"}
-
-    @dataclass
-    class AuthConfig:  # the probes' shape: same field names, no `source`
-        register_path: str = "/auth/register"
-        login_path: str = "/auth/login"
-        user_field: str = "email"
-        password_field: str = "password"
-        token_key: str = "access_token"
-        register_extra: dict = field(default_factory=dict)
-
-    class Run:
-        auth = a
-
-    cfg = _probe_auth(Run, type("M", (), {"AuthConfig": AuthConfig}))
-    assert cfg == AuthConfig("/signup", "/login", register_extra={"name": "Bob"})
-    Run.auth = parse_auth_option("login=/session")  # no register path: keep their default, not None
-    assert _probe_auth(Run, type("M", (), {"AuthConfig": AuthConfig})).register_path == "/auth/register"
-
-
 def test_detect_auth_from_openapi():
     bimpl = {"openapi": "3.1.0", "paths": {"/auth/register": {"post": {}}, "/auth/login": {"post": {}}}}
-    assert detect_auth_spec(bimpl).login_path == "/auth/login"
+    assert detect_auth(bimpl) == AuthConfig() and detect_auth(bimpl).source == "bimpl convention"
+    assert detect_auth(None).source == "bimpl convention"
     other = {
         "openapi": "3.0.3",
         "paths": {
@@ -247,9 +226,12 @@ def test_detect_auth_from_openapi():
         },
         "components": {"schemas": {"Creds": {"properties": {"username": {}, "password": {}}}}},
     }  # fmt: skip
-    a = detect_auth_spec(other)
-    assert (a.register_path, a.login_path, a.user_field) == ("/signup", "/login", "username")
-    assert detect_auth_spec({"openapi": "3.0.3", "paths": {"/items": {"get": {}}}}) is None
+    a = detect_auth(other)
+    assert (a.register_path, a.login_path, a.user_field, a.source) == (
+        "/signup", "/login", "username", "OpenAPI document",
+    )  # fmt: skip
+    assert detect_auth({"openapi": "3.0.3", "paths": {"/items": {"get": {}}}}) is None
+    assert detect_auth({"openapi": "3.0.3", "paths": ["not", "a", "map"]}) is None
 
 
 # ---------------------------------------------------------------- inventory
@@ -270,6 +252,12 @@ def test_endpoints_auth_from_openapi():
         ("GET", "/books"): "none",
         ("POST", "/books"): "required (bearer)",
         ("DELETE", "/books/{id}"): "none",
+    }
+    # The probes read the same rule: an optional ({}) alternative leaves an operation unprotected.
+    assert {(o.method, o.path): o.secured for o in operations(doc)} == {
+        ("GET", "/books"): False,
+        ("POST", "/books"): True,
+        ("DELETE", "/books/{id}"): False,
     }
     bare = {"openapi": "3.0.0", "paths": {"/x": {"get": {}}}}
     assert inventory.endpoints_from_openapi(bare)[0]["auth"] == "not declared"

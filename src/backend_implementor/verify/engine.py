@@ -7,7 +7,6 @@ runs; a backend that does not boot is a result (Report.fatal, exit code 2), not 
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import importlib
 import json
 import re
@@ -27,9 +26,10 @@ import yaml
 from backend_implementor import __version__
 from backend_implementor.verify import inventory
 from backend_implementor.verify.auth import (
+    AuthConfig,
     AuthOptionError,
-    AuthSpec,
-    detect_auth_spec,
+    TokenResult,
+    detect_auth,
     obtain_token,
     parse_auth_option,
 )
@@ -110,8 +110,8 @@ class _Run:
         self.stages = stages
         self.openapi: dict[str, Any] | None = None
         self.spec_ref: str | None = None  # what schemathesis loads (URL or file)
-        self.auth: Any = None  # our AuthSpec or the probes' AuthConfig (same attribute names)
-        self.token_detail = ""
+        self.auth: AuthConfig | None = None  # --auth, else detected once the document is known
+        self.login: TokenResult | None = None  # --auth's trial login, reused by the contract stage
         self.pglite_dir: Path | None = None  # fresh PGlite data dir for bimpl backends
 
     def emit(self, event: str, stage: str, data: Any = None) -> None:
@@ -130,6 +130,11 @@ class _Run:
     def skip(self, name: str, why: str) -> StageResult:
         self.emit("start", name)
         return self.record(StageResult(name, "skipped", 0.0, why))
+
+    def skip_server_stages(self, why: str) -> None:
+        for name in SERVER_STAGES:
+            if self.wanted(name):
+                self.skip(name, why)
 
     def timed(self, name: str, fn: Callable[[], StageResult]) -> StageResult:
         self.emit("start", name)
@@ -404,15 +409,8 @@ def _stage_contract(run: _Run, base_url: str, is_alive: Callable[[], bool]) -> S
         return StageResult("contract", "skipped", detail="disabled by --fuzz-time 0")
     if run.spec_ref is None:
         return StageResult("contract", "skipped", detail="no OpenAPI document (served or --spec)")
-    token = None
-    if run.auth is not None:
-        try:
-            got = obtain_token(base_url, run.auth)
-            token, run.token_detail = got.token, got.detail
-        except AttributeError as exc:  # an auth config without the expected fields
-            run.token_detail = f"cannot log in ({exc}); running unauthenticated"
-    else:
-        run.token_detail = "no login endpoint known (see --auth)"
+    login = run.login or (obtain_token(base_url, run.auth) if run.auth is not None else None)
+    token = login.token if login else None
     code, parsed, tail = run_schemathesis(
         run.spec_ref,
         base_url=base_url,
@@ -427,7 +425,7 @@ def _stage_contract(run: _Run, base_url: str, is_alive: Callable[[], bool]) -> S
             "contract", "error", detail=f"schemathesis exited {code} without a report", log=log, log_tail=tail
         )
     parsed.authenticated = token is not None
-    parsed.auth_detail = run.token_detail
+    parsed.auth_detail = login.detail if login else "no login endpoint known (see --auth)"
     run.report.contract = parsed.to_dict()
     if not is_alive():
         requests = [f.request for f in parsed.failures if f.request]
@@ -447,43 +445,21 @@ def _stage_contract(run: _Run, base_url: str, is_alive: Callable[[], bool]) -> S
     return StageResult("contract", "passed", detail=detail, log=log)
 
 
-def _probes_module() -> Any | None:
-    try:
-        # import_module (not `from ... import`) so tests can stand in a fake via sys.modules.
-        return importlib.import_module("backend_implementor.verify.probes")
-    except ImportError:
-        return None
-
-
-def _detect_auth(run: _Run, base_url: str) -> None:
-    """--auth wins; otherwise the probes' detection (it also fills required extra register fields), then ours."""
-    if run.auth is not None:
-        return
-    probes_mod = _probes_module()
-    detect = getattr(probes_mod, "detect_auth", None) if probes_mod is not None else None
-    if detect is not None:
-        try:
-            run.auth = detect(run.openapi, base_url)
-            return
-        except Exception as exc:  # their bug must not stop the contract stage
-            run.emit("note", "contract", f"auth detection failed: {exc}")
-    run.auth = detect_auth_spec(run.openapi)
-
-
-def _probe_auth(run: _Run, probes_mod: Any) -> Any:
-    """The probes' AuthConfig built from ours (same field names), or theirs as detected."""
-    config_cls = getattr(probes_mod, "AuthConfig", None)
-    if run.auth is None or config_cls is None or isinstance(run.auth, config_cls):
-        return run.auth
-    if not dataclasses.is_dataclass(config_cls):
-        return run.auth
-    mine = run.auth.to_dict() if isinstance(run.auth, AuthSpec) else vars(run.auth)
-    names = {f.name for f in dataclasses.fields(config_cls)}
-    kwargs = {k: v for k, v in mine.items() if k in names and v is not None}
-    try:
-        return config_cls(**kwargs)
-    except TypeError:
-        return run.auth
+def _auth_ready(run: _Run, base_url: str) -> bool:
+    """How to log in: --auth, else what the OpenAPI document (or bimpl's convention) shows. A given --auth
+    must work: when the backend refuses its registration or login, the run stops with report.fatal instead
+    of probing unauthenticated and passing."""
+    if run.auth is None:
+        run.auth = detect_auth(run.openapi)
+        return True
+    if not any(run.wanted(s) for s in SERVER_STAGES):
+        return True
+    run.login = obtain_token(base_url, run.auth)
+    if not run.login.refused:
+        return True
+    run.report.fatal = f"--auth {run.opts.auth!r} does not work on this backend: {run.login.detail}"
+    run.skip_server_stages("--auth does not work on this backend")
+    return False
 
 
 def _stage_security(run: _Run, base_url: str, is_alive: Callable[[], bool]) -> StageResult:
@@ -495,7 +471,7 @@ def _stage_security(run: _Run, base_url: str, is_alive: Callable[[], bool]) -> S
     target = ProbeTarget(
         base_url=base_url,
         openapi=run.openapi,
-        auth=_probe_auth(run, probes_mod),
+        auth=run.auth,
         db_url=run.opts.db_url or (str(run.pglite_dir) if run.pglite_dir else None),
         is_alive=is_alive,
     )
@@ -566,7 +542,7 @@ def _validate(options: VerifyOptions, stages: list[str] | None, url_mode: bool) 
     return [s for s in STAGES if s in stages]  # run in pipeline order whatever order was given
 
 
-def _resolve_auth(options: VerifyOptions) -> AuthSpec | None:
+def _resolve_auth(options: VerifyOptions) -> AuthConfig | None:
     if not options.auth:
         return None
     try:
@@ -616,9 +592,8 @@ def verify_project(path: Path | str, options: VerifyOptions | None = None) -> Re
         needs_server = any(run.wanted(s) for s in SERVER_STAGES)
         if run.wanted("boot") or needs_server:
             if install_failed:
-                for s in ("boot", *SERVER_STAGES):
-                    if run.wanted(s) or s == "boot":
-                        run.skip(s, "install failed")
+                run.skip("boot", "install failed")
+                run.skip_server_stages("install failed")
             else:
                 _boot_and_probe(run, project)
         if run.wanted("static"):
@@ -659,13 +634,12 @@ def _boot_and_probe(run: _Run, project: Project) -> None:
             )
             run.record(result)
             run.report.fatal = f"the backend did not boot: {exc}"
-            for s in SERVER_STAGES:
-                if run.wanted(s):
-                    run.skip(s, "boot failed")
+            run.skip_server_stages("boot failed")
             return
         run.report.base_url = server.base_url
         _find_spec(run, server.base_url, project.root)
-        _detect_auth(run, server.base_url)
+        if not _auth_ready(run, server.base_url):
+            return
 
         current = {"server": server}
 
@@ -729,7 +703,8 @@ def verify_url(url: str, options: VerifyOptions | None = None) -> Report:
         if report.fatal:
             return report
         _find_spec(run, base, None)
-        _detect_auth(run, base)
+        if not _auth_ready(run, base):
+            return report
         host, port = parsed.host, parsed.port or (443 if parsed.scheme == "https" else 80)
         # We cannot see their process: "alive" means the port still accepts connections.
         _server_stages(run, base, lambda: port_open(host, port), lambda: False)

@@ -9,6 +9,8 @@ import re
 from pathlib import Path
 from typing import Any
 
+from .openapi_doc import required_schemes
+
 HTTP_METHODS = ("get", "put", "post", "delete", "patch", "options", "head", "trace")
 SKIP_DIRS = {"node_modules", ".git", "dist", "build", "coverage", ".bimpl", "test", "tests", "__tests__"}
 SOURCE_EXTS = (".ts", ".js", ".mjs", ".cjs", ".mts", ".cts")
@@ -51,14 +53,11 @@ def _read(p: Path) -> str:
 
 
 def _op_auth(doc: dict[str, Any], op: dict[str, Any]) -> str:
-    schemes = (doc.get("components") or {}).get("securitySchemes") or (doc.get("securityDefinitions") or {})
-    security = op.get("security", doc.get("security"))
-    if security is None:
-        return "not declared" if not schemes else "none"
-    if not security or any(req == {} for req in security if isinstance(req, dict)):
-        return "none"  # `security: []` or an empty requirement makes auth optional
-    names = sorted({name for req in security if isinstance(req, dict) for name in req})
-    return "required (" + ", ".join(names) + ")"
+    names = required_schemes(doc, op)
+    if names is None:
+        schemes = (doc.get("components") or {}).get("securitySchemes") or doc.get("securityDefinitions")
+        return "none" if schemes else "not declared"
+    return f"required ({', '.join(names)})" if names else "none"
 
 
 def endpoints_from_openapi(doc: dict[str, Any]) -> list[dict[str, str]]:
@@ -133,14 +132,11 @@ _CREATE_INDEX = re.compile(
 _CONSTRAINT_WORDS = {"primary", "foreign", "unique", "constraint", "check", "key", "index"}
 
 
-def _balanced(text: str, start: int) -> str:
-    """The text inside the parenthesis that opens at text[start - 1]."""
+def _balanced(text: str, start: int, pair: str = "()") -> str:
+    """The text inside the bracket (`pair`: opening and closing character) that opens at text[start - 1]."""
     depth, i = 1, start
     while i < len(text) and depth:
-        if text[i] == "(":
-            depth += 1
-        elif text[i] == ")":
-            depth -= 1
+        depth += {pair[0]: 1, pair[1]: -1}.get(text[i], 0)
         i += 1
     return text[start : i - 1]
 
@@ -196,20 +192,12 @@ _DRIZZLE_COL = re.compile(r"^\s*(\w+)\s*:\s*(\w+)\s*\(", re.MULTILINE)
 _DRIZZLE_IDX = re.compile(r"\b(uniqueIndex|index)\s*\(\s*['\"](\w+)['\"]\s*\)\s*\.on\(([^)]*)\)")
 
 
-def _brace_body(text: str, start: int) -> str:
-    depth, i = 1, start
-    while i < len(text) and depth:
-        depth += {"{": 1, "}": -1}.get(text[i], 0)
-        i += 1
-    return text[start : i - 1]
-
-
 def parse_drizzle_ts(
     text: str, tables: dict[str, dict[str, Any]], indexes: list[dict[str, Any]], origin: str
 ) -> None:
     for m in _PGTABLE.finditer(text):
         name = m.group(1)
-        body = _brace_body(text, m.end())
+        body = _balanced(text, m.end(), "{}")
         cols = [{"name": c.group(1), "type": c.group(2)} for c in _DRIZZLE_COL.finditer(body)]
         tables.setdefault(name, {"name": name, "columns": cols, "constraints": [], "defined_in": origin})
         tail = text[m.end() + len(body) : m.end() + len(body) + 2000]
@@ -286,31 +274,17 @@ def middleware(root: Path | None, main: str | None) -> dict[str, Any]:
     text = _read(root / main)
     items = []
     for m in _USE_RE.finditer(text):
+        receiver, kind = m.group(1), m.group(2)
+        if kind != "use" and receiver != "app":
+            continue  # router.set/enable/disable configure nothing app-wide
         args = _call_args(text, m.end())
         line = text.count("\n", 0, m.start()) + 1
-        kind = m.group(2)
-        if kind == "use":
-            mount = None
-            am = re.match(r"""(['"`])([^'"`]*)\1\s*,\s*(.*)""", args, re.DOTALL)
-            if am:
-                mount, args = am.group(2), am.group(3)
-            items.append(
-                {
-                    "order": len(items) + 1,
-                    "call": f"{m.group(1)}.use",
-                    "mount": mount,
-                    "handler": args[:160],
-                    "line": line,
-                }
-            )
-        elif m.group(1) == "app":
-            items.append(
-                {
-                    "order": len(items) + 1,
-                    "call": f"app.{kind}",
-                    "mount": None,
-                    "handler": args[:160],
-                    "line": line,
-                }
-            )
+        mount = None
+        am = re.match(r"""(['"`])([^'"`]*)\1\s*,\s*(.*)""", args, re.DOTALL) if kind == "use" else None
+        if am:
+            mount, args = am.group(2), am.group(3)
+        call = f"{receiver}.{kind}"
+        items.append(
+            {"order": len(items) + 1, "call": call, "mount": mount, "handler": args[:160], "line": line}
+        )
     return {"source": f"{main} (static scan of app.use/app.disable calls, in source order)", "items": items}

@@ -26,7 +26,7 @@ from . import (
     xss,
 )
 from .base import BudgetExceeded, Context, ServerDown
-from .target import AuthConfig, ProbeTarget, detect_auth, parse_auth_option
+from .target import ProbeTarget
 
 # Order: cheap and read-only first; login bursts last so a lockout cannot starve the others.
 PROBES = (
@@ -46,7 +46,7 @@ PROBES = (
     rate_limit,
 )
 
-__all__ = ["PROBES", "AuthConfig", "ProbeTarget", "detect_auth", "parse_auth_option", "run_probes"]
+__all__ = ["PROBES", "ProbeTarget", "run_probes"]
 
 
 def _probe_id(mod) -> str:

@@ -6,8 +6,8 @@ sent to resources this probe created."""
 
 from __future__ import annotations
 
+from ..openapi_doc import Operation, fill_path
 from .base import Context, is_2xx
-from .openapi import Operation, fill_path
 
 ID = "auth-missing"
 CWE = 306

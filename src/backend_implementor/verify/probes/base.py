@@ -16,9 +16,10 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from ..auth import AuthConfig, detect_auth, find_token, new_credentials
 from ..findings import Evidence, Finding, Severity
-from .openapi import Operation, example_value, fill_path, operations
-from .target import _TOKEN_KEYS, AuthConfig, ProbeTarget, detect_auth
+from ..openapi_doc import Operation, example_value, fill_path, operations
+from .target import ProbeTarget
 
 EXCERPT = 400
 JWT_RE = re.compile(r"eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*")
@@ -152,7 +153,7 @@ class Context:
         self.base_url = target.base_url.rstrip("/")
         self.spec = target.openapi
         self.ops = operations(self.spec)
-        self.auth: AuthConfig | None = target.auth or detect_auth(self.spec, self.base_url)
+        self.auth: AuthConfig | None = target.auth or detect_auth(self.spec)
         self.deadline = deadline
         self.probe_deadline = deadline
         self.request_timeout = request_timeout
@@ -295,15 +296,10 @@ class Context:
     ) -> tuple[httpx.Response | None, str, str]:
         assert self.auth is not None
         cfg = self.auth
-        ident = f"bimpl-{rand()}@example.com" if "mail" in cfg.user_field.lower() else f"bimpl_{rand()}"
-        password = password or f"Bimpl-{rand(10)}-Pw9!"
+        ident, fresh = new_credentials(cfg)
+        password = password or fresh
         self._secrets.append(password)
-        body = {
-            **self._register_defaults(),
-            **cfg.register_extra,
-            cfg.user_field: ident,
-            cfg.password_field: password,
-        }
+        body = {**self._register_defaults(), **cfg.register_extra, **cfg.credentials(ident, password)}
         body.update(extra or {})
         return self.request("POST", cfg.register_path, json_body=body), ident, password
 
@@ -319,14 +315,13 @@ class Context:
 
     def login(self, ident: str, password: str, *, headers: dict | None = None) -> httpx.Response | None:
         assert self.auth is not None
-        body = {self.auth.user_field: ident, self.auth.password_field: password}
-        return self.request("POST", self.auth.login_path, json_body=body, headers=headers)
+        return self.request(
+            "POST", self.auth.login_path, json_body=self.auth.credentials(ident, password), headers=headers
+        )
 
     def token_from(self, resp: httpx.Response | None) -> str | None:
-        data = json_of(resp)
-        keys = (self.auth.token_key, *_TOKEN_KEYS) if self.auth else _TOKEN_KEYS
-        token = find_key(data, keys)
-        if isinstance(token, str) and token:
+        token = find_token(json_of(resp), self.auth.token_key if self.auth else None)
+        if token:
             return token
         header = resp.headers.get("authorization", "") if resp is not None else ""
         return header.split(" ", 1)[1] if header.lower().startswith("bearer ") else None

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import re
 
+from ..openapi_doc import fill_path
 from .base import Context, is_2xx
-from .openapi import fill_path
 
 ID = "path-traversal"
 CWE = 22

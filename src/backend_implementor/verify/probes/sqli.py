@@ -9,8 +9,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from ..openapi_doc import Operation, Param, example_value, fill_path
 from .base import Context, is_2xx, items_of, json_of
-from .openapi import Operation, Param, example_value, fill_path
 
 ID = "sqli"
 CWE = 89
@@ -175,9 +175,7 @@ def _login(ctx: Context) -> None:
     victim = ctx.user(0)
 
     def send(value: str):
-        return ctx.request(
-            "POST", cfg.login_path, json_body={cfg.user_field: value, cfg.password_field: "bimpl-wrong-Pw9!"}
-        )
+        return ctx.request("POST", cfg.login_path, json_body=cfg.credentials(value, "bimpl-wrong-Pw9!"))
 
     # Boolean: log in as an existing user without the password.
     if victim is not None:

@@ -5,8 +5,8 @@ A unique marker tag is sent in query parameters (reflected) and stored through J
 
 from __future__ import annotations
 
+from ..openapi_doc import fill_path
 from .base import Context, is_2xx, rand
-from .openapi import fill_path
 
 ID = "xss"
 CWE = 79

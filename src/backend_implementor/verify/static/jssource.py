@@ -106,9 +106,10 @@ def strip_comments(src: str) -> str:
     return "".join(out)
 
 
-def call_args(src: str, open_paren: int) -> str:
-    """Text between the parenthesis at `open_paren` and its match (strings and templates respected)."""
-    depth, i, n = 0, open_paren, len(src)
+def top_level_end(src: str, start: int, stops: str = "") -> int:
+    """Where the expression starting at `start` ends: the first character of `stops` outside brackets and
+    string literals, or the closing bracket that closes an enclosing one (len(src) when neither comes)."""
+    depth, i, n = 0, start, len(src)
     while i < n:
         c = src[i]
         if c in "'\"`":
@@ -118,30 +119,23 @@ def call_args(src: str, open_paren: int) -> str:
         elif c in "([{":
             depth += 1
         elif c in ")]}":
-            depth -= 1
             if depth == 0:
-                return src[open_paren + 1 : i]
+                return i
+            depth -= 1
+        elif depth == 0 and c in stops:
+            return i
         i += 1
-    return src[open_paren + 1 :]
+    return n
+
+
+def call_args(src: str, open_paren: int) -> str:
+    """Text between the parenthesis at `open_paren` and its match (strings and templates respected)."""
+    return src[open_paren + 1 : top_level_end(src, open_paren + 1)]
 
 
 def first_arg(args: str) -> str:
     """The first top-level argument of an argument list."""
-    depth, i, n = 0, 0, len(args)
-    while i < n:
-        c = args[i]
-        if c in "'\"`":
-            q, i = c, i + 1
-            while i < n and args[i] != q:
-                i += 2 if args[i] == "\\" else 1
-        elif c in "([{":
-            depth += 1
-        elif c in ")]}":
-            depth -= 1
-        elif c == "," and depth == 0:
-            return args[:i].strip()
-        i += 1
-    return args.strip()
+    return args[: top_level_end(args, 0, ",")].strip()
 
 
 def line_of(src: str, offset: int) -> int:

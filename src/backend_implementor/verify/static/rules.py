@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from .jssource import call_args, first_arg, line_of, line_text, strip_comments
+from .jssource import call_args, first_arg, line_of, line_text, strip_comments, top_level_end
 
 
 @dataclass
@@ -56,28 +56,10 @@ def _dynamic_sql(expr: str) -> bool:
 
 def _assignments(code: str, name: str) -> list[tuple[str, str]]:
     """Right-hand sides assigned to `name` in this file (declarations, plain and += assignments)."""
-    out = []
-    for m in re.finditer(rf"(?:\b(?:const|let|var)\s+)?(?<![\w$.]){re.escape(name)}\s*(\+?=)(?!=)", code):
-        rhs_start = m.end()
-        end = rhs_start
-        depth = 0
-        while end < len(code):
-            c = code[end]
-            if c in "'\"`":
-                q, end = c, end + 1
-                while end < len(code) and code[end] != q:
-                    end += 2 if code[end] == "\\" else 1
-            elif c in "([{":
-                depth += 1
-            elif c in ")]}":
-                if depth == 0:
-                    break
-                depth -= 1
-            elif c in ";\n" and depth == 0:
-                break
-            end += 1
-        out.append((m.group(1), code[rhs_start:end]))
-    return out
+    pattern = rf"(?:\b(?:const|let|var)\s+)?(?<![\w$.]){re.escape(name)}\s*(\+?=)(?!=)"
+    return [
+        (m.group(1), code[m.end() : top_level_end(code, m.end(), ";\n")]) for m in re.finditer(pattern, code)
+    ]
 
 
 def _dynamic_variable(code: str, name: str) -> bool:

@@ -57,6 +57,19 @@ def merged_schema(spec: dict | None, schema: Any, depth: int = 0) -> dict:
     return schema
 
 
+def required_schemes(spec: dict, op: dict) -> list[str] | None:
+    """The security schemes an operation requires (any one of them), from its own `security` or the global
+    one: [] when auth is off or optional (`security: []`, or an empty `{}` alternative), None when neither
+    the operation nor the document says."""
+    security = op.get("security", spec.get("security"))
+    if not isinstance(security, list):
+        return None
+    reqs = [req for req in security if isinstance(req, dict)]
+    if not reqs or any(not req for req in reqs):
+        return []
+    return sorted({name for req in reqs for name in req})
+
+
 def json_body_schema(spec: dict | None, op: dict) -> dict | None:
     body = deref(spec, op.get("requestBody") or {})
     content = body.get("content") or {}
@@ -161,7 +174,7 @@ class Operation:
     op: dict
     params: list[Param] = field(default_factory=list)
     body_schema: dict | None = None
-    secured: bool = False  # a non-empty security requirement applies
+    secured: bool = False  # a security requirement applies (and is not optional)
     html: bool = False  # documents a text/html response
 
     @property
@@ -179,7 +192,6 @@ class Operation:
 def operations(spec: dict | None) -> list[Operation]:
     if not spec:
         return []
-    global_sec = spec.get("security") or []
     out = []
     for path, item in (spec.get("paths") or {}).items():
         item = deref(spec, item)
@@ -203,8 +215,7 @@ def operations(spec: dict | None) -> list[Operation]:
             # Path templates name parameters the document may have forgotten to declare.
             for name in re.findall(r"{([^}]+)}", path):
                 params.setdefault((name, "path"), Param(name, "path", {"type": "string"}, True))
-            security = op.get("security", global_sec)
-            secured = any(bool(req) for req in security or []) if security is not None else False
+            secured = bool(required_schemes(spec, op))
             html = any(
                 "text/html" in (deref(spec, r).get("content") or {})
                 for r in (op.get("responses") or {}).values()
