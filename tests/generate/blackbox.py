@@ -145,6 +145,14 @@ def run_checks(base: str, spec: Spec, admin: tuple[str, str]) -> dict[str, Any]:
         if bad:
             res = c.req("POST", path, creator, json={**body, bad[0]: bad[1]})
             assert res.status_code == 400, (name, bad, res.text)
+        # PostgreSQL cannot store U+0000 in text or jsonb: a NUL anywhere in a body is a 400, never a 500.
+        for fname, f in r.fields.items():
+            if f.type in ("string", "text", "json") and not f.readonly:
+                res = c.req("POST", path, creator, json={**body, fname: "a\u0000b"})
+                assert res.status_code == 400, (name, fname, res.status_code, res.text)
+                assert res.json()["errors"] == [
+                    {"path": f"body.{fname}", "message": "NUL characters are not accepted."}
+                ]
         assert c.req("GET", f"{path}?nope=1", list_as).status_code == 400
         assert c.req("GET", f"{path}?sort=password_hash", list_as).status_code == 400
         assert c.req("GET", f"{path}?limit=1000", list_as).status_code == 400
@@ -162,7 +170,7 @@ def run_checks(base: str, spec: Spec, admin: tuple[str, str]) -> dict[str, Any]:
             items = got.json()["items"]
             assert row["id"] in [i["id"] for i in items]
             assert all(i[fname] == value for i in items), (name, fname)
-            for probe in INJECTIONS:
+            for probe in [*INJECTIONS, "x\u0000y"]:
                 res = c.req("GET", path, list_as, params={fname: probe})
                 if res.status_code == 200:
                     assert res.json()["total"] == 0

@@ -3,6 +3,8 @@ import { badRequest } from '../errors.js';
 
 /** Parses untrusted input with a zod schema; failures become a 400 with one entry per bad field. */
 export function validate<T extends z.ZodType>(schema: T, input: unknown, where: 'body' | 'query'): z.output<T> {
+  const nul = findNul(input, [where]);
+  if (nul) throw badRequest(`Invalid request ${where}.`, [{ path: nul.join('.'), message: 'NUL characters are not accepted.' }]);
   const result = schema.safeParse(input);
   if (result.success) return result.data;
   throw badRequest(
@@ -16,4 +18,15 @@ export function validate<T extends z.ZodType>(schema: T, input: unknown, where: 
       return [{ path: path.join('.'), message: issue.message }];
     }),
   );
+}
+
+/** PostgreSQL cannot store U+0000 in text or jsonb, so it is refused here (400) instead of failing there (500). */
+function findNul(value: unknown, path: string[]): string[] | undefined {
+  if (typeof value === 'string') return value.includes('\u0000') ? path : undefined;
+  if (value === null || typeof value !== 'object') return undefined;
+  for (const [key, item] of Object.entries(value)) {
+    const found = key.includes('\u0000') ? [...path, key] : findNul(item, [...path, key]);
+    if (found) return found;
+  }
+  return undefined;
 }
