@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from backend_implementor.spec.errors import SpecIssue
+from backend_implementor.spec.model import ITEM_TYPES
 from backend_implementor.spec.semantic import (
     RESERVED_FIELDS,
     RESERVED_RESOURCES,
@@ -234,19 +235,7 @@ def _field(
     elif t == "array":
         items = resolver.resolve(schema.get("items"))
         inner = _field(name, items, False, resolver, []) if isinstance(items, dict) else None
-        scalar = {
-            "string",
-            "integer",
-            "number",
-            "boolean",
-            "date",
-            "datetime",
-            "uuid",
-            "email",
-            "url",
-            "enum",
-        }
-        if inner and inner["type"] in scalar:
+        if inner and inner["type"] in ITEM_TYPES:
             out = {"type": "array", "items": inner["type"]}
             if inner["type"] == "enum":
                 out["values"] = inner["values"]
