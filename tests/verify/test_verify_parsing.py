@@ -387,13 +387,14 @@ def test_report_json_matches_shipped_schema_and_markdown(tmp_path):
 def test_report_write_replaces_atomically(tmp_path, monkeypatch):
     import os
 
+    from backend_implementor import atomic as atomic_mod
     from backend_implementor.verify import report as report_mod
 
     r = _sample_report()
     j, m = r.write(tmp_path)
     first_json, first_md = j.read_text(), m.read_text()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["report.json", "report.md"]  # no temp files left
-    assert os.stat(j).st_mode & 0o777 == 0o666 & ~report_mod._UMASK  # not mkstemp's 0600
+    assert os.stat(j).st_mode & 0o777 == 0o666 & ~atomic_mod._UMASK  # not mkstemp's 0600
 
     # The new report is rendered before anything is written: a rendering error leaves both files as they were.
     r.findings.append(Finding("x", 89, "SQLi", "high", "bind parameters"))
@@ -419,7 +420,7 @@ def test_report_write_replaces_atomically(tmp_path, monkeypatch):
         def write(self, _text):
             raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(report_mod.os, "fdopen", lambda fd, *a, **k: FullDisk(real_fdopen(fd, *a, **k)))
+    monkeypatch.setattr(atomic_mod.os, "fdopen", lambda fd, *a, **k: FullDisk(real_fdopen(fd, *a, **k)))
     with pytest.raises(OSError, match="No space"):
         r.write(tmp_path)
     assert j.read_text() == first_json

@@ -16,6 +16,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from backend_implementor.atomic import write_bytes_atomic
+
 SKIP_DIRS = {
     ".git",
     "node_modules",
@@ -74,10 +76,7 @@ def snapshot(workspace: Path) -> dict[str, dict]:
 
 
 def save_baseline(snap: dict[str, dict], run_dir: Path) -> None:
-    tmp = run_dir / "baseline.json.gz.tmp"
-    with gzip.open(tmp, "wt", encoding="utf-8") as f:
-        json.dump(snap, f)
-    os.replace(tmp, run_dir / "baseline.json.gz")
+    write_bytes_atomic(run_dir / "baseline.json.gz", gzip.compress(json.dumps(snap).encode("utf-8")))
 
 
 def load_baseline(run_dir: Path) -> dict[str, dict]:

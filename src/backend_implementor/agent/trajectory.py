@@ -18,15 +18,19 @@ from pathlib import Path
 from typing import Any
 
 from backend_implementor.agent.errors import UsageError
+from backend_implementor.atomic import write_text_atomic
+from backend_implementor.tools.env import is_secret
 
 RUNS_DIR = Path(".bimpl") / "runs"
-SECRET_NAME = re.compile(r"(_API_KEY|_TOKEN|SECRET|PASSWORD|_PASSWD|ACCESS_KEY|PRIVATE_KEY)", re.I)
 REDACTED = "[REDACTED]"
 
 
 def secret_values(environ: Mapping[str, str]) -> list[str]:
-    """Values of secret-looking environment variables, longest first (so overlaps redact fully)."""
-    values = {v for k, v in environ.items() if SECRET_NAME.search(k) and len(v) >= 6}
+    """Values of the variables commands never see (tools.env), longest first so overlaps redact fully.
+
+    Very short values are kept: redacting "1" or "yes" everywhere would garble the record, not protect it.
+    """
+    values = {v for k, v in environ.items() if is_secret(k, v) and len(v) >= 6}
     return sorted(values, key=len, reverse=True)
 
 
@@ -97,7 +101,5 @@ class Trajectory:
 
     def write_json(self, name: str, data: Any) -> None:
         """Write a side file (summary, baseline) atomically."""
-        target = self.run_dir / name
-        tmp = target.with_suffix(target.suffix + ".tmp")
-        tmp.write_text(json.dumps(redact(data, self.secrets), indent=2, ensure_ascii=False) + "\n", "utf-8")
-        os.replace(tmp, target)
+        text = json.dumps(redact(data, self.secrets), indent=2, ensure_ascii=False) + "\n"
+        write_text_atomic(self.run_dir / name, text)

@@ -86,26 +86,11 @@ def from_openapi_command(
         typer.echo(rendered, nl=False)
         typer.echo(summary, err=True)
         return
+    from backend_implementor.atomic import write_text_atomic
+
     try:
-        _write_atomic(output, rendered)
+        write_text_atomic(output, rendered)
     except OSError as exc:
         typer.echo(f"{output}: cannot write: {exc.strerror or exc}", err=True)
         raise typer.Exit(1) from None
     typer.echo(f"{summary}; wrote {output}", err=True)
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    """Temp file in the same directory, then rename: a crash never leaves a half-written spec."""
-    import os
-    import tempfile
-
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

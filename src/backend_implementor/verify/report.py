@@ -2,25 +2,18 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from backend_implementor.atomic import write_text_atomic
 from backend_implementor.verify.findings import Finding
 
 SCHEMA_VERSION = 1
 SCHEMA_FILE = Path(__file__).with_name("report.schema.json")
 StageStatus = Literal["passed", "failed", "skipped", "error"]
 SEVERITY_ORDER = {"critical": 0, "high": 1, "medium": 2, "low": 3, "info": 4}
-
-# Permission bits for new files as the umask allows, read once at import (os.umask can only be read by
-# setting it, which is not thread-safe later on).
-_UMASK = os.umask(0o022)
-os.umask(_UMASK)
 
 # Exit codes of `bimpl verify`.
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
@@ -129,24 +122,9 @@ class Report:
         j, m = out_dir / "report.json", out_dir / "report.md"
         json_text = json.dumps(self.to_dict(), indent=2, default=str) + "\n"
         md_text = render_markdown(self)
-        _write_atomic(j, json_text)
-        _write_atomic(m, md_text)
+        write_text_atomic(j, json_text)
+        write_text_atomic(m, md_text)
         return j, m
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; a report is as readable as any file
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
 
 
 def _cell(value: Any) -> str:
