@@ -14,8 +14,17 @@ def test_secret_values_picked_by_variable_name():
         "DB_PASSWORD": "pa55word!",
         "PATH": "/usr/bin",
         "SHORT_TOKEN": "abc",  # too short to redact safely
+        "DEPLOY_KEY": "deploy-key-value",
+        "UNREMARKABLE_NAME": "sk-proj-abcdefghijklmnop1234",  # a known key format, whatever the name
     }
-    assert set(secret_values(env)) == {"sk-live-abcdef123", "ghp_123456789", "hunter22222", "pa55word!"}
+    assert set(secret_values(env)) == {
+        "sk-live-abcdef123",
+        "ghp_123456789",
+        "hunter22222",
+        "pa55word!",
+        "deploy-key-value",
+        "sk-proj-abcdefghijklmnop1234",
+    }
 
 
 def test_redaction_reaches_nested_values_and_disk(tmp_path):
