@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 from tool_helpers import call, group_members, pid_alive
 
+from backend_implementor.processes import clean_output
 from backend_implementor.tools import ToolContext, build_tools, is_secret, scrubbed_env
-from backend_implementor.tools.process import OutputCapture, clean_output
+from backend_implementor.tools.process import OutputCapture
 
 
 def test_runs_in_workspace_with_exit_code(ws: Path, tools) -> None:

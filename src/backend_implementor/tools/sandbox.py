@@ -19,7 +19,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from backend_implementor.tools.process import kill_group
+from backend_implementor.processes import kill_group
 
 # argv: NETNS_PATH COMMAND... — join the user namespace that owns the network namespace (found with the
 # NS_GET_USERNS ioctl; unprivileged bwrap makes one, and moves its child on into a nested one), then the

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, ClassVar
 
+from backend_implementor.processes import kill_group, tail_lines
 from backend_implementor.tools.base import Tool, ToolContext, ToolError
-from backend_implementor.tools.process import kill_group, tail_lines
 from backend_implementor.tools.shell import command_argv, command_env
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")

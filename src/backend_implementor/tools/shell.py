@@ -7,9 +7,10 @@ import signal
 import subprocess
 from typing import Any, ClassVar
 
+from backend_implementor.processes import clean_output, group_alive, kill_group
 from backend_implementor.tools.base import Tool, ToolContext, ToolError
 from backend_implementor.tools.env import scrubbed_env
-from backend_implementor.tools.process import OutputCapture, clean_output, group_alive, kill_group
+from backend_implementor.tools.process import OutputCapture
 
 MAX_TIMEOUT = 3600.0
 OUTPUT_HEAD_BYTES = 10_000

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import signal
 import socket
 import subprocess
 import time
@@ -14,6 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+
+from backend_implementor.processes import kill_group, tail_lines
 
 
 @dataclass
@@ -30,30 +31,7 @@ class CmdResult:
         return self.returncode == 0 and not self.timed_out and not self.error
 
     def tail(self, lines: int = 30) -> str:
-        return tail_file(self.log_path, lines)
-
-
-def tail_file(path: Path, lines: int = 30) -> str:
-    try:
-        data = path.read_bytes()[-64_000:]
-    except OSError:
-        return ""
-    text = data.decode("utf-8", "replace")
-    return "\n".join(text.splitlines()[-lines:])
-
-
-def kill_group(proc: subprocess.Popen, grace_s: float = 3.0) -> None:
-    """SIGTERM the process group, then SIGKILL whatever is left after `grace_s`."""
-    if proc.poll() is None:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(proc.pid, signal.SIGTERM)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            proc.wait(timeout=grace_s)
-    # The leader may be gone while children (node under npm) survive: always sweep the group.
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(proc.pid, signal.SIGKILL)
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        proc.wait(timeout=grace_s)
+        return tail_lines(self.log_path, lines)
 
 
 def child_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -110,7 +88,7 @@ def run_cmd(
         except subprocess.TimeoutExpired:
             timed_out = True
         finally:
-            kill_group(proc, grace_s=2.0)
+            kill_group(proc.pid, proc)
     rc = None if timed_out else proc.returncode
     return CmdResult(shown, rc, time.monotonic() - start, log_path, timed_out=timed_out)
 
@@ -219,11 +197,11 @@ class Server:
         if self._log is not None:
             with contextlib.suppress(ValueError, OSError):
                 self._log.flush()
-        return tail_file(self.log_path, lines)
+        return tail_lines(self.log_path, lines)
 
     def stop(self) -> None:
         if self.proc is not None:
-            kill_group(self.proc)
+            kill_group(self.proc.pid, self.proc)
         if self._log is not None:
             with contextlib.suppress(OSError):
                 self._log.close()
