@@ -64,3 +64,13 @@ def test_verify_tool_runs_a_project_test_stage(tmp_path):
     out = build_tools(ctx, ["verify"])["verify"]({"stages": "test"})
     assert out.startswith("verify: failed (exit 1)") and "- test: failed" in out and "boom" in out
     assert (tmp_path / ".bimpl" / "runs" / "r" / "verify" / "report.json").is_file()
+
+
+def test_project_code_run_by_verify_never_sees_api_keys(tmp_path, monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-must-not-leak-0123456789")
+    monkeypatch.setenv("HARMLESS_SETTING", "visible")
+    script = "echo key=[$OPENAI_API_KEY] setting=[$HARMLESS_SETTING]; exit 1"
+    (tmp_path / "package.json").write_text(json.dumps({"name": "p", "scripts": {"test": script}}))
+    ctx = ToolContext(workspace=tmp_path, run_dir=tmp_path / ".bimpl" / "runs" / "r")
+    out = build_tools(ctx, ["verify"])["verify"]({"stages": "test"})
+    assert "key=[] setting=[visible]" in out

@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from backend_implementor.tools.base import Tool, ToolContext, ToolError
+from backend_implementor.tools.shell import command_env
 from backend_implementor.tools.workspace import resolve_in_workspace
 
 MAX_FINDINGS_SHOWN = 15
@@ -67,7 +68,11 @@ def run_verify(ctx: ToolContext, root: Path, stages: list[str] | None, fuzz_time
 
     out_dir = (ctx.run_dir / "verify") if ctx.run_dir else None
     try:
-        return verify_project(root, VerifyOptions(stages=stages, fuzz_time=fuzz_time, out_dir=out_dir))
+        # The project's tests and server run code the model wrote: they get the scrubbed environment.
+        options = VerifyOptions(
+            stages=stages, fuzz_time=fuzz_time, out_dir=out_dir, base_env=command_env(ctx)
+        )
+        return verify_project(root, options)
     except VerifyUsageError as exc:
         raise ToolError(f"verify could not run: {exc}") from None
 

@@ -78,6 +78,9 @@ class VerifyOptions:
     build_timeout: float = 600.0
     test_timeout: float = 600.0
     env: dict[str, str] = field(default_factory=dict)  # extra env for the server
+    # What the project's commands and server start from; None = this process's environment. The agent
+    # passes its scrubbed environment, so code the model wrote never sees the user's API keys.
+    base_env: dict[str, str] | None = None
     progress: ProgressFn | None = None
 
 
@@ -176,7 +179,13 @@ def _stage_install(run: _Run, project: Project) -> StageResult:
         }[pm]
     else:
         cmd = [pm, "install", "--ignore-scripts"] + (["--no-audit", "--no-fund"] if pm == "npm" else [])
-    res = run_cmd(cmd, cwd=project.root, log_path=run.out / "install.log", timeout_s=run.opts.install_timeout)
+    res = run_cmd(
+        cmd,
+        cwd=project.root,
+        log_path=run.out / "install.log",
+        timeout_s=run.opts.install_timeout,
+        base_env=run.opts.base_env,
+    )
     if res.ok:
         return StageResult("install", "passed", detail=res.cmd, log=str(res.log_path))
     why = res.error or ("timed out" if res.timed_out else f"exit {res.returncode}")
@@ -203,7 +212,13 @@ def _stage_build(run: _Run, project: Project) -> StageResult:
     logs = [run.out / ("build.log" if i == 0 else "typecheck.log") for i in range(len(cmds))]
 
     def one(i: int) -> CmdResult:
-        return run_cmd(cmds[i], cwd=project.root, log_path=logs[i], timeout_s=run.opts.build_timeout)
+        return run_cmd(
+            cmds[i],
+            cwd=project.root,
+            log_path=logs[i],
+            timeout_s=run.opts.build_timeout,
+            base_env=run.opts.base_env,
+        )
 
     if len(cmds) == 2 and _typecheck_is_independent(project):
         # Two single-threaded compilers: side by side they take the time of the slower one.
@@ -244,7 +259,13 @@ def _stage_test(run: _Run, project: Project) -> StageResult:
     json_out.unlink(missing_ok=True)
     extra = reporter_args(runner, json_out) if runner else []
     cmd = project.run_script_cmd("test", extra)
-    res = run_cmd(cmd, cwd=project.root, log_path=run.out / "test.log", timeout_s=run.opts.test_timeout)
+    res = run_cmd(
+        cmd,
+        cwd=project.root,
+        log_path=run.out / "test.log",
+        timeout_s=run.opts.test_timeout,
+        base_env=run.opts.base_env,
+    )
     if res.error or res.timed_out:
         why = res.error or f"timed out after {run.opts.test_timeout:.0f}s"
         return StageResult("test", "error", detail=why, log=str(res.log_path), log_tail=res.tail())
@@ -620,6 +641,7 @@ def _boot_and_probe(run: _Run, project: Project) -> None:
             port=port,
             log_path=run.out / f"server{len(servers) or ''}.log",
             env=_server_env(run),
+            base_env=run.opts.base_env,
         )
         servers.append(s)
         return s
@@ -655,6 +677,7 @@ def _boot_and_probe(run: _Run, project: Project) -> None:
                 port=server.port,
                 log_path=run.out / "server-restart.log",
                 env=_server_env(run),
+                base_env=run.opts.base_env,
             )
             servers.append(s2)
             try:

@@ -34,8 +34,11 @@ class CmdResult:
         return tail_lines(self.log_path, lines)
 
 
-def child_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
-    env = dict(os.environ)
+def child_env(
+    extra: Mapping[str, str] | None = None, base: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """`base` (default: this process's environment) plus settings that keep tools non-interactive."""
+    env = dict(os.environ if base is None else base)
     # Non-interactive everywhere: test runners leave watch mode, npm stays quiet about updates.
     env.setdefault("CI", "true")
     env["NO_COLOR"] = "1"
@@ -55,6 +58,7 @@ def run_cmd(
     log_path: Path,
     timeout_s: float,
     env: Mapping[str, str] | None = None,
+    base_env: Mapping[str, str] | None = None,
     display: str | None = None,
 ) -> CmdResult:
     """Run to completion with output to `log_path`; the group is killed on timeout or interruption.
@@ -72,7 +76,7 @@ def run_cmd(
                 cmd,
                 cwd=cwd,
                 shell=shell,
-                env=child_env(env),
+                env=child_env(env, base_env),
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -126,6 +130,7 @@ class Server:
         port: int,
         log_path: Path,
         env: Mapping[str, str] | None = None,
+        base_env: Mapping[str, str] | None = None,
         host: str = "127.0.0.1",
     ) -> None:
         self.cmd = cmd
@@ -134,6 +139,7 @@ class Server:
         self.host = host
         self.log_path = log_path
         self.env = dict(env or {})
+        self.base_env = base_env
         self.proc: subprocess.Popen | None = None
         self._log = None
 
@@ -155,7 +161,7 @@ class Server:
                 self.cmd,
                 cwd=self.cwd,
                 shell=True,
-                env=child_env(env),
+                env=child_env(env, self.base_env),
                 stdin=subprocess.DEVNULL,
                 stdout=self._log,
                 stderr=subprocess.STDOUT,
