@@ -6,15 +6,14 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from backend_implementor.generate.express.codegen import GenerateError
-from backend_implementor.spec.model import Spec
+from backend_implementor.generate.errors import GenerateError, OutputDirError
+
+if TYPE_CHECKING:
+    from backend_implementor.spec.model import Spec
 
 __all__ = ["GenerateError", "OutputDirError", "generate_project", "render_project"]
-
-
-class OutputDirError(GenerateError):
-    """The output directory cannot be used (not empty without force, or not a directory)."""
 
 
 def render_project(spec: Spec) -> dict[str, bytes]:

@@ -12,16 +12,13 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from backend_implementor.generate.errors import GenerateError
 from backend_implementor.spec.model import Field, Resource, Spec
 
 INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
 EMAIL_MAX = 320
 URL_MAX = 2048
 TIMESTAMP_FIELDS = ("created_at", "updated_at")
-
-
-class GenerateError(Exception):
-    """A spec the generator cannot turn into a project (names the resource and field)."""
 
 
 def ts(value: Any) -> str:

@@ -15,8 +15,9 @@ from typing import Any
 
 import jinja2
 
+from backend_implementor.generate.errors import GenerateError
 from backend_implementor.generate.express import codegen
-from backend_implementor.generate.express.codegen import GenerateError, ResourceCode, ts
+from backend_implementor.generate.express.codegen import ResourceCode, ts
 from backend_implementor.generate.express.samples import sample_plan
 from backend_implementor.spec.model import Spec
 
