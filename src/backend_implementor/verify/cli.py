@@ -159,7 +159,7 @@ def verify_command(
         import json
 
         sys.stdout.write(json.dumps(report.to_dict(), indent=2, default=str) + "\n")
-    else:
+    elif not report.fatal:  # a run that could not start has nothing to show but the error below
         from backend_implementor.verify.report import render_markdown
 
         sys.stdout.write(render_markdown(report))
