@@ -128,7 +128,7 @@ def run_command(
     )
     display = RunDisplay(err if json_out else console, verbose)
     try:
-        result = execute(options, on_step=display.step, on_ready=display.ready)
+        result = execute(options, display)
     except UsageError as exc:
         raise _fail(str(exc)) from None
     if json_out:

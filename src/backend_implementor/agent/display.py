@@ -6,11 +6,14 @@ import json
 
 from rich.console import Console
 from rich.markup import escape
+from rich.status import Status
 from rich.table import Table
 
 from backend_implementor.agent.definition import AgentDefinition
 from backend_implementor.agent.loop import StepEvent
-from backend_implementor.agent.run import RunResult
+from backend_implementor.agent.run import Observer, RunResult
+from backend_implementor.models.base import ToolCall
+from backend_implementor.verify.cli import StageProgress
 
 
 def _clip(text: str, limit: int) -> str:
@@ -28,10 +31,37 @@ def _call_label(name: str, arguments: dict) -> str:
     return f"{name} {json.dumps(arguments, ensure_ascii=False)}"
 
 
-class RunDisplay:
+class RunDisplay(Observer):
     def __init__(self, console: Console, verbose: bool = False):
         self.console = console
         self.verbose = verbose
+        self._spinner: Status | None = None  # while a tool call runs
+        self._label = ""
+        self._stages = StageProgress(console)  # while verify runs (tool or finish gate)
+
+    def call(self, call: ToolCall) -> None:
+        self._quiet()
+        label = (
+            "finish: bimpl verify must pass first"
+            if call.name == "finish"
+            else _call_label(call.name, call.arguments)
+        )
+        self._label = _clip(label, 100)
+        self._spinner = self.console.status(escape(self._label))
+        self._spinner.start()
+
+    def verify(self, event: str, stage: str, data) -> None:
+        if self._spinner is not None:  # one live display at a time: verify's own spinner takes over
+            self._spinner.stop()
+            self._spinner = None
+            self.console.print(f"[bold blue]→[/bold blue] {escape(self._label)}")  # what the stages belong to
+        self._stages(event, stage, data)
+
+    def _quiet(self) -> None:
+        if self._spinner is not None:
+            self._spinner.stop()
+            self._spinner = None
+        self._stages.stop()
 
     def ready(self, run_id: str, definition: AgentDefinition, options, state) -> None:
         resumed = f", resuming at step {state.steps + 1}" if options.resume else ""
@@ -41,6 +71,7 @@ class RunDisplay:
         )
 
     def step(self, event: StepEvent) -> None:
+        self._quiet()
         c = self.console
         c.print(f"[dim]── step {event.step}[/dim]")
         if event.note:
@@ -53,6 +84,7 @@ class RunDisplay:
             c.print(f"[{style}]{escape(_clip(observation, 4000 if self.verbose else 300))}[/{style}]")
 
     def summary(self, result: RunResult) -> None:
+        self._quiet()
         c = self.console
         colour = "green" if result.exit_status == "finished" else "red"
         c.print()

@@ -119,6 +119,7 @@ class Agent:
         approver: Approver,
         on_step: Callable[[StepEvent], None] | None = None,
         gate: Callable[[], str | None] | None = None,
+        on_call: Callable[[ToolCall], None] | None = None,
     ):
         self.model = model
         self.tools = tools
@@ -126,6 +127,7 @@ class Agent:
         self.limits = limits
         self.approver = approver
         self.on_step = on_step or (lambda event: None)
+        self.on_call = on_call or (lambda call: None)  # before a call runs: long calls can show progress
         # Runs before a finish is accepted: None when the work passes, else what the model must fix.
         self.gate = gate
         self.specs = [tool.spec() for tool in tools.values()] + [FINISH_SPEC]
@@ -184,6 +186,7 @@ class Agent:
         results: list[tuple[ToolCall, str, bool]] = []
         finish: Finished | None = None
         for call in response.tool_calls:
+            self.on_call(call)
             if call.name == "finish":
                 finish, observation, ok = self._finish(call, state)
             else:

@@ -16,9 +16,9 @@ from backend_implementor.agent import changes, deliverables
 from backend_implementor.agent.approval import Approver
 from backend_implementor.agent.definition import AgentDefinition, resolve_definition
 from backend_implementor.agent.errors import AgentExit, UsageError
-from backend_implementor.agent.loop import Agent, Limits, RunState
+from backend_implementor.agent.loop import Agent, Limits, RunState, StepEvent
 from backend_implementor.agent.trajectory import Trajectory
-from backend_implementor.models.base import Model
+from backend_implementor.models.base import Model, ToolCall
 
 
 @dataclass
@@ -172,7 +172,23 @@ def _resume(
     return trajectory, definition, options, RunState.from_records(records), model_
 
 
-def execute(options: RunOptions, on_step=None, on_ready=None) -> RunResult:
+class Observer:
+    """What a front end hears about a run as it happens; this base hears nothing."""
+
+    def ready(
+        self, run_id: str, definition: AgentDefinition, options: RunOptions, state: RunState
+    ) -> None: ...
+
+    def call(self, call: ToolCall) -> None:
+        """A tool call is about to run (some take minutes: npm, verify)."""
+
+    def step(self, event: StepEvent) -> None: ...
+
+    def verify(self, event: str, stage: str, data: Any) -> None:
+        """A `bimpl verify` stage event, from the verify tool or the finish gate."""
+
+
+def execute(options: RunOptions, observer: Observer | None = None) -> RunResult:
     """Run (or resume) an agent; raises UsageError for bad input before anything is started."""
     from backend_implementor.tools import SandboxUnavailable, build_tools, scrubbed_env
     from backend_implementor.tools.base import ToolContext
@@ -200,10 +216,11 @@ def execute(options: RunOptions, on_step=None, on_ready=None) -> RunResult:
     except (SandboxUnavailable, ValueError) as exc:
         ctx.close()
         raise UsageError(str(exc)) from None
-    if on_ready:
-        on_ready(trajectory.run_dir.name, definition, options, state)
+    observer = observer or Observer()
+    ctx.progress = observer.verify
+    observer.ready(trajectory.run_dir.name, definition, options, state)
     gate = VerifyGate(ctx, options) if options.verify else None
-    agent = Agent(model, tools, trajectory, options.limits, approver, on_step, gate)
+    agent = Agent(model, tools, trajectory, options.limits, approver, observer.step, gate, observer.call)
     try:
         outcome, state = agent.run(state)
     finally:

@@ -30,6 +30,8 @@ class ToolContext:
     # Per-file fingerprint (mtime_ns, size, sha256) at the agent's last read or write, so edit_file can
     # refuse to edit a file that changed on disk behind its back.
     seen: dict[Path, tuple[int, int, str]] = field(default_factory=dict)
+    # Receives verify's stage events (event, stage, data) so a long verify shows progress.
+    progress: Any = None
     # Long-lived processes started by the agent; stopped when the run ends.
     services: Any = None
     # Where service logs go (`<run_dir>/services/NAME.log`); a temporary directory when unset.

@@ -73,7 +73,8 @@ class Scaffold(Tool):
             f"Generated {len(files)} files for {model.name!r} in {where} "
             f"({'replaced ' + str(len(existing)) + ' existing, ' if existing else ''}{resources}).\n"
             f"Top level: {', '.join(folders)}\n"
-            f"Next: cd {'.' if root == self.ctx.workspace else where} && npm ci --ignore-scripts && npm run build && npm test"
+            f"Next: {'' if root == self.ctx.workspace else f'cd {where} && '}"
+            "npm ci --ignore-scripts && npm run build && npm test"
         )
 
     def _target(self, out_dir: str) -> Path:

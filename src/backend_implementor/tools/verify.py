@@ -70,7 +70,11 @@ def run_verify(ctx: ToolContext, root: Path, stages: list[str] | None, fuzz_time
     try:
         # The project's tests and server run code the model wrote: they get the scrubbed environment.
         options = VerifyOptions(
-            stages=stages, fuzz_time=fuzz_time, out_dir=out_dir, base_env=command_env(ctx)
+            stages=stages,
+            fuzz_time=fuzz_time,
+            out_dir=out_dir,
+            base_env=command_env(ctx),
+            progress=ctx.progress,
         )
         return verify_project(root, options)
     except VerifyUsageError as exc:

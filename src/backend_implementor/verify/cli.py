@@ -12,7 +12,7 @@ import typer
 _ICONS = {"passed": "[green]✓[/]", "failed": "[red]✗[/]", "skipped": "[dim]–[/]", "error": "[red]⛔[/]"}
 
 
-class _Progress:
+class StageProgress:
     """Renders engine events: a spinner while a stage runs, one line with its timing when it ends."""
 
     def __init__(self, console: Any) -> None:
@@ -23,20 +23,20 @@ class _Progress:
         from rich.markup import escape
 
         if event == "start":
-            self._stop()
+            self.stop()
             self.status = self.console.status(f"[bold]{stage}[/] …")
             self.status.start()
         elif event == "note":
             if self.status is not None:
                 self.status.update(f"[bold]{stage}[/] … {escape(str(data))[:100]}")
         elif event == "end":
-            self._stop()
+            self.stop()
             icon = _ICONS.get(data.status, "?")
             self.console.print(
                 f"{icon} [bold]{stage:<9}[/] {data.duration_s:6.1f}s  {data.status:<7} [dim]{escape(data.detail)}[/]"
             )
 
-    def _stop(self) -> None:
+    def stop(self) -> None:
         if self.status is not None:
             self.status.stop()
             self.status = None
@@ -123,7 +123,7 @@ def verify_command(
         verify_url,
     )
 
-    progress = _Progress(err)
+    progress = StageProgress(err)
     try:
         options = VerifyOptions(
             stages=parse_stages(stages, url_mode=url is not None),
@@ -144,15 +144,15 @@ def verify_command(
             options.contract_checks = contract_checks
         report = verify_url(url, options) if url is not None else verify_project(path, options)  # type: ignore[arg-type]
     except VerifyUsageError as exc:
-        progress._stop()
+        progress.stop()
         fail(str(exc))
         return
     except typer.BadParameter as exc:
-        progress._stop()
+        progress.stop()
         fail(str(exc))
         return
     finally:
-        progress._stop()
+        progress.stop()
 
     # The report first, the summary last: it is what a person reads when the command ends.
     if fmt == "json":
