@@ -20,7 +20,9 @@ def group_alive(pgid: int) -> bool:
     """Whether any live process is still in process group `pgid`.
 
     Zombies do not count: orphans are reparented to init, and an init that reaps slowly (or never, in
-    some containers) would otherwise make every kill wait for the full grace period.
+    some containers) would otherwise make every kill wait for the full grace period. A zombie *leader*
+    whose other threads still run does count: those threads keep its files, listening sockets included,
+    open (a multi-threaded server's main thread is often the first to finish exiting).
     """
     try:
         os.killpg(pgid, 0)
@@ -41,7 +43,23 @@ def group_alive(pgid: int) -> bool:
         except OSError:
             continue
         fields = stat[stat.rindex(b")") + 2 :].split()  # state, ppid, pgrp, ...
-        if int(fields[2]) == pgid and fields[0] != b"Z":
+        if int(fields[2]) == pgid and (fields[0] != b"Z" or _threads_alive(entry)):
+            return True
+    return False
+
+
+def _threads_alive(pid: str) -> bool:
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return False
+    for tid in tids:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/stat", "rb") as fh:
+                stat = fh.read()
+        except OSError:
+            continue
+        if stat[stat.rindex(b")") + 2 :].split()[0] != b"Z":
             return True
     return False
 
