@@ -39,7 +39,7 @@ class _Reply:
 class FakeOpenAIServer:
     def __init__(self, model: str = "fake-model"):
         self.model = model
-        self.requests: list[dict[str, Any]] = []  # {"path", "headers", "body"} in arrival order
+        self.requests: list[dict[str, Any]] = []  # {"path", "headers" (names lower-cased), "body"} in order
         self._replies: deque[_Reply] = deque()
         self._lock = threading.Lock()
         self._stopping = threading.Event()
@@ -210,7 +210,8 @@ def _make_handler(server: FakeOpenAIServer) -> type[BaseHTTPRequestHandler]:
                 body: Any = json.loads(raw or b"null")
             except ValueError:
                 body = raw.decode(errors="replace")
-            reply = server._next_reply(self.path, dict(self.headers.items()), body)
+            headers = {name.lower(): value for name, value in self.headers.items()}  # clients vary the case
+            reply = server._next_reply(self.path, headers, body)
             if reply.hang:
                 server._stopping.wait()
                 return

@@ -61,12 +61,7 @@ def test_native_tool_calls(fake_openai, workspace):
     # the observation of the bash call went back to the model as a tool message
     tool_message = third["messages"][-1]
     assert tool_message["role"] == "tool" and "export const hi" in tool_message["content"]
-    assert (
-        fake_openai.requests[0]["headers"].get(
-            "Authorization", fake_openai.requests[0]["headers"].get("authorization")
-        )
-        == "Bearer sk-fake-key-for-tests"
-    )
+    assert fake_openai.requests[0]["headers"]["authorization"] == "Bearer sk-fake-key-for-tests"
 
 
 def test_text_protocol(fake_openai, workspace):

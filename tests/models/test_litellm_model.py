@@ -230,7 +230,7 @@ def test_local_server_needs_no_api_key(
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     fake_openai.add_text("hi")
     assert model(fake_openai, api_key=None).query(TASK, []).text == "hi"
-    assert fake_openai.requests[0]["headers"]["Authorization"] == "Bearer sk-no-key"
+    assert fake_openai.requests[0]["headers"]["authorization"] == "Bearer sk-no-key"
 
 
 def test_missing_credentials_fail_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
