@@ -2,6 +2,11 @@
 
     python benchmarks/verify_bench.py [--corpus tests/fixtures/vulnerable] [--only sqli,idor] [--fuzz-time 0]
                                       [--json out.json]
+    python benchmarks/verify_bench.py --generated examples/shop.yaml [--runs 3] [--fuzz-time 0]
+
+--generated times `verify` of a backend `bimpl new` makes from SPEC (target: a 5-resource app <= 20 s
+without fuzzing): it is generated and installed once (npm ci from the shared cache, timed apart), then
+verified --runs times; each run's stage times are printed.
 
 Each app dir holds expected.json ({"cwe": 89 | null, "twin": ..., optional "db_dir_env"}). A vulnerable app
 is a hit when a finding carries its planted CWE; any finding on a twin (cwe null) is a false positive.
@@ -11,14 +16,18 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-from backend_implementor.verify.engine import VerifyOptions, VerifyUsageError, verify_project
+from backend_implementor.generate import generate_project
+from backend_implementor.spec.loader import load_spec
+from backend_implementor.verify.engine import STAGES, VerifyOptions, VerifyUsageError, verify_project
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CORPUS = ROOT / "tests" / "fixtures" / "vulnerable"
@@ -60,6 +69,45 @@ def run_one(app: Path, expected: dict[str, Any], fuzz_time: float, probe_budget:
         }
 
 
+def bench_generated(spec_path: Path, runs: int, fuzz_time: float) -> int:
+    spec = load_spec(spec_path)
+    cache = Path(os.environ.get("BIMPL_NPM_CACHE_DIR") or Path.home() / ".cache" / "bimpl-tests" / "npm")
+    with tempfile.TemporaryDirectory(prefix="bimpl-bench-") as tmp:
+        project = Path(tmp) / spec.name
+        generate_project(spec, project)
+        t0 = time.monotonic()
+        npm = [
+            "npm",
+            "ci",
+            "--ignore-scripts",
+            "--no-audit",
+            "--no-fund",
+            "--prefer-offline",
+            "--cache",
+            str(cache),
+        ]
+        proc = subprocess.run(npm, cwd=project, capture_output=True, text=True)
+        if proc.returncode != 0:
+            print(f"error: npm ci failed in {project}:\n{proc.stderr[-2000:]}", file=sys.stderr)
+            return 2
+        print(
+            f"{spec.name}: {len(spec.resources)} resources; npm ci {time.monotonic() - t0:.1f} s (not counted)"
+        )
+        print(f"  {'run':<4} " + " ".join(f"{n:>8}" for n in STAGES) + f" {'total':>8}  exit")
+        worst = 0
+        for i in range(1, runs + 1):
+            opts = VerifyOptions(fuzz_time=fuzz_time, out_dir=Path(tmp) / f"out-{i}")
+            report = verify_project(project, opts)
+            times = {s.name: s.duration_s for s in report.stages if s.status != "skipped"}
+            cells = " ".join(f"{times[n]:8.1f}" if n in times else f"{'-':>8}" for n in STAGES)
+            print(f"  {i:<4} {cells} {report.duration_s:8.1f}  {report.exit_code}", flush=True)
+            if report.exit_code != 0:
+                failed = [f"{s.name}: {s.detail}" for s in report.stages if s.status in ("failed", "error")]
+                print(f"       not clean: {report.fatal or '; '.join(failed) or len(report.findings)}")
+            worst = max(worst, report.exit_code)
+    return worst
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS)
@@ -69,7 +117,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--probe-budget", type=float, default=60.0)
     ap.add_argument("--json", type=Path, help="also write the per-app results here")
+    ap.add_argument(
+        "--generated", type=Path, metavar="SPEC", help="time verify of the backend generated from SPEC"
+    )
+    ap.add_argument("--runs", type=int, default=2, help="with --generated: verify runs (default 2)")
     args = ap.parse_args(argv)
+    if args.generated:
+        return bench_generated(args.generated, args.runs, args.fuzz_time)
 
     if not (args.corpus / "node_modules").is_dir():
         print(

@@ -29,7 +29,7 @@ from backend_implementor.spec.model import Spec
 
 REPO = Path(__file__).resolve().parents[2]
 OWN_SPECS = Path(__file__).parent / "specs"
-EXAMPLES = ("blog", "library", "inventory", "notes", "projects")
+EXAMPLES = ("blog", "library", "inventory", "notes", "projects", "shop")
 ADMIN_EMAIL = "admin@example.com"
 ADMIN_PASSWORD = "admin-password-123"
 

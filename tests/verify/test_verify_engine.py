@@ -225,8 +225,13 @@ def test_install_build_test_stages(tmp_path):
          "test": "vitest run"},
         {"node_modules/.bin/vitest": FAKE_VITEST},
     )  # fmt: skip
-    r = verify_project(proj, VerifyOptions(stages=["install", "build", "test"], out_dir=tmp_path / "o"))
+    events: list[tuple[str, str]] = []
+    opts = VerifyOptions(stages=["install", "build", "test"], out_dir=tmp_path / "o",
+                         progress=lambda event, stage, data: events.append((event, stage)))  # fmt: skip
+    r = verify_project(proj, opts)
     by = {s.name: s for s in r.stages}
+    # Not a bimpl backend: its tests may need the build's output, so they run after it.
+    assert events.index(("end", "build")) < events.index(("start", "test"))
     assert by["install"].status == "skipped"
     assert by["build"].status == "failed" and "TS2322: bad type" in by["build"].log_tail
     assert by["test"].status == "failed"
@@ -298,6 +303,28 @@ def test_build_and_an_independent_typecheck_run_side_by_side(tmp_path):
     r = verify_project(proj, VerifyOptions(stages=["build"], out_dir=tmp_path / "o"))
     assert r.stage("build").status == "passed", r.stage("build").log_tail
     assert r.stage("build").detail == "npm run --silent build; npm run --silent typecheck"
+
+
+@needs_node
+@pytest.mark.slow
+def test_bimpl_backend_tests_run_beside_the_build_and_report_in_pipeline_order(tmp_path):
+    # The build waits for the tests to start and the tests for the build: only a side-by-side run passes.
+    vitest = FAKE_VITEST.replace(
+        'echo "fake vitest', 'node rv.js test.started build.started || exit 3\necho "fake vitest'
+    )
+    proj = make_project(
+        tmp_path / "p",
+        {"build": "node rv.js build.started test.started", "test": "vitest run"},
+        {"rv.js": RENDEZVOUS_JS, "node_modules/.bin/vitest": vitest, ".bimpl.json": "{}"},
+    )
+    events: list[tuple[str, str]] = []
+    opts = VerifyOptions(stages=["build", "test"], out_dir=tmp_path / "o",
+                         progress=lambda event, stage, data: events.append((event, stage)))  # fmt: skip
+    r = verify_project(proj, opts)
+    assert r.stage("build").status == "passed", r.stage("build").log_tail
+    assert [s.name for s in r.stages] == ["build", "test"]
+    assert r.stage("test").detail == "1 passed, 2 failed, 2 skipped (ran beside the build and server stages)"
+    assert events.index(("start", "test")) < events.index(("end", "build"))
 
 
 @needs_node

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -13,33 +14,54 @@ _ICONS = {"passed": "[green]✓[/]", "failed": "[red]✗[/]", "skipped": "[dim]�
 
 
 class StageProgress:
-    """Renders engine events: a spinner while a stage runs, one line with its timing when it ends."""
+    """Renders engine events: a spinner naming the stages that run (tests may run beside others), and one
+    line with its timing when a stage ends. Events may come from the engine's worker thread."""
 
     def __init__(self, console: Any) -> None:
         self.console = console
         self.status: Any = None
+        self.running: dict[str, str] = {}  # stage -> its latest note
+        self.lock = threading.Lock()
 
     def __call__(self, event: str, stage: str, data: Any) -> None:
         from rich.markup import escape
 
-        if event == "start":
-            self.stop()
-            self.status = self.console.status(f"[bold]{stage}[/] …")
-            self.status.start()
-        elif event == "note":
-            if self.status is not None:
-                self.status.update(f"[bold]{stage}[/] … {escape(str(data))[:100]}")
-        elif event == "end":
-            self.stop()
-            icon = _ICONS.get(data.status, "?")
-            self.console.print(
-                f"{icon} [bold]{stage:<9}[/] {data.duration_s:6.1f}s  {data.status:<7} [dim]{escape(data.detail)}[/]"
-            )
+        with self.lock:
+            if event == "start":
+                self.running[stage] = ""
+            elif event == "note" and stage in self.running:
+                self.running[stage] = escape(str(data))[:100]
+            elif event == "end":
+                self.running.pop(stage, None)
+                self._stop()
+                icon = _ICONS.get(data.status, "?")
+                self.console.print(
+                    f"{icon} [bold]{stage:<9}[/] {data.duration_s:6.1f}s  {data.status:<7} [dim]{escape(data.detail)}[/]"
+                )
+            self._show()
 
-    def stop(self) -> None:
+    def _show(self) -> None:
+        if not self.running:
+            self._stop()
+            return
+        text = ", ".join(
+            f"[bold]{name}[/] …" + (f" {note}" if note else "") for name, note in self.running.items()
+        )
+        if self.status is None:
+            self.status = self.console.status(text)
+            self.status.start()
+        else:
+            self.status.update(text)
+
+    def _stop(self) -> None:
         if self.status is not None:
             self.status.stop()
             self.status = None
+
+    def stop(self) -> None:
+        with self.lock:
+            self.running.clear()
+            self._stop()
 
 
 def _parse_env(items: list[str]) -> dict[str, str]:

@@ -12,6 +12,7 @@ import json
 import re
 import secrets
 import shutil
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -116,6 +117,7 @@ class _Run:
         self.auth: AuthConfig | None = None  # --auth, else detected once the document is known
         self.login: TokenResult | None = None  # --auth's trial login, reused by the contract stage
         self.pglite_dir: Path | None = None  # fresh PGlite data dir for bimpl backends
+        self.cancel = threading.Event()  # stops commands running in worker threads when the run ends
 
     def emit(self, event: str, stage: str, data: Any = None) -> None:
         if self.opts.progress is not None:
@@ -197,7 +199,7 @@ def _stage_install(run: _Run, project: Project) -> StageResult:
 def _stage_build(run: _Run, project: Project) -> StageResult:
     cmds: list[list[str]] = []
     if "build" in project.scripts:
-        cmds.append(project.run_script_cmd("build"))
+        cmds.append(project.run_script_cmd("build", ["--noCheck"] if _build_may_skip_checks(project) else []))
     if "typecheck" in project.scripts:  # often covers what the build excludes (tests)
         cmds.append(project.run_script_cmd("typecheck"))
     if not cmds and project.typescript:
@@ -218,6 +220,7 @@ def _stage_build(run: _Run, project: Project) -> StageResult:
             log_path=logs[i],
             timeout_s=run.opts.build_timeout,
             base_env=run.opts.base_env,
+            cancel=run.cancel,
         )
 
     if len(cmds) == 2 and _typecheck_is_independent(project):
@@ -239,6 +242,29 @@ def _stage_build(run: _Run, project: Project) -> StageResult:
             )
     return StageResult(
         "build", "passed", detail="; ".join(r.cmd for r in results), log=str(run.out / "build.log")
+    )
+
+
+def _tests_may_run_beside(project: Project) -> bool:
+    """bimpl backends' vitest suites run on their own in-memory PGlite and never read dist/, so they can
+    run while the build compiles and the server is booted and probed: the slowest stage no longer adds
+    to the others."""
+    return project.bimpl_generated and project.test_runner == "vitest"
+
+
+def _stage_test_beside(run: _Run, project: Project) -> StageResult:
+    result = _stage_test(run, project)
+    result.detail += " (ran beside the build and server stages)"
+    return result
+
+
+def _build_may_skip_checks(project: Project) -> bool:
+    """bimpl backends: `typecheck` checks src and test together, so the build beside it only has to emit
+    (tsc --noCheck, TypeScript >= 5.6). That halves the stage's CPU time with no check lost."""
+    return (
+        project.bimpl_generated
+        and project.scripts.get("build") == "tsc -p tsconfig.json"
+        and project.scripts.get("typecheck") == "tsc -p tsconfig.test.json"
     )
 
 
@@ -265,6 +291,7 @@ def _stage_test(run: _Run, project: Project) -> StageResult:
         log_path=run.out / "test.log",
         timeout_s=run.opts.test_timeout,
         base_env=run.opts.base_env,
+        cancel=run.cancel,
     )
     if res.error or res.timed_out:
         why = res.error or f"timed out after {run.opts.test_timeout:.0f}s"
@@ -600,12 +627,18 @@ def verify_project(path: Path | str, options: VerifyOptions | None = None) -> Re
     root = project.root
     report.schema = inventory.schema(root)
     report.middleware = inventory.middleware(root, project.main)
+    tests_beside: threading.Thread | None = None
     try:
         install_failed = False
         if run.wanted("install"):
             install_failed = run.timed("install", lambda: _stage_install(run, project)).status == "failed"
+        if run.wanted("test") and not install_failed and _tests_may_run_beside(project):
+            tests_beside = threading.Thread(
+                target=run.timed, args=("test", lambda: _stage_test_beside(run, project)), daemon=True
+            )
+            tests_beside.start()
         for name, fn in (("build", _stage_build), ("test", _stage_test)):
-            if run.wanted(name):
+            if run.wanted(name) and not (name == "test" and tests_beside):
                 if install_failed:
                     run.skip(name, "install failed")
                 else:
@@ -619,7 +652,13 @@ def verify_project(path: Path | str, options: VerifyOptions | None = None) -> Re
                 _boot_and_probe(run, project)
         if run.wanted("static"):
             run.timed("static", lambda: _stage_static(run, root))
+        if tests_beside is not None:
+            tests_beside.join()
     finally:
+        run.cancel.set()  # after Ctrl-C or a bug: stop what still runs in a worker thread
+        if tests_beside is not None:
+            tests_beside.join()
+        report.stages.sort(key=lambda s: STAGES.index(s.name) if s.name in STAGES else len(STAGES))
         report.endpoints = inventory.endpoints(
             run.openapi, None if run.openapi else root, report.spec_source or ""
         )

@@ -7,6 +7,7 @@ import contextlib
 import os
 import socket
 import subprocess
+import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -60,10 +61,12 @@ def run_cmd(
     env: Mapping[str, str] | None = None,
     base_env: Mapping[str, str] | None = None,
     display: str | None = None,
+    cancel: threading.Event | None = None,
 ) -> CmdResult:
     """Run to completion with output to `log_path`; the group is killed on timeout or interruption.
 
-    `display` replaces the command line in logs and results (to keep secrets out of them)."""
+    `display` replaces the command line in logs and results (to keep secrets out of them). `cancel` lets
+    another thread stop a command run in a worker thread (Ctrl-C only reaches the main thread)."""
     shell = isinstance(cmd, str)
     shown = display or (cmd if shell else " ".join(cmd))
     log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -86,15 +89,30 @@ def run_cmd(
             return CmdResult(
                 shown, None, time.monotonic() - start, log_path, error=f"cannot run {shown}: {exc}"
             )
-        timed_out = False
+        timed_out = cancelled = False
+        deadline = start + timeout_s
         try:
-            proc.wait(timeout=timeout_s)
-        except subprocess.TimeoutExpired:
-            timed_out = True
+            while proc.poll() is None:
+                if cancel is not None and cancel.is_set():
+                    cancelled = True
+                    break
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    timed_out = True
+                    break
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    proc.wait(timeout=min(remaining, 0.2 if cancel is not None else remaining))
         finally:
             kill_group(proc.pid, proc)
-    rc = None if timed_out else proc.returncode
-    return CmdResult(shown, rc, time.monotonic() - start, log_path, timed_out=timed_out)
+    rc = None if timed_out or cancelled else proc.returncode
+    return CmdResult(
+        shown,
+        rc,
+        time.monotonic() - start,
+        log_path,
+        timed_out=timed_out,
+        error="cancelled" if cancelled else "",
+    )
 
 
 def free_port() -> int:
