@@ -8,7 +8,17 @@ import json
 import pytest
 
 from .blackbox import run_checks
-from .conftest import ADMIN_EMAIL, ADMIN_PASSWORD, EXAMPLES, build, node_eval, require_ok, run, serve
+from .conftest import (
+    ADMIN_EMAIL,
+    ADMIN_PASSWORD,
+    EXAMPLES,
+    build,
+    make_project,
+    node_eval,
+    require_ok,
+    run,
+    serve,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -55,3 +65,39 @@ def test_production_refuses_to_start_without_a_strong_jwt_secret(projects, tmp_p
     proc = run(["node", "dist/server.js"], project.dir, env=env, timeout=60)
     assert proc.returncode == 1
     assert "JWT_SECRET" in proc.stderr and "at least 32 bytes" in proc.stderr
+
+
+@pytest.mark.parametrize("name", [*EXAMPLES, "alltypes"])
+def test_drizzle_kit_finds_the_schema_and_the_committed_snapshot_equal(name, node_modules, tmp_path):
+    project = make_project(name, tmp_path, node_modules)
+    proc = run(["npm", "run", "db:generate"], project.dir, timeout=300)
+    require_ok(proc, "npm run db:generate")
+    assert "No schema changes" in proc.stdout, proc.stdout[-2000:]
+    assert sorted(p.name for p in (project.dir / "drizzle").iterdir()) == ["0000_init.sql", "down", "meta"]
+
+
+def test_a_schema_change_becomes_the_next_migration_and_applies(node_modules, tmp_path):
+    project = make_project("library", tmp_path, node_modules)
+    schema = project.dir / "src" / "db" / "schema.ts"
+    text = schema.read_text()
+    anchor = "    copies: integer('copies').default(1).notNull(),\n"
+    assert anchor in text
+    schema.write_text(text.replace(anchor, anchor + "    pages: integer('pages'),\n"))
+    require_ok(
+        run(["npm", "run", "db:generate", "--", "--name", "add_pages"], project.dir, timeout=300),
+        "db:generate",
+    )
+    up = (project.dir / "drizzle" / "0001_add_pages.sql").read_text()
+    assert up.strip() == 'ALTER TABLE "books" ADD COLUMN "pages" integer;'
+    (project.dir / "drizzle" / "down" / "0001_add_pages.sql").write_text(
+        'ALTER TABLE "books" DROP COLUMN "pages";\n'
+    )
+
+    env = {"PGLITE_DIR": str(tmp_path / "db")}
+    require_ok(run(["npm", "run", "db:migrate"], project.dir, env=env), "db:migrate")
+    columns = "const { rows } = await db.query(\"select column_name from information_schema.columns where table_name = 'books'\"); console.log(rows.map((r) => r.column_name).join(','));"
+    script = f"import {{ PGlite }} from '@electric-sql/pglite'; const db = new PGlite(process.env.PGLITE_DIR); {columns} await db.close();"
+    assert "pages" in node_eval(project, script, env=env).strip().split(",")
+    rolled = run(["npm", "run", "db:rollback"], project.dir, env=env)
+    require_ok(rolled, "db:rollback")
+    assert "pages" not in node_eval(project, script, env=env).strip().split(",")

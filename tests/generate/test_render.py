@@ -48,6 +48,8 @@ def test_layout_matches_design(library):
         "drizzle/0000_init.sql",
         "drizzle/down/0000_init.sql",
         "drizzle/meta/_journal.json",
+        "drizzle/meta/0000_snapshot.json",
+        "drizzle.config.ts",
         "Dockerfile",
         "compose.yaml",
         ".env.example",
@@ -220,3 +222,61 @@ def test_references_to_owner_read_rows_are_checked_on_create_and_update():
 def test_gitignore_covers_bimpl_output_and_the_pglite_dir(library):
     ignored = render_project(library)[".gitignore"].decode().split("\n")
     assert {".bimpl/", ".data/", "node_modules/", ".env"} <= set(ignored)
+
+
+@pytest.mark.parametrize("name", [*EXAMPLES, "alltypes"])
+def test_drizzle_kit_snapshot_describes_what_the_sql_creates(name):
+    files = render_project(load_spec(example_path(name)))
+    sql = files["drizzle/0000_init.sql"].decode()
+    snap = json.loads(files["drizzle/meta/0000_snapshot.json"])
+    assert snap["version"] == "7" and snap["prevId"] == "0" * 8 + "-0000-0000-0000-" + "0" * 12
+    created = dict(re.findall(r'CREATE TABLE "(\w+)" \(\n(.*?)\n\);', sql, re.S))
+    assert sorted(f"public.{t}" for t in created) == sorted(snap["tables"])
+    for table, body in created.items():
+        entry = snap["tables"][f"public.{table}"]
+        lines = [line.strip().rstrip(",") for line in body.splitlines()]
+        columns = [line for line in lines if not line.startswith("CONSTRAINT")]
+        assert [c.split('"')[1] for c in columns] == list(entry["columns"])
+        for line in columns:
+            col = entry["columns"][line.split('"')[1]]
+            assert line.startswith(f'"{col["name"]}" {col["type"]}')
+            assert line.endswith(" NOT NULL") == col["notNull"]
+            assert (" PRIMARY KEY" in line) == col["primaryKey"]
+            if "default" in col:
+                default = col["default"]
+                shown = default if isinstance(default, str) else json.dumps(default)
+                assert f" DEFAULT {shown}" in line
+            else:
+                assert " DEFAULT " not in line
+        uniques = {
+            re.search(r'CONSTRAINT "(\w+)"', line)[1] for line in lines if line.startswith("CONSTRAINT")
+        }
+        assert uniques == set(entry["uniqueConstraints"])
+        for fk in entry["foreignKeys"].values():
+            assert (
+                f'ALTER TABLE "{table}" ADD CONSTRAINT "{fk["name"]}" FOREIGN KEY ("{fk["columnsFrom"][0]}") '
+                f'REFERENCES "public"."{fk["tableTo"]}"("id") ON DELETE {fk["onDelete"]}'
+            ) in sql
+        for index in entry["indexes"].values():
+            assert (
+                f'CREATE INDEX "{index["name"]}" ON "{table}" USING btree ("{index["columns"][0]["expression"]}")'
+                in sql
+            )
+    assert sql.count("FOREIGN KEY") == sum(len(t["foreignKeys"]) for t in snap["tables"].values())
+    assert sql.count("CREATE INDEX") == sum(len(t["indexes"]) for t in snap["tables"].values())
+
+
+def test_defaults_are_written_as_drizzle_kit_writes_them():
+    snap = json.loads(render_project(load_spec(example_path("alltypes")))["drizzle/meta/0000_snapshot.json"])
+    columns = snap["tables"]["public.things"]["columns"]
+    assert {k: columns[k]["default"] for k in ("s", "i", "n", "d", "b", "dt", "j", "arr", "ai")} == {
+        "s": "'it''s'",
+        "i": -3,
+        "n": 1.5,
+        "d": "'1.250'",
+        "b": False,
+        "dt": "'2024-02-29'",
+        "j": """'{"b":1,"a":[1,"x"]}'::jsonb""",  # the spec's key order, as JSON.stringify keeps it
+        "arr": """'{"x","y z"}'""",
+        "ai": "'{}'",
+    }

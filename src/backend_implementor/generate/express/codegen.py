@@ -204,23 +204,43 @@ def _zod_query(f: Field, kind: str) -> str:
 
 
 def _sql_default(f: Field, kind: str) -> str:
+    """The DEFAULT clause as drizzle-kit writes it for the column's `.default(...)` in schema.ts."""
     v = f.default
     if kind == "array":
-        item_sql = _sql_type(f, f.items or "text")
-        if not v:
-            return "'{}'"
-        return "ARRAY[" + ", ".join(_sql_scalar(x, f.items or "text") for x in v) + f"]::{item_sql}[]"
-    return _sql_scalar(v, kind)
-
-
-def _sql_scalar(v: Any, kind: str) -> str:
+        return sql_str(_pg_array(v or []))
     if kind == "json":
-        return sql_str(json.dumps(v, separators=(",", ":"), sort_keys=True)) + "::jsonb"
+        return sql_str(_json_stringify(v)) + "::jsonb"
     if isinstance(v, bool):
         return "true" if v else "false"
     if isinstance(v, int | float) and kind != "decimal":
         return repr(v)
     return sql_str(str(v))
+
+
+def _snapshot_default(f: Field, kind: str) -> Any:
+    """drizzle-kit's snapshot keeps numbers and booleans as JSON values and everything else as SQL text."""
+    v = f.default
+    if kind not in ("array", "json", "decimal") and isinstance(v, bool | int | float):
+        return v
+    return _sql_default(f, kind)
+
+
+def _json_stringify(v: Any) -> str:
+    # JSON.stringify's output: keys in insertion order (what schema.ts's literal gives drizzle), no spaces.
+    return json.dumps(v, separators=(",", ":"), ensure_ascii=False)
+
+
+def _pg_array(items: list[Any]) -> str:
+    """A PostgreSQL array literal: {1,2} or {"a","b c"} (elements quoted and escaped)."""
+    out = []
+    for x in items:
+        if isinstance(x, bool):
+            out.append("true" if x else "false")
+        elif isinstance(x, int | float):
+            out.append(repr(x))
+        else:
+            out.append('"' + str(x).replace("\\", "\\\\").replace('"', '\\"') + '"')
+    return "{" + ",".join(out) + "}"
 
 
 def _drizzle_default(f: Field, kind: str) -> str:
@@ -245,6 +265,9 @@ class FieldCode:
     required_in_body: bool
     drizzle: str  # full drizzle column expression
     sql: str  # column definition inside CREATE TABLE
+    sql_type: str
+    sql_default: str | None  # the DEFAULT clause's expression
+    snapshot_default: Any  # the default as drizzle-kit's snapshot records it (None: no default)
     zod_create: str
     zod_update: str
     zod_output: str
@@ -313,8 +336,10 @@ def field_code(spec: Spec, res_name: str, name: str, f: Field) -> FieldCode:
         zout = _zod_output(f, kind)
 
     sql = f'"{name}" {sql_type}'
+    sql_default = snapshot_default = None
     if has_default:
-        sql += f" DEFAULT {_sql_default(f, kind)}"
+        sql_default, snapshot_default = _sql_default(f, kind), _snapshot_default(f, kind)
+        sql += f" DEFAULT {sql_default}"
         drizzle += f".default({_drizzle_default(f, kind)})"
     if not_null:
         sql += " NOT NULL"
@@ -347,6 +372,9 @@ def field_code(spec: Spec, res_name: str, name: str, f: Field) -> FieldCode:
         required_in_body=required_in_body and not f.readonly,
         drizzle=drizzle,
         sql=sql,
+        sql_type=sql_type,
+        sql_default=sql_default,
+        snapshot_default=snapshot_default,
         zod_create=zod_create,
         zod_update=zod_update,
         zod_output=zod_output,

@@ -18,12 +18,9 @@ import jinja2
 from backend_implementor.generate.errors import GenerateError
 from backend_implementor.generate.express import codegen
 from backend_implementor.generate.express.codegen import ResourceCode, ts
+from backend_implementor.generate.express.migrations import initial_migration
 from backend_implementor.generate.express.samples import sample_plan
 from backend_implementor.spec.model import Spec
-
-# Fixed so output is reproducible; drizzle only needs journal timestamps to increase.
-MIGRATION_WHEN = 1735689600000
-MIGRATION_TAG = "0000_init"
 
 PER_RESOURCE = {
     "src/resources/resource.ts": "src/resources/{name}.ts",
@@ -136,88 +133,12 @@ def _package_json(name: str, description: str, root: dict[str, Any]) -> str:
             "test": "vitest run",
             "db:migrate": "tsx src/db/cli.ts up",
             "db:rollback": "tsx src/db/cli.ts down",
+            "db:generate": "drizzle-kit generate",
         },
         "dependencies": root["dependencies"],
         "devDependencies": root["devDependencies"],
     }
     return json.dumps(pkg, indent=2) + "\n"
-
-
-# ---- migrations ---------------------------------------------------------------------------------
-
-_AUTH_TABLES = """CREATE TABLE "users" (
-\t"id" uuid PRIMARY KEY DEFAULT gen_random_uuid() NOT NULL,
-\t"email" varchar(320) NOT NULL,
-\t"password_hash" text NOT NULL,
-\t"role" text NOT NULL,
-\t"created_at" timestamp with time zone DEFAULT now() NOT NULL,
-\t"updated_at" timestamp with time zone DEFAULT now() NOT NULL,
-\tCONSTRAINT "users_email_unique" UNIQUE("email")
-);
---> statement-breakpoint
-CREATE TABLE "refresh_tokens" (
-\t"id" uuid PRIMARY KEY DEFAULT gen_random_uuid() NOT NULL,
-\t"user_id" uuid NOT NULL,
-\t"family_id" uuid NOT NULL,
-\t"token_hash" text NOT NULL,
-\t"expires_at" timestamp with time zone NOT NULL,
-\t"revoked_at" timestamp with time zone,
-\t"created_at" timestamp with time zone DEFAULT now() NOT NULL,
-\tCONSTRAINT "refresh_tokens_token_hash_unique" UNIQUE("token_hash")
-)"""
-
-
-def _migration(resources: list[ResourceCode], auth: bool) -> tuple[str, str]:
-    """(up, down) SQL in drizzle-kit's format: statements separated by `--> statement-breakpoint`."""
-    creates: list[str] = [_AUTH_TABLES] if auth else []
-    fks: list[str] = []
-    indexes: list[str] = []
-    if auth:
-        fks.append(_fk("refresh_tokens", "user_id", "users", "cascade"))
-        indexes += [_index("refresh_tokens", "user_id"), _index("refresh_tokens", "family_id")]
-    for r in resources:
-        cols = ['"id" uuid PRIMARY KEY DEFAULT gen_random_uuid() NOT NULL']
-        if r.owned:
-            cols.append('"owner_id" uuid NOT NULL')
-            fks.append(_fk(r.name, "owner_id", "users", "cascade"))
-        cols += [f.sql for f in r.fields]
-        cols += [
-            '"created_at" timestamp with time zone DEFAULT now() NOT NULL',
-            '"updated_at" timestamp with time zone DEFAULT now() NOT NULL',
-        ]
-        cols += [f'CONSTRAINT "{r.name}_{f.name}_unique" UNIQUE("{f.name}")' for f in r.fields if f.unique]
-        creates.append(f'CREATE TABLE "{r.name}" (\n' + ",\n".join("\t" + c for c in cols) + "\n)")
-        for f in r.fields:
-            if f.ref_table:
-                fks.append(_fk(r.name, f.name, f.ref_table, f.on_delete or "restrict"))
-        indexes += [_index(r.name, col) for col in r.indexes]
-    up = "\n--> statement-breakpoint\n".join(s + ";" for s in creates + fks + indexes) + "\n"
-    tables = [r.name for r in reversed(resources)] + (["refresh_tokens", "users"] if auth else [])
-    drops = [f'DROP TABLE "{t}" CASCADE;' for t in tables]
-    down = "\n--> statement-breakpoint\n".join(drops) + "\n"
-    return up, down
-
-
-def _fk(table: str, col: str, ref: str, on_delete: str) -> str:
-    return (
-        f'ALTER TABLE "{table}" ADD CONSTRAINT "{table}_{col}_{ref}_id_fk" FOREIGN KEY ("{col}") '
-        f'REFERENCES "public"."{ref}"("id") ON DELETE {on_delete} ON UPDATE no action'
-    )
-
-
-def _index(table: str, col: str) -> str:
-    return f'CREATE INDEX "{table}_{col}_idx" ON "{table}" USING btree ("{col}")'
-
-
-def _journal() -> str:
-    journal = {
-        "version": "7",
-        "dialect": "postgresql",
-        "entries": [
-            {"idx": 0, "version": "7", "when": MIGRATION_WHEN, "tag": MIGRATION_TAG, "breakpoints": True}
-        ],
-    }
-    return json.dumps(journal, indent=2) + "\n"
 
 
 # ---- context ------------------------------------------------------------------------------------
@@ -349,8 +270,5 @@ def render_files(spec: Spec) -> dict[str, bytes]:
     lock, root = _lockfile(spec.name, auth=ctx["auth"])
     files["package-lock.json"] = lock
     files["package.json"] = _package_json(spec.name, ctx["description"], root)
-    up, down = _migration(ctx["resources"], auth=ctx["auth"])
-    files[f"drizzle/{MIGRATION_TAG}.sql"] = up
-    files[f"drizzle/down/{MIGRATION_TAG}.sql"] = down
-    files["drizzle/meta/_journal.json"] = _journal()
+    files.update(initial_migration(ctx["resources"], auth=ctx["auth"]))
     return {p: files[p].encode("utf-8") for p in sorted(files)}
