@@ -223,8 +223,5 @@ def initial_migration(resources: list[ResourceCode], auth: bool) -> dict[str, st
         f"drizzle/{MIGRATION_TAG}.sql": up_sql(model),
         f"drizzle/down/{MIGRATION_TAG}.sql": down_sql(model),
         "drizzle/meta/_journal.json": json.dumps(journal(), indent=2) + "\n",
-        "drizzle/meta/0000_snapshot.json": json.dumps(
-            snapshot(model), indent=2, ensure_ascii=False
-        )
-        + "\n",
+        "drizzle/meta/0000_snapshot.json": json.dumps(snapshot(model), indent=2, ensure_ascii=False) + "\n",
     }
