@@ -1,7 +1,8 @@
 """Process groups and log tails, shared by the agent's tools (bash, service, sandbox) and by verify.
 
 Every command bimpl starts runs in its own process group (start_new_session=True), so one kill reaches
-npm, node and whatever they spawned.
+npm, node and whatever they spawned. Each group is also `watch`ed: a watchdog process (reaper.py) stops
+the groups still running if bimpl dies without stopping them itself (SIGKILL, a crash).
 """
 
 from __future__ import annotations
@@ -11,9 +12,56 @@ import os
 import re
 import signal
 import subprocess
+import sys
+import threading
 import time
 
 KILL_GRACE = 2.0  # seconds between SIGTERM and SIGKILL
+
+
+class _Watchdog:
+    """The client end of reaper.py: started on first use, one per bimpl process."""
+
+    def __init__(self) -> None:
+        self.proc: subprocess.Popen | None = None
+        self.lock = threading.Lock()
+
+    def send(self, line: str) -> None:
+        with self.lock:
+            if self.proc is None or self.proc.poll() is not None:
+                if line.startswith("-"):
+                    return  # nothing to forget in a watchdog that is not running
+                try:
+                    self.proc = subprocess.Popen(
+                        [sys.executable, "-m", "backend_implementor.reaper"],
+                        stdin=subprocess.PIPE,
+                        stdout=subprocess.DEVNULL,
+                        stderr=subprocess.DEVNULL,
+                        start_new_session=True,  # outlives a kill of bimpl's own process group
+                        text=True,
+                    )
+                except OSError:
+                    return  # no watchdog: groups are still stopped on every normal exit
+            assert self.proc.stdin is not None
+            with contextlib.suppress(OSError, ValueError):
+                self.proc.stdin.write(line + "\n")
+                self.proc.stdin.flush()
+
+
+_watchdog = _Watchdog()
+
+
+def watch(proc: subprocess.Popen) -> None:
+    """Have the watchdog stop `proc`'s process group (it must lead one) should bimpl die first."""
+    from backend_implementor.reaper import leader_start_time
+
+    start = leader_start_time(proc.pid)
+    if start is not None:
+        _watchdog.send(f"+ {proc.pid} {start}")
+
+
+def unwatch(pgid: int) -> None:
+    _watchdog.send(f"- {pgid}")
 
 
 def group_alive(pgid: int) -> bool:
@@ -69,6 +117,13 @@ def kill_group(pgid: int, proc: subprocess.Popen | None = None, grace: float = K
 
     `proc` (the group leader we started) is reaped along the way so it does not linger as a zombie.
     """
+    try:
+        return _kill_group(pgid, proc, grace)
+    finally:
+        unwatch(pgid)
+
+
+def _kill_group(pgid: int, proc: subprocess.Popen | None, grace: float) -> bool:
     try:
         os.killpg(pgid, signal.SIGTERM)
     except ProcessLookupError:

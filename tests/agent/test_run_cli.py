@@ -3,6 +3,7 @@
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -181,6 +182,52 @@ def test_kill_9_mid_run_then_resume_reaches_same_end_state(tmp_path, workspace):
     assert records[-1] == {"type": "end", "exit_status": "finished", "message": "all written", "steps": 4}
     again = bimpl("run", "--resume", run_id, "-w", str(workspace))
     assert again.returncode == 2 and "already finished" in again.stderr
+
+
+def port_open(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(1)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def test_kill_9_mid_run_stops_the_services_it_started(tmp_path, workspace):
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    server = f"{sys.executable} -m http.server {port} --bind 127.0.0.1"
+    entries = [
+        {
+            "tool_calls": [
+                {
+                    "name": "service",
+                    "arguments": {"action": "start", "name": "web", "command": server, "port": port},
+                }
+            ]
+        },
+        tool("bash", command="sleep 30"),
+        tool("finish", summary="never reached"),
+    ]
+    proc = subprocess.Popen(
+        [*BIMPL, "run", "--model", f"scripted:{script(tmp_path, entries)}", "-w", str(workspace), "t"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while not port_open(port):
+            assert time.monotonic() < deadline, "the service never started"
+            assert proc.poll() is None, "bimpl ended before the service started"
+            time.sleep(0.1)
+        os.kill(proc.pid, signal.SIGKILL)  # no cleanup code of bimpl's can run
+        proc.wait(timeout=10)
+        deadline = time.monotonic() + 20
+        while port_open(port) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not port_open(port), "the dev server outlived bimpl"
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
 
 
 @pytest.mark.parametrize(

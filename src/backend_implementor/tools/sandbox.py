@@ -19,7 +19,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from backend_implementor.processes import kill_group
+from backend_implementor.processes import kill_group, watch
 
 # argv: NETNS_PATH COMMAND... — join the user namespace that owns the network namespace (found with the
 # NS_GET_USERNS ioctl; unprivileged bwrap makes one, and moves its child on into a nested one), then the
@@ -104,6 +104,7 @@ class Sandbox:
             )
         finally:
             os.close(write_fd)
+        watch(self._holder)
         with os.fdopen(read_fd, "rb") as info:
             raw = info.read()  # bwrap closes the fd once the sandbox is set up
         try:

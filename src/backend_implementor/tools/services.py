@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, ClassVar
 
-from backend_implementor.processes import kill_group, tail_lines
+from backend_implementor.processes import kill_group, tail_lines, watch
 from backend_implementor.tools.base import Tool, ToolContext, ToolError
 from backend_implementor.tools.shell import command_argv, command_env
 
@@ -112,6 +112,7 @@ class ServiceManager:
         except OSError as exc:
             log_file.close()
             raise ToolError(f"cannot start the service: {exc}") from None
+        watch(proc)
         service = Service(name, command, proc, log_path, log_file, port, time.monotonic())
         self.services[name] = service
 

@@ -7,7 +7,7 @@ import signal
 import subprocess
 from typing import Any, ClassVar
 
-from backend_implementor.processes import clean_output, group_alive, kill_group
+from backend_implementor.processes import clean_output, group_alive, kill_group, unwatch, watch
 from backend_implementor.tools.base import Tool, ToolContext, ToolError
 from backend_implementor.tools.env import scrubbed_env
 from backend_implementor.tools.process import OutputCapture
@@ -78,6 +78,7 @@ class Bash(Tool):
             )
         except OSError as exc:
             raise ToolError(f"cannot start bash: {exc}") from None
+        watch(proc)
         capture = OutputCapture(proc.stdout, OUTPUT_HEAD_BYTES, OUTPUT_TAIL_BYTES, OUTPUT_MAX_LINES)
         notes: list[str] = []
         try:
@@ -94,6 +95,8 @@ class Bash(Tool):
                 "[note: the command left background processes running; they were stopped when it ended. "
                 "Use the service tool for servers and other long-lived processes.]"
             )
+        elif code is not None:
+            unwatch(proc.pid)
         if not capture.join(timeout=5):
             notes.append(
                 "[note: a process that left the process group still holds the output open; it may be cut]"

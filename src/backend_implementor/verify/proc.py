@@ -15,7 +15,7 @@ from pathlib import Path
 
 import httpx
 
-from backend_implementor.processes import kill_group, tail_lines
+from backend_implementor.processes import kill_group, tail_lines, watch
 
 
 @dataclass
@@ -89,6 +89,7 @@ def run_cmd(
             return CmdResult(
                 shown, None, time.monotonic() - start, log_path, error=f"cannot run {shown}: {exc}"
             )
+        watch(proc)
         timed_out = cancelled = False
         deadline = start + timeout_s
         try:
@@ -187,6 +188,7 @@ class Server:
             )
         except OSError as exc:
             raise BootError(f"cannot start `{self.cmd}`: {exc}") from exc
+        watch(self.proc)
 
     def wait_ready(self, *, timeout_s: float, health: str | None) -> str:
         """Wait for the port, then for `health` (any answer below 500; without one, any HTTP answer on /).
