@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -77,6 +78,7 @@ class Running:
     proc: subprocess.Popen
     db_url: str | None
     log: Path
+    secret: str
 
     def is_alive(self) -> bool:
         return self.proc.poll() is None
@@ -90,8 +92,9 @@ def boot(app: CorpusApp, *, timeout: float = 60) -> Iterator[Running]:
     """Start `node app.js` on a free port in its own process group; kill the group afterwards."""
     port = free_port()
     tmp = Path(tempfile.mkdtemp(prefix=f"bimpl-{app.name}-"))
-    env = {**os.environ, "PORT": str(port), "NODE_ENV": "development"}
-    env.pop("APP_SECRET", None)
+    # As verify does: the app gets a secret the probes know, so they can sign tokens themselves.
+    secret = secrets.token_urlsafe(32)
+    env = {**os.environ, "PORT": str(port), "NODE_ENV": "development", "APP_SECRET": secret}
     db_url = None
     if app.expected.get("db_dir_env"):
         db_dir = tmp / "db"
@@ -108,7 +111,7 @@ def boot(app: CorpusApp, *, timeout: float = 60) -> Iterator[Running]:
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-    running = Running(app, f"http://127.0.0.1:{port}", proc, db_url, log)
+    running = Running(app, f"http://127.0.0.1:{port}", proc, db_url, log, secret)
     try:
         end = time.monotonic() + timeout
         while True:

@@ -55,7 +55,9 @@ def prober() -> Iterator[Prober]:
 def _probe(app: CorpusApp) -> tuple[list[Finding], list[str]]:
     messages: list[str] = []
     with boot(app) as running:
-        target = ProbeTarget(running.base_url, running.openapi(), None, running.db_url, running.is_alive)
+        target = ProbeTarget(
+            running.base_url, running.openapi(), None, running.db_url, running.is_alive, (running.secret,)
+        )
         findings = run_probes(target, budget_s=40, progress=messages.append)
     return findings, messages
 

@@ -47,6 +47,7 @@ from backend_implementor.verify.testresults import (
 )
 
 STAGES = ("install", "build", "test", "boot", "contract", "security", "static")
+SECRET_ENV_NAMES = ("JWT_SECRET", "APP_SECRET")
 URL_STAGES = ("contract", "security")  # what needs no source
 SERVER_STAGES = ("contract", "security")
 SPEC_PATHS = ("/openapi.json", "/openapi.yaml", "/api-docs", "/swagger.json", "/docs/openapi.json",
@@ -118,6 +119,7 @@ class _Run:
         self.login: TokenResult | None = None  # --auth's trial login, reused by the contract stage
         self.pglite_dir: Path | None = None  # fresh PGlite data dir for bimpl backends
         self.cancel = threading.Event()  # stops commands running in worker threads when the run ends
+        self.server_env: dict[str, str] | None = None  # what the booted backend got besides base_env
 
     def emit(self, event: str, stage: str, data: Any = None) -> None:
         if self.opts.progress is not None:
@@ -419,11 +421,16 @@ def _start_command(run: _Run, project: Project) -> str:
 
 
 def _server_env(run: _Run) -> dict[str, str]:
-    env: dict[str, str] = {
-        # A secret for apps that refuse to start without one (bimpl's JWT_SECRET, BaxBench's APP_SECRET).
-        "JWT_SECRET": secrets.token_urlsafe(48),
-        "APP_SECRET": secrets.token_urlsafe(48),
-    }
+    """The environment verify adds for the backend: made once per run, so a restarted server keeps the
+    secrets (and the tokens signed with them) of the first."""
+    if run.server_env is None:
+        run.server_env = _new_server_env(run)
+    return run.server_env
+
+
+def _new_server_env(run: _Run) -> dict[str, str]:
+    # A secret for apps that refuse to start without one (bimpl's JWT_SECRET, BaxBench's APP_SECRET).
+    env: dict[str, str] = {name: secrets.token_urlsafe(48) for name in SECRET_ENV_NAMES}
     if run.opts.db_url:
         env["DATABASE_URL"] = run.opts.db_url
     elif run.pglite_dir is not None:
@@ -522,6 +529,8 @@ def _stage_security(run: _Run, base_url: str, is_alive: Callable[[], bool]) -> S
         auth=run.auth,
         db_url=run.opts.db_url or (str(run.pglite_dir) if run.pglite_dir else None),
         is_alive=is_alive,
+        # The secrets the server was given: with one of them the JWT probe can sign a token itself.
+        signing_secrets=tuple(v for k, v in _server_env(run).items() if k in SECRET_ENV_NAMES),
     )
     findings = probes_mod.run_probes(
         target,

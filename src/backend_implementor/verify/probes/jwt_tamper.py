@@ -1,7 +1,10 @@
-"""JWT tampering (CWE-347): alg "none", a wrong key, edited claims, an edited expiry, guessable secrets.
+"""JWT tampering (CWE-347): alg "none", a wrong key, edited claims, an edited expiry, guessable secrets;
+and expired tokens that are still accepted (CWE-613).
 
 A token of a registered user is altered and sent to a protected GET that accepts the genuine token and
-refuses a missing one; any altered token that is accepted proves the signature is not checked."""
+refuses a missing one; any altered token that is accepted proves the signature is not checked. When the
+token is signed with a secret verify started the server with, the probe signs an expired copy itself:
+accepting it proves the server ignores `exp`, which no unsigned edit could show."""
 
 from __future__ import annotations
 
@@ -69,21 +72,35 @@ def _hs256(signing_input: str, key: bytes) -> str:
     return _b64(hmac.new(key, signing_input.encode(), hashlib.sha256).digest())
 
 
-def weak_secret(token: str) -> str | None:
+_HMAC = {"HS256": hashlib.sha256, "HS384": hashlib.sha384, "HS512": hashlib.sha512}
+
+
+def signing_secret(token: str, candidates: tuple[str, ...] | list[str]) -> str | None:
+    """The candidate secret that produced the token's HMAC signature, if any."""
     head, payload, sig = token.split(".")
     try:
         alg = json.loads(base64.urlsafe_b64decode(head + "=" * (-len(head) % 4))).get("alg")
     except ValueError:
         return None
-    digest = {"HS256": hashlib.sha256, "HS384": hashlib.sha384, "HS512": hashlib.sha512}.get(alg)
+    digest = _HMAC.get(alg)
     if digest is None:
         return None
-    for s in WEAK_SECRETS:
+    for s in candidates:
         if hmac.compare_digest(
             _b64(hmac.new(s.encode(), f"{head}.{payload}".encode(), digest).digest()), sig
         ):
             return s
     return None
+
+
+def weak_secret(token: str) -> str | None:
+    return signing_secret(token, WEAK_SECRETS)
+
+
+def _sign(header: dict, claims: dict, secret: str) -> str:
+    signing_input = _encode(header, claims)
+    digest = _HMAC[header["alg"]]
+    return signing_input + "." + _b64(hmac.new(secret.encode(), signing_input.encode(), digest).digest())
 
 
 def _check_op(ctx: Context, token_user):
@@ -160,4 +177,27 @@ def run(ctx: Context) -> None:
             "critical",
             "Verify every token with jwt.verify(token, secret, { algorithms: ['HS256'] }) (never jwt.decode).",
             ctx.evidence(first),
+        )
+        return  # signatures are not checked at all: an expiry test would say nothing more
+    secret = signing_secret(user.token, ctx.target.signing_secrets)
+    if secret is None:
+        return
+    header = json.loads(base64.urlsafe_b64decode(head + "=" * (-len(head) % 4)))
+    expired = {**claims, "iat": now - 7200, "exp": now - 3600}
+    if "nbf" in claims:
+        expired["nbf"] = now - 7200
+    resp = ctx.request(
+        "GET",
+        op.path,
+        headers={"Authorization": f"Bearer {_sign(header, expired, secret)}"},
+        show_auth="Bearer <validly signed, expired an hour ago>",
+    )
+    if is_2xx(resp):
+        ctx.add(
+            "jwt-expiry",
+            613,
+            f"Expired JWT accepted by {op}: validly signed, but its exp is an hour in the past",
+            "high",
+            "Keep the expiry check (no ignoreExpiration / clockTolerance of hours) and issue short-lived tokens.",
+            ctx.evidence(ctx.last()),
         )

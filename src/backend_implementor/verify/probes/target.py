@@ -15,3 +15,4 @@ class ProbeTarget:
     auth: AuthConfig | None = None  # None: detected from the document (verify.auth.detect_auth)
     db_url: str | None = None  # postgres URL, sqlite file, or a directory/file to scan raw (e.g. PGlite data)
     is_alive: Callable[[], bool] = field(default=lambda: True)
+    signing_secrets: tuple[str, ...] = ()  # secrets the backend was started with (its JWT key, maybe)
