@@ -317,7 +317,9 @@ def reference_checks(c: Client, spec: Spec, create: Any, name: str, fname: str, 
     body = sample_body(spec, name, 500)
     for other, f in spec.resources[name].fields.items():
         if f.type == "ref" and other != fname:
-            body[other] = create(f.to, intruder)["id"]
+            # The intruder's own row where only owners may refer; otherwise whoever may create one.
+            own_rows = spec.resources[f.to].access.read == "owner"
+            body[other] = create(f.to, intruder if own_rows else None)["id"]
     foreign = c.req("POST", f"/{name}", intruder, json={**body, fname: theirs["id"]})
     assert foreign.status_code == 400, (name, fname, foreign.status_code, foreign.text)
     assert [e["path"] for e in foreign.json()["errors"]] == [f"body.{fname}"]
