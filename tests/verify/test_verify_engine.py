@@ -323,7 +323,7 @@ def test_bimpl_backend_tests_run_beside_the_build_and_report_in_pipeline_order(t
     r = verify_project(proj, opts)
     assert r.stage("build").status == "passed", r.stage("build").log_tail
     assert [s.name for s in r.stages] == ["build", "test"]
-    assert r.stage("test").detail == "1 passed, 2 failed, 2 skipped (ran beside the build and server stages)"
+    assert r.stage("test").detail == "1 passed, 2 failed, 2 skipped (ran beside the other stages)"
     assert events.index(("start", "test")) < events.index(("end", "build"))
 
 

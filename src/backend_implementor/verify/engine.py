@@ -256,7 +256,8 @@ def _tests_may_run_beside(project: Project) -> bool:
 
 def _stage_test_beside(run: _Run, project: Project) -> StageResult:
     result = _stage_test(run, project)
-    result.detail += " (ran beside the build and server stages)"
+    if any(run.wanted(s) for s in STAGES if s not in ("install", "test")):
+        result.detail += " (ran beside the other stages)"
     return result
 
 
