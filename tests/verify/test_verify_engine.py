@@ -82,6 +82,7 @@ class FakeTarget:
     auth: Any
     db_url: str | None
     is_alive: Any
+    signing_secrets: tuple[str, ...] = ()
 
 
 @pytest.fixture
@@ -404,12 +405,13 @@ def test_boot_timeout_when_port_never_opens(tmp_path):
 def test_full_run_with_fake_probes_and_static(tmp_path, fake_checks):
     pid_file = tmp_path / "pid"
     proj = make_project(tmp_path / "p", {"start": "node app.js"}, {"extra.js": "eval(x)"})
-    (proj / "app.js").write_text("// eval(req.body)\n" + SERVER_JS)
+    secrets_file = tmp_path / "secrets"
+    record = "require('fs').writeFileSync(process.env.SECRETS_FILE, process.env.JWT_SECRET + ' ' + process.env.APP_SECRET);\n"
+    (proj / "app.js").write_text("// eval(req.body)\n" + record + SERVER_JS)
+    env = {"PID_FILE": str(pid_file), "SECRETS_FILE": str(secrets_file)}
     r = verify_project(
-        proj,
-        VerifyOptions(fuzz_time=0, health="/health", out_dir=tmp_path / "o", env={"PID_FILE": str(pid_file)},
-                      probe_budget=7),
-    )  # fmt: skip
+        proj, VerifyOptions(fuzz_time=0, health="/health", out_dir=tmp_path / "o", env=env, probe_budget=7)
+    )
     by = {s.name: s for s in r.stages}
     assert by["boot"].status == "passed" and "GET /health -> 200" in by["boot"].detail
     assert by["contract"].detail == "disabled by --fuzz-time 0"
@@ -419,6 +421,8 @@ def test_full_run_with_fake_probes_and_static(tmp_path, fake_checks):
     assert fake_checks["alive_before"] is True and fake_checks["budget_s"] == 7
     assert fake_checks["target"].openapi["paths"]["/items"]
     assert fake_checks["target"].auth is None  # the document shows no way to log in
+    # The probes know the secrets the server was started with (to sign tokens of their own).
+    assert sorted(fake_checks["target"].signing_secrets) == sorted(secrets_file.read_text().split())
     assert fake_checks["static_dir"] == proj.resolve()
     assert r.endpoints["items"] == [
         {"method": "GET", "path": "/items", "auth": "not declared", "summary": "List items"}
