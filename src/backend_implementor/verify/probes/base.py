@@ -158,6 +158,9 @@ class Context:
         self.probe_deadline = deadline
         self.request_timeout = request_timeout
         self.progress = progress or (lambda _msg: None)
+        # (operation, input name) pairs proven to reach a shell or an evaluator: other probes skip them, so
+        # a quote that breaks a shell command is not also reported as SQL injection.
+        self.code_sinks: set[tuple[str, str]] = set()
         self.http = httpx.Client(base_url=self.base_url, timeout=request_timeout, follow_redirects=False)
         self.recent: deque[Exchange] = deque(maxlen=3)
         self.findings: list[Finding] = []

@@ -36,9 +36,11 @@ def run(ctx: Context) -> None:
     for op in ctx.ops:
         if op.method == "GET":
             for p in op.query_params:
-                _query_param(ctx, op, p, user)
+                if (str(op), p.name) not in ctx.code_sinks:
+                    _query_param(ctx, op, p, user)
             for p in op.path_params:
-                _path_param(ctx, op, p, user)
+                if (str(op), p.name) not in ctx.code_sinks:
+                    _path_param(ctx, op, p, user)
     if ctx.auth:
         _login(ctx)
     for op in ctx.ops:
@@ -208,6 +210,8 @@ def _body(ctx: Context, op: Operation, user) -> None:
     for name, value in list(body.items())[:4]:
         schema = props.get(name) or {}
         if not isinstance(value, str) or schema.get("enum") or schema.get("format"):
+            continue
+        if (str(op), name) in ctx.code_sinks:
             continue
 
         def send(v: str, name: str = name) -> Any:
