@@ -74,6 +74,34 @@ def test_drizzle_kit_finds_the_schema_and_the_committed_snapshot_equal(name, nod
     require_ok(proc, "npm run db:generate")
     assert "No schema changes" in proc.stdout, proc.stdout[-2000:]
     assert sorted(p.name for p in (project.dir / "drizzle").iterdir()) == ["0000_init.sql", "down", "meta"]
+    if name == "alltypes":
+        assert_defaults_apply(project, tmp_path)
+
+
+READ_DEFAULTS = """
+import { PGlite } from '@electric-sql/pglite';
+const db = new PGlite(process.env.PGLITE_DIR);
+const { rows } = await db.query(
+  "select column_name, column_default from information_schema.columns where table_name = 'things' and column_default is not null and column_name not in ('id', 'created_at', 'updated_at')",
+);
+const out = {};
+for (const { column_name, column_default } of rows) {
+  out[column_name] = (await db.query(`select to_jsonb(${column_default}) as v`)).rows[0].v;
+}
+console.log(JSON.stringify(out));
+await db.close();
+"""
+
+
+def assert_defaults_apply(project, tmp_path):
+    """The migration applies, and every default the database holds is the spec's value."""
+    env = {"PGLITE_DIR": str(tmp_path / "db")}
+    require_ok(run(["npm", "run", "db:migrate"], project.dir, env=env), "db:migrate")
+    stored = json.loads(node_eval(project, READ_DEFAULTS, env=env))
+    fields = project.spec.resources["things"].fields
+    expected = {name: f.default for name, f in fields.items() if f.default is not None}
+    expected["d"] = float(expected["d"])  # numeric comes back as a JSON number
+    assert stored == expected
 
 
 def test_a_schema_change_becomes_the_next_migration_and_applies(node_modules, tmp_path):

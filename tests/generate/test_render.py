@@ -269,14 +269,22 @@ def test_drizzle_kit_snapshot_describes_what_the_sql_creates(name):
 def test_defaults_are_written_as_drizzle_kit_writes_them():
     snap = json.loads(render_project(load_spec(example_path("alltypes")))["drizzle/meta/0000_snapshot.json"])
     columns = snap["tables"]["public.things"]["columns"]
-    assert {k: columns[k]["default"] for k in ("s", "i", "n", "d", "b", "dt", "j", "arr", "ai")} == {
+    keys = ("s", "t", "i", "n", "n2", "d", "b", "dt", "j", "jq", "arr", "aq", "an", "ai")
+    assert {k: columns[k]["default"] for k in keys} == {
         "s": "'it''s'",
+        "t": "'tab\there'",
         "i": -3,
         "n": 1.5,
+        "n2": 2,
         "d": "'1.250'",
         "b": False,
         "dt": "'2024-02-29'",
-        "j": """'{"b":1,"a":[1,"x"]}'::jsonb""",  # the spec's key order, as JSON.stringify keeps it
+        "j": """'{"b":1,"a":[1,"x",3]}'::jsonb""",  # the spec's key order, as JSON.stringify keeps it
+        "jq": """'{"q":"it''s"}'::jsonb""",
         "arr": """'{"x","y z"}'""",
+        "aq": """'{"say \\"hi\\"","it''s","back\\\\slash","`${x}`"}'""",
+        "an": "'{1,0.5,0.00001}'",
         "ai": "'{}'",
     }
+    schema = render_project(load_spec(example_path("alltypes")))["src/db/schema.ts"].decode()
+    assert "import { sql } from 'drizzle-orm';" in schema

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 from backend_implementor.generate.errors import GenerateError
@@ -24,18 +25,45 @@ TIMESTAMP_FIELDS = ("created_at", "updated_at")
 def ts(value: Any) -> str:
     """A JSON-compatible value as a TypeScript literal (single-quoted strings, like the rest of the code)."""
     if isinstance(value, str):
-        return "'" + value.replace("\\", "\\\\").replace("'", "\\'").replace("\n", "\\n") + "'"
+        return "'" + _JS_ESCAPE.sub(_js_escape, value) + "'"
     if isinstance(value, bool):
         return "true" if value else "false"
     if value is None:
         return "null"
     if isinstance(value, int | float):
-        return repr(value)
+        return js_number(value)
     if isinstance(value, list):
         return "[" + ", ".join(ts(v) for v in value) + "]"
     if isinstance(value, dict):
         return "{ " + ", ".join(f"{ts(k)}: {ts(v)}" for k, v in value.items()) + " }" if value else "{}"
     raise TypeError(f"no TypeScript literal for {value!r}")
+
+
+# Inside a single-quoted JS string: the quote, the backslash and every line terminator or control character.
+_JS_ESCAPE = re.compile(r"['\\\x00-\x1f\x7f\u2028\u2029]")
+# Inside a template literal: the backtick, `${`, the backslash and control characters (a raw \r would be
+# read back as \n).
+_JS_TEMPLATE_ESCAPE = re.compile(r"[`\\\x00-\x1f\x7f]|\$(?=\{)")
+_JS_SHORT = {"`": "\\`", "$": "\\$", "'": "\\'", "\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def _js_escape(m: re.Match[str]) -> str:
+    c = m.group()
+    return _JS_SHORT.get(c) or (f"\\x{ord(c):02x}" if ord(c) < 0x100 else f"\\u{ord(c):04x}")
+
+
+def js_number(x: int | float) -> str:
+    """A number as JavaScript's Number#toString prints it (1.0 -> 1, 1e-05 -> 0.00001, 1e21 -> 1e+21), so
+    defaults rendered here match what drizzle-kit computes from schema.ts."""
+    if isinstance(x, int) and abs(x) > 2**53:
+        x = float(x)  # what a JS number literal becomes
+    text = repr(x + 0)  # -0.0 + 0 is 0.0, printed "0" like JS
+    if "e" not in text:
+        return text.removesuffix(".0")
+    mantissa, exp = text.split("e")
+    if -7 < int(exp) < 21:  # JS writes these positionally, with the same shortest digits as Python
+        return format(Decimal(text), "f")
+    return f"{mantissa}e{'+' if int(exp) > 0 else '-'}{abs(int(exp))}"
 
 
 def sql_str(value: str) -> str:
@@ -209,11 +237,11 @@ def _sql_default(f: Field, kind: str) -> str:
     if kind == "array":
         return sql_str(_pg_array(v or []))
     if kind == "json":
-        return sql_str(_json_stringify(v)) + "::jsonb"
+        return sql_str(_js_json(v)) + "::jsonb"
     if isinstance(v, bool):
         return "true" if v else "false"
     if isinstance(v, int | float) and kind != "decimal":
-        return repr(v)
+        return js_number(v)
     return sql_str(str(v))
 
 
@@ -221,13 +249,20 @@ def _snapshot_default(f: Field, kind: str) -> Any:
     """drizzle-kit's snapshot keeps numbers and booleans as JSON values and everything else as SQL text."""
     v = f.default
     if kind not in ("array", "json", "decimal") and isinstance(v, bool | int | float):
-        return v
+        return int(v) if isinstance(v, float) and v.is_integer() else v  # JSON.stringify(1.0) is 1
     return _sql_default(f, kind)
 
 
-def _json_stringify(v: Any) -> str:
-    # JSON.stringify's output: keys in insertion order (what schema.ts's literal gives drizzle), no spaces.
-    return json.dumps(v, separators=(",", ":"), ensure_ascii=False)
+def _js_json(v: Any) -> str:
+    """JSON.stringify's output: keys in insertion order (what schema.ts's literal gives drizzle), no spaces,
+    numbers as JavaScript prints them."""
+    if isinstance(v, dict):
+        return "{" + ",".join(f"{_js_json(k)}:{_js_json(x)}" for k, x in v.items()) + "}"
+    if isinstance(v, list):
+        return "[" + ",".join(_js_json(x) for x in v) + "]"
+    if isinstance(v, int | float) and not isinstance(v, bool):
+        return js_number(v)
+    return json.dumps(v, ensure_ascii=False)
 
 
 def _pg_array(items: list[Any]) -> str:
@@ -237,7 +272,7 @@ def _pg_array(items: list[Any]) -> str:
         if isinstance(x, bool):
             out.append("true" if x else "false")
         elif isinstance(x, int | float):
-            out.append(repr(x))
+            out.append(js_number(x))
         else:
             out.append('"' + str(x).replace("\\", "\\\\").replace('"', '\\"') + '"')
     return "{" + ",".join(out) + "}"
@@ -247,9 +282,17 @@ def _drizzle_default(f: Field, kind: str) -> str:
     v = f.default
     if kind == "decimal":
         return ts(str(v))
-    if kind == "json":
-        return ts(v)
+    if _misquoted_by_drizzle_kit(kind, v):
+        return "sql`" + _JS_TEMPLATE_ESCAPE.sub(_js_escape, _sql_default(f, kind)) + "`"
     return ts(v)
+
+
+def _misquoted_by_drizzle_kit(kind: str, v: Any) -> bool:
+    """drizzle-kit neither doubles a `'` in array and JSON defaults nor escapes `"` and `\\` inside array
+    elements; such defaults are written as SQL so its snapshot, and any migration it writes, stay valid."""
+    if kind == "json":
+        return "'" in _js_json(v)
+    return kind == "array" and any(isinstance(x, str) and any(c in x for c in "'\"\\") for x in v or [])
 
 
 # ---- models the templates consume ---------------------------------------------------------------
@@ -277,6 +320,7 @@ class FieldCode:
     unique: bool = False
     zod_filter: str | None = None
     pg_import: str = ""
+    sql_literal_default: bool = False  # `.default(sql`...`)`: schema.ts imports `sql`
 
 
 @dataclass
@@ -383,6 +427,7 @@ def field_code(spec: Spec, res_name: str, name: str, f: Field) -> FieldCode:
         on_delete=on_delete,
         unique=f.unique,
         pg_import=imp,
+        sql_literal_default=has_default and _misquoted_by_drizzle_kit(kind, f.default),
     )
 
 

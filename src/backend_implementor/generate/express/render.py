@@ -202,6 +202,7 @@ def build_context(spec: Spec) -> dict[str, Any]:
         "pg_imports": sorted(pg_imports),
         "uses_decimal": uses_decimal,
         "uses_json": any(f.type == "json" for r in ordered for f in r.fields),
+        "sql_defaults": any(f.sql_literal_default for r in ordered for f in r.fields),
         "restrict_children": restrict_children,
         "samples": samples,
         "samples_ts": json.dumps(samples, indent=2, ensure_ascii=False),

@@ -1,3 +1,6 @@
+{% if sql_defaults %}
+import { sql } from 'drizzle-orm';
+{% endif %}
 import { {{ pg_imports | join(', ') }} } from 'drizzle-orm/pg-core';
 
 const timestamps = {
