@@ -1,7 +1,7 @@
 """Benchmark of `bimpl new`: spec -> green time, and the generated app's GET-by-id throughput next to a
 minimal hand-written Express + pg handler on the same PostgreSQL database (targets: <= 30 s; ratio >= 0.9).
 
-    python benchmarks/generate_bench.py [--spec examples/library.yaml] [--duration 10] [--connections 50]
+    python benchmarks/generate_bench.py [--spec examples/library.yaml] [--duration 5] [--rounds 4] [--connections 50]
 
 Throughput needs PostgreSQL: BIMPL_BENCH_DATABASE_URL or BIMPL_TEST_DATABASE_URL (a server URL; a fresh
 database is created and dropped). Load comes from autocannon, installed once into the npm cache dir
@@ -16,6 +16,7 @@ import os
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -107,18 +108,35 @@ def autocannon(cache: Path) -> Path:
     return binary
 
 
-def load(binary: Path, url: str, duration: int, connections: int) -> float:
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU time of a process (Linux /proc), to report server cost per request."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def load(
+    binary: Path, url: str, duration: int, connections: int, server: subprocess.Popen
+) -> tuple[float, float | None]:
+    """Requests/s over one run, and the server's CPU microseconds per request."""
+    before = cpu_seconds(server.pid)
     out = sh([str(binary), "-j", "-c", str(connections), "-d", str(duration), url], Path.cwd()).stdout
+    after = cpu_seconds(server.pid)
     result = json.loads(out)
     if result.get("non2xx"):
         sys.exit(f"{url}: {result['non2xx']} non-2xx responses")
-    return float(result["requests"]["average"])
+    total = result["requests"]["total"]
+    cpu_us = (after - before) / total * 1e6 if before is not None and after is not None and total else None
+    return float(result["requests"]["average"]), cpu_us
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--spec", default=str(REPO / "examples" / "library.yaml"))
-    parser.add_argument("--duration", type=int, default=10, help="seconds per load run")
+    parser.add_argument("--duration", type=int, default=5, help="seconds per load run")
+    parser.add_argument("--rounds", type=int, default=4, help="alternating generated/hand-written runs")
     parser.add_argument("--connections", type=int, default=50)
     args = parser.parse_args()
     cache = Path(os.environ.get("BIMPL_NPM_CACHE_DIR") or Path.home() / ".cache" / "bimpl-tests" / "npm")
@@ -193,14 +211,27 @@ def main() -> None:
                 )
             )
 
-            load(binary, f"{base}{path}", 2, args.connections)  # warm-up
-            generated = load(binary, f"{base}{path}", args.duration, args.connections)
-            load(binary, f"http://127.0.0.1:{bport}{path}", 2, args.connections)
-            baseline = load(binary, f"http://127.0.0.1:{bport}{path}", args.duration, args.connections)
+            targets = {
+                "generated": (f"{base}{path}", procs[0]),
+                "hand-written": (f"http://127.0.0.1:{bport}{path}", procs[1]),
+            }
+            for url_, proc in targets.values():
+                load(binary, url_, 2, args.connections, proc)  # warm-up: JIT, pool, prepared statements
+            # Alternating rounds, so drift on a shared machine hits both servers alike; medians are reported.
+            runs: dict[str, list[tuple[float, float | None]]] = {name: [] for name in targets}
+            for _ in range(args.rounds):
+                for name_, (url_, proc) in targets.items():
+                    runs[name_].append(load(binary, url_, args.duration, args.connections, proc))
+            rps = {k: statistics.median(r for r, _ in v) for k, v in runs.items()}
             print(
-                f"GET {name}/{{id}} requests/s: generated {generated:.0f}, hand-written Express+pg {baseline:.0f}, "
-                f"ratio {generated / baseline:.2f} (target >= 0.9; {args.connections} connections, {args.duration} s)"
+                f"GET {name}/{{id}} requests/s (median of {args.rounds} alternating {args.duration} s runs, "
+                f"{args.connections} connections): generated {rps['generated']:.0f}, hand-written Express+pg "
+                f"{rps['hand-written']:.0f}, ratio {rps['generated'] / rps['hand-written']:.2f} (target >= 0.9)"
             )
+            for k, v in runs.items():
+                cpu = [c for _, c in v if c is not None]
+                cost = f", server CPU {statistics.median(cpu):.0f} us/request" if cpu else ""
+                print(f"  {k:12} runs: {', '.join(f'{r:.0f}' for r, _ in v)} req/s{cost}")
         finally:
             for proc in procs:
                 stop(proc)
