@@ -76,6 +76,7 @@ def test_generated_library_verifies_clean(tmp_path):
     else:
         assert stages["install"]["detail"].startswith("node_modules is a symlink")
     assert (stages["build"]["status"], stages["boot"]["status"]) == ("passed", "passed"), report["stages"]
+    assert stages["boot"]["detail"].endswith("GET /health -> 200")  # ready means the database answers
     assert stages["contract"]["status"] == "passed", report["contract"]
     assert report["contract"]["authenticated"] is True  # registered + logged in by bimpl's convention
     assert report["findings"] == []

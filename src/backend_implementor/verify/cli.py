@@ -94,7 +94,9 @@ def verify_command(
         None, "--port", help="Port for the server (default: a free one, via PORT)."
     ),
     health: str | None = typer.Option(
-        None, "--health", help="Path that answers < 500 once the server is ready."
+        None,
+        "--health",
+        help="Path that answers < 500 once the server is ready (default: /health for a bimpl backend, else any answer on /).",
     ),
     auth: str | None = typer.Option(
         None,

@@ -7,6 +7,7 @@ runs; a backend that does not boot is a result (Report.fatal, exit code 2), not 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import importlib
 import json
 import re
@@ -621,6 +622,9 @@ def verify_project(path: Path | str, options: VerifyOptions | None = None) -> Re
     except ProjectError as exc:
         raise VerifyUsageError(str(exc)) from exc
     stages = _validate(opts, opts.stages, url_mode=False)
+    if opts.health is None and project.bimpl_generated:
+        # Its /health answers only once the database is reachable, which is what "ready" should mean.
+        opts = dataclasses.replace(opts, health="/health")
     auth = _resolve_auth(opts)
     out = _resolve_out(opts, project.root / ".bimpl" / "verify")
     report = Report(
