@@ -31,6 +31,8 @@ def test_deliverables_evidence_from_paths_and_content(tmp_path):
         "drizzle/0000_init.sql": "CREATE TABLE books ();",
         "src/middleware/authenticate.ts": "export function authenticate(req, res, next) {}",
         "test/books.test.ts": "describe('books', () => {})",
+        "src/requestId.ts": "export const ok = (id) => SAFE_ID.test(id);",  # a regex's test(), not a test
+        "src/smoke.ts": "test ('boots', () => {});",
         "src/misc.ts": "export const x = 1;",
         "docs/notes.md": "hello",
     }
@@ -50,7 +52,8 @@ def test_deliverables_evidence_from_paths_and_content(tmp_path):
     assert result["api-endpoints"].files == ["src/resources/books.ts"]
     assert result["database-schemas"].files == ["drizzle/0000_init.sql"]
     assert result["middleware"].files == ["src/middleware/authenticate.ts"]
-    assert result["tests"].files == ["test/books.test.ts"] and result["tests"].claim == "12 tests"
+    assert result["tests"].files == ["test/books.test.ts", "src/smoke.ts"]  # by path first, then by content
+    assert result["tests"].claim == "12 tests"
     assert result["release-notes"].files == ["docs/notes.md"]  # unknown key: matched by its words
     assert result["docs"].files == ["docs/notes.md"]
 

@@ -32,7 +32,7 @@ KINDS: dict[str, dict[str, str]] = {
     "tests": {
         "key": r"test|spec",
         "path": r"(^|/)(tests?|__tests__|spec)/|\.(test|spec)\.[cm]?[jt]sx?$",
-        "content": r"\b(describe|it|test)\(",
+        "content": r"(?<![\w.$])(describe|it|test)\s*\(",  # not a regex's .test(
     },
 }
 
@@ -56,19 +56,20 @@ def _kind_for(key: str) -> dict[str, str] | None:
     return None
 
 
-def _matches(kind: dict[str, str] | None, key: str, change: FileChange, workspace: Path) -> bool:
+def _matches(kind: dict[str, str] | None, key: str, change: FileChange, workspace: Path) -> int:
+    """0: no evidence; 2: the path says it (strongest); 1: only the content does."""
     if kind is None:  # an unknown deliverable: match its words against the path
         words = [w for w in re.split(r"[^a-z0-9]+", key.lower()) if len(w) > 2]
-        return any(w in change.path.lower() for w in words)
+        return 2 if any(w in change.path.lower() for w in words) else 0
     if re.search(kind["path"], change.path, re.I):
-        return True
+        return 2
     if change.status == "deleted":
-        return False
+        return 0
     try:
         text = (workspace / change.path).read_text("utf-8", errors="ignore")[:200_000]
     except OSError:
-        return False
-    return bool(re.search(kind["content"], text))
+        return 0
+    return 1 if re.search(kind["content"], text) else 0
 
 
 def check(
@@ -77,6 +78,9 @@ def check(
     result = []
     for key, description in deliverables.items():
         kind = _kind_for(key)
-        files = [c.path for c in changes if c.status != "deleted" and _matches(kind, key, c, workspace)]
+        scored = [(_matches(kind, key, c, workspace), c.path) for c in changes if c.status != "deleted"]
+        files = [
+            path for score, path in sorted(scored, key=lambda sp: -sp[0]) if score
+        ]  # path evidence first
         result.append(DeliverableStatus(key, description, files, str(claims.get(key, ""))))
     return result
