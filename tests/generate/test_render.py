@@ -155,6 +155,9 @@ def test_cli_new_writes_and_prints_next_steps(tmp_path):
     assert (tmp_path / "lib" / "src" / "resources" / "books.ts").exists()
     again = _bimpl("new", str(example_path("library")), "-o", str(tmp_path / "lib"), cwd=tmp_path)
     assert again.returncode == 1 and "--force" in again.stderr and "Traceback" not in again.stderr
+    assert again.stderr.startswith(
+        f"error: {tmp_path / 'lib'}: directory is not empty"
+    )  # the folder, not the spec
 
 
 def test_owner_rules_scope_every_owner_action(library):

@@ -13,7 +13,7 @@ def new_command(
     force: bool = typer.Option(False, "--force", help="Replace DIR even if it is not empty."),
 ) -> None:
     """Generate an Express 5 + TypeScript backend from a spec (no LLM involved)."""
-    from backend_implementor.generate import GenerateError, generate_project
+    from backend_implementor.generate import GenerateError, OutputDirError, generate_project
     from backend_implementor.spec.errors import SpecError
     from backend_implementor.spec.loader import load_spec
 
@@ -24,6 +24,9 @@ def new_command(
         raise typer.Exit(1) from None
     try:
         written = generate_project(model, out, force=force)
+    except OutputDirError as exc:
+        typer.echo(f"error: {exc}", err=True)  # names the folder; the spec is fine
+        raise typer.Exit(1) from None
     except GenerateError as exc:
         typer.echo(f"error: {spec}: {exc}", err=True)
         raise typer.Exit(1) from None
