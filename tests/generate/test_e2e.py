@@ -67,6 +67,25 @@ def test_production_refuses_to_start_without_a_strong_jwt_secret(projects, tmp_p
     assert "JWT_SECRET" in proc.stderr and "at least 32 bytes" in proc.stderr
 
 
+def test_dot_env_fills_in_what_the_environment_does_not_set(projects, tmp_path):
+    project = projects["library"]
+    build(project)
+    dot_env = project.dir / ".env"
+    dot_env.write_text("LOG_LEVEL=loud\nNODE_ENV=production\nJWT_SECRET=short\n")
+    try:
+        env = {"PGLITE_DIR": str(tmp_path / "db"), "PORT": "0"}
+        read = run(["node", "dist/server.js"], project.dir, env=env, timeout=60)
+        assert read.returncode == 1 and "LOG_LEVEL" in read.stderr, read.stderr  # .env was read
+        env["LOG_LEVEL"] = "warn"
+        wins = run(["node", "dist/server.js"], project.dir, env=env, timeout=60)
+        # The environment's LOG_LEVEL won; .env still made it production, with a too-short secret.
+        assert wins.returncode == 1 and "LOG_LEVEL" not in wins.stderr and "JWT_SECRET" in wins.stderr
+        migrate = run(["npm", "run", "db:migrate"], project.dir, env=env, timeout=120)
+        assert migrate.returncode != 0 and "JWT_SECRET" in migrate.stderr  # the db scripts read it too
+    finally:
+        dot_env.unlink()
+
+
 @pytest.mark.parametrize("name", [*EXAMPLES, "alltypes"])
 def test_drizzle_kit_finds_the_schema_and_the_committed_snapshot_equal(name, node_modules, tmp_path):
     project = make_project(name, tmp_path, node_modules)

@@ -123,7 +123,7 @@ def _package_json(name: str, description: str, root: dict[str, Any]) -> str:
         "description": description,
         "private": True,
         "type": "module",
-        "engines": root.get("engines", {"node": ">=20"}),
+        "engines": root.get("engines", {"node": ">=20.12"}),
         "scripts": {
             "build": "tsc -p tsconfig.json",
             "typecheck": "tsc -p tsconfig.test.json",

@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { z } from 'zod';
 {% if auth %}
 
@@ -74,6 +75,11 @@ export interface Config {
 }
 
 export class ConfigError extends Error {}
+
+/** Fills in from ./.env, when there is one, what the environment does not set itself (see .env.example). */
+export function loadDotEnv(path = '.env'): void {
+  if (existsSync(path)) process.loadEnvFile(path);
+}
 
 export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
   const parsed = EnvSchema.safeParse(env);

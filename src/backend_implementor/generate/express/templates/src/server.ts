@@ -2,13 +2,14 @@ import { createApp } from './app.js';
 {% if admin_role %}
 import { AuthService } from './auth/service.js';
 {% endif %}
-import { ConfigError, loadConfig } from './config.js';
+import { ConfigError, loadConfig, loadDotEnv } from './config.js';
 import { openDatabase } from './db/client.js';
 {% if admin_role %}
 import { ADMIN_ROLE } from './middleware/authorize.js';
 {% endif %}
 import { createLogger } from './middleware/logger.js';
 
+loadDotEnv();
 let config;
 try {
   config = loadConfig();

@@ -1,5 +1,5 @@
 // `npm run db:migrate` applies pending migrations; `npm run db:rollback` reverts the last one.
-import { loadConfig } from '../config.js';
+import { loadConfig, loadDotEnv } from '../config.js';
 import { openDatabase } from './client.js';
 
 const command = process.argv[2];
@@ -7,6 +7,7 @@ if (command !== 'up' && command !== 'down') {
   console.error('usage: tsx src/db/cli.ts up|down');
   process.exit(2);
 }
+loadDotEnv();
 const config = loadConfig();
 const database = await openDatabase({ url: config.databaseUrl, pgliteDir: config.pgliteDir });
 try {
