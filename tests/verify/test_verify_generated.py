@@ -61,6 +61,8 @@ def test_generated_library_verifies_clean(tmp_path):
     )
     if shared is not None:
         (proj / "node_modules").symlink_to(shared, target_is_directory=True)
+    # The developer's .env points at their own database: verify must still use a fresh one of its own.
+    (proj / ".env").write_text("DATABASE_URL=postgresql://dev@127.0.0.1:1/devdata\n")
     out = tmp_path / "verify"
     result = runner.invoke(
         app,

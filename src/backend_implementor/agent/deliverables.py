@@ -79,8 +79,7 @@ def check(
     for key, description in deliverables.items():
         kind = _kind_for(key)
         scored = [(_matches(kind, key, c, workspace), c.path) for c in changes if c.status != "deleted"]
-        files = [
-            path for score, path in sorted(scored, key=lambda sp: -sp[0]) if score
-        ]  # path evidence first
+        # Files whose path says it first, then those matched only by their content.
+        files = [path for score, path in sorted(scored, key=lambda sp: -sp[0]) if score]
         result.append(DeliverableStatus(key, description, files, str(claims.get(key, ""))))
     return result

@@ -437,6 +437,9 @@ def _new_server_env(run: _Run) -> dict[str, str]:
         env["DATABASE_URL"] = run.opts.db_url
     elif run.pglite_dir is not None:
         env["PGLITE_DIR"] = str(run.pglite_dir)
+        # Set but empty means unset to a bimpl backend, and neither the shell's value nor one from the
+        # project's .env (which the backend reads) can replace it: the probes stay off the developer's data.
+        env["DATABASE_URL"] = ""
     env.update(run.opts.env)
     return env
 
