@@ -115,6 +115,10 @@ CASES = {
         BASE + "      secret: {type: string, private: true}\n    sort: [secret]\n",
         "10: resources.authors.sort[0]: cannot sort on a private field",
     ),
+    "filter on an always-null field": (
+        BASE + "      stamp: {type: string, readonly: true}\n    filters: [stamp]\n",
+        "10: resources.authors.filters[0]: cannot filter on 'stamp': readonly without a default, it is always null",
+    ),
     "duplicate filter": (
         BASE + "    filters: [name, name]\n",
         "9: resources.authors.filters[1]: 'name' is listed twice",
@@ -245,6 +249,24 @@ CASES = {
     "unique json": (
         BASE + "      meta: {type: json, unique: true}\n",
         "9: resources.authors.fields.meta.unique: a json field cannot be unique",
+    ),
+    "public create on an owned resource": (
+        BASE + "    owned: true\n    access: {create: public}\n",
+        "10: resources.authors.access.create: create cannot be public on an owned resource (owner_id comes "
+        "from the token); use authenticated or roles",
+    ),
+    "unique enum": (
+        BASE + "      kind: {type: enum, values: [a, b], unique: true}\n",
+        "9: resources.authors.fields.kind.unique: a unique enum allows only 2 rows, one per value; drop `unique`",
+    ),
+    "unique boolean": (
+        BASE + "      flag: {type: boolean, unique: true}\n",
+        "9: resources.authors.fields.flag.unique: a unique boolean allows only 2 rows, one per value; drop `unique`",
+    ),
+    "readonly unique default": (
+        BASE + "      code: {type: string, readonly: true, unique: true, default: x}\n",
+        "9: resources.authors.fields.code.unique: a readonly unique field with a default gives every row that "
+        "same value, so only one row could exist; drop `unique` or `default`",
     ),
     "readonly required": (
         BASE + "      code: {type: string, readonly: true, required: true}\n",

@@ -320,6 +320,9 @@ class _Checker:
                 self.add(path, f"cannot {'filter' if key == 'filters' else 'sort'} on a {field.type} field")
             elif field.private:
                 self.add(path, f"cannot {'filter' if key == 'filters' else 'sort'} on a private field")
+            elif field.readonly and field.default is None:
+                verb = "filter" if key == "filters" else "sort"
+                self.add(path, f"cannot {verb} on '{col}': readonly without a default, it is always null")
             elif key == "filters" and col in LIST_QUERY_PARAMS:
                 self.add(path, f"'{col}' clashes with the ?{col}= list parameter")
 
@@ -336,6 +339,12 @@ class _Checker:
             elif rule == "owner" and action == "create":
                 self.add(
                     path, "create cannot be 'owner' (the row does not exist yet); use authenticated or roles"
+                )
+            elif rule == "public" and action == "create" and res.owned:
+                self.add(
+                    path,
+                    "create cannot be public on an owned resource (owner_id comes from the token); "
+                    "use authenticated or roles",
                 )
             elif rule == "owner" and not res.owned:
                 self.add(path, "'owner' access needs `owned: true` on this resource")
@@ -382,6 +391,15 @@ class _Checker:
                     self.add(
                         (*path, key), f"a {t} field cannot be {'unique' if key == 'unique' else 'indexed'}"
                     )
+        if f.unique and t in ("boolean", "enum"):
+            rows = 2 if t == "boolean" else len(f.values or [])
+            self.add((*path, "unique"), f"a unique {t} allows only {rows} rows, one per value; drop `unique`")
+        if f.unique and f.readonly and f.default is not None:
+            self.add(
+                (*path, "unique"),
+                "a readonly unique field with a default gives every row that same value, so only one row "
+                "could exist; drop `unique` or `default`",
+            )
         if f.readonly and f.required:
             self.add((*path, "readonly"), "a readonly field cannot be required (clients never send it)")
         if f.readonly and f.private:

@@ -63,7 +63,7 @@ describe('the HTTP pipeline', () => {
 {% if not auth %}
     // No users, so nothing is secured: no security schemes and no auth routes.
     expect(res.body.components?.securitySchemes).toBeUndefined();
-    expect(Object.keys(res.body.paths).filter((path) => path.startsWith('/auth'))).toEqual([]);
+    expect(Object.keys(res.body.paths).filter((path) => path.startsWith('/auth/'))).toEqual([]);
 {% endif %}
     const docs = await request(t.app).get('/docs').expect(200);
     expect(docs.text).toContain('swagger-ui');

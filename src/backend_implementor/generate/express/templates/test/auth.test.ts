@@ -92,7 +92,8 @@ describe('login and tokens', () => {
     const token = t.users[DEFAULT_ROLE]!.token;
     const [header, payload, signature] = token.split('.') as [string, string, string];
     const claims = JSON.parse(Buffer.from(payload, 'base64url').toString());
-    const edited = Buffer.from(JSON.stringify({ ...claims, role: 'admin' })).toString('base64url');
+    // Any change to the payload, e.g. a different role, must break the signature.
+    const edited = Buffer.from(JSON.stringify({ ...claims, role: `${claims.role}-edited` })).toString('base64url');
     await me(`Bearer ${header}.${edited}.${signature}`).expect(401);
     const none = Buffer.from(JSON.stringify({ alg: 'none', typ: 'JWT' })).toString('base64url');
     await me(`Bearer ${none}.${payload}.`).expect(401);
