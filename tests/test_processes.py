@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
 import textwrap
@@ -8,6 +7,7 @@ import time
 from pathlib import Path
 
 from backend_implementor.processes import group_alive, kill_group
+from backend_implementor.verify.proc import port_open
 
 # The main thread ends (pthread_exit) while a second thread keeps a listening socket: the process's
 # leader shows as a zombie in /proc, yet the port stays open until the whole thread group is gone.
@@ -30,12 +30,6 @@ ZOMBIE_LEADER = textwrap.dedent(
 )
 
 
-def port_open(port: int) -> bool:
-    with socket.socket() as sock:
-        sock.settimeout(1)
-        return sock.connect_ex(("127.0.0.1", port)) == 0
-
-
 def leader_state(pid: int) -> bytes:
     stat = Path(f"/proc/{pid}/stat").read_bytes()
     return stat[stat.rindex(b")") + 2 :].split()[0]
@@ -52,11 +46,11 @@ def test_zombie_leader_with_live_threads_counts_as_alive_until_killed(tmp_path: 
         deadline = time.monotonic() + 30
         while leader_state(proc.pid) != b"Z" and time.monotonic() < deadline:
             time.sleep(0.05)
-        assert leader_state(proc.pid) == b"Z" and port_open(port)
+        assert leader_state(proc.pid) == b"Z" and port_open("127.0.0.1", port)
 
         assert group_alive(proc.pid)
         assert kill_group(proc.pid, proc)
-        assert not port_open(port)
+        assert not port_open("127.0.0.1", port)
         assert not group_alive(proc.pid)
     finally:
         kill_group(proc.pid, proc)

@@ -53,9 +53,7 @@ _watchdog = _Watchdog()
 
 def watch(proc: subprocess.Popen) -> None:
     """Have the watchdog stop `proc`'s process group (it must lead one) should bimpl die first."""
-    from backend_implementor.reaper import leader_start_time
-
-    start = leader_start_time(proc.pid)
+    start = start_time(proc.pid)
     if start is not None:
         _watchdog.send(f"+ {proc.pid} {start}")
 
@@ -85,13 +83,8 @@ def group_alive(pgid: int) -> bool:
     for entry in entries:
         if not entry.isdigit():
             continue
-        try:
-            with open(f"/proc/{entry}/stat", "rb") as fh:
-                stat = fh.read()
-        except OSError:
-            continue
-        fields = stat[stat.rindex(b")") + 2 :].split()  # state, ppid, pgrp, ...
-        if int(fields[2]) == pgid and (fields[0] != b"Z" or _threads_alive(entry)):
+        fields = _stat_fields(f"/proc/{entry}/stat")
+        if fields and int(fields[2]) == pgid and (fields[0] != b"Z" or _threads_alive(entry)):
             return True
     return False
 
@@ -101,15 +94,23 @@ def _threads_alive(pid: str) -> bool:
         tids = os.listdir(f"/proc/{pid}/task")
     except OSError:
         return False
-    for tid in tids:
-        try:
-            with open(f"/proc/{pid}/task/{tid}/stat", "rb") as fh:
-                stat = fh.read()
-        except OSError:
-            continue
-        if stat[stat.rindex(b")") + 2 :].split()[0] != b"Z":
-            return True
-    return False
+    return any((f := _stat_fields(f"/proc/{pid}/task/{tid}/stat")) and f[0] != b"Z" for tid in tids)
+
+
+def _stat_fields(path: str) -> list[bytes] | None:
+    """The fields of a /proc/.../stat file after the command name: state, ppid, pgrp, ... (None: gone)."""
+    try:
+        with open(path, "rb") as fh:
+            stat = fh.read()
+    except OSError:
+        return None
+    return stat[stat.rindex(b")") + 2 :].split()
+
+
+def start_time(pid: int) -> str | None:
+    """A process's start time in clock ticks (stat field 22): tells it from a later one that reused its pid."""
+    fields = _stat_fields(f"/proc/{pid}/stat")
+    return fields[19].decode() if fields else None
 
 
 def kill_group(pgid: int, proc: subprocess.Popen | None = None, grace: float = KILL_GRACE) -> bool:

@@ -16,48 +16,32 @@ import signal
 import sys
 import time
 
-GRACE = 2.0
+from backend_implementor.processes import KILL_GRACE, group_alive, start_time
 
 
-def leader_start_time(pid: int) -> str | None:
-    """Field 22 of /proc/PID/stat (start time in clock ticks): tells a process from a later one that
-    reused its pid."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as fh:
-            stat = fh.read()
-    except OSError:
-        return None
-    return stat[stat.rindex(b")") + 2 :].split()[19].decode()
-
-
-def still_ours(pgid: int, start_time: str) -> bool:
+def still_ours(pgid: int, started: str) -> bool:
     # The kernel never hands out a pid that is still some group's id, so a live process with this pid
     # and another start time means our group is gone and the number was reused.
-    now = leader_start_time(pgid)
-    return now is None or now == start_time
+    now = start_time(pgid)
+    return now is None or now == started
 
 
 def reap(groups: dict[int, str]) -> None:
-    targets = [g for g, start in groups.items() if still_ours(g, start)]
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        alive = []
-        for pgid in targets:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(pgid, sig)
-                alive.append(pgid)
-        if not alive or sig == signal.SIGKILL:
-            return
-        deadline = time.monotonic() + GRACE
-        while time.monotonic() < deadline:
-            remaining = []
-            for pgid in alive:
-                with contextlib.suppress(ProcessLookupError, PermissionError):
-                    os.killpg(pgid, 0)
-                    remaining.append(pgid)
-            if not remaining:
-                return
-            time.sleep(0.05)
-        targets = alive
+    """SIGTERM to every group still ours, then SIGKILL to those alive after one shared grace period."""
+    targets = [g for g, started in groups.items() if still_ours(g, started) and _signal(g, signal.SIGTERM)]
+    deadline = time.monotonic() + KILL_GRACE
+    while (targets := [g for g in targets if group_alive(g)]) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    for pgid in targets:
+        _signal(pgid, signal.SIGKILL)
+
+
+def _signal(pgid: int, sig: int) -> bool:
+    try:
+        os.killpg(pgid, sig)
+    except (ProcessLookupError, PermissionError):
+        return False
+    return True
 
 
 def main() -> None:

@@ -1,16 +1,19 @@
 """`bimpl run` end to end through the real CLI, with scripted models (no LLM)."""
 
+import contextlib
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import yaml
+
+from backend_implementor.verify.proc import free_port, port_open
 
 BIMPL = [sys.executable, "-m", "backend_implementor"]
 
@@ -135,6 +138,22 @@ def test_secrets_never_reach_the_trajectory_or_the_shell(tmp_path, workspace):
     assert "[REDACTED]" in (workspace / ".bimpl" / "runs" / run_id / "trajectory.jsonl").read_text()
 
 
+@contextlib.contextmanager
+def background_run(script_path: Path, workspace: Path) -> Iterator[subprocess.Popen]:
+    """`bimpl run` in a session of its own, for tests that kill it; its group is gone afterwards."""
+    proc = subprocess.Popen(
+        [*BIMPL, "run", "--model", f"scripted:{script_path}", "-w", str(workspace), "t"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+
+
 def test_kill_9_mid_run_then_resume_reaches_same_end_state(tmp_path, workspace):
     entries = [
         tool("write_file", path="a.txt", content="a\n"),
@@ -147,13 +166,7 @@ def test_kill_9_mid_run_then_resume_reaches_same_end_state(tmp_path, workspace):
     reference.mkdir()
     assert bimpl("run", "--model", f"scripted:{path}", "-w", str(reference), "t").returncode == 0
 
-    proc = subprocess.Popen(
-        [*BIMPL, "run", "--model", f"scripted:{path}", "-w", str(workspace), "t"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    try:
+    with background_run(path, workspace) as proc:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             runs = list((workspace / ".bimpl" / "runs").glob("*/trajectory.jsonl"))
@@ -165,9 +178,6 @@ def test_kill_9_mid_run_then_resume_reaches_same_end_state(tmp_path, workspace):
         time.sleep(0.5)  # inside the slow bash step now
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(timeout=10)
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
     run_id, records = run_records(workspace)
     assert records[-1]["type"] == "step" and records[-1]["step"] == 1
     assert not (workspace / "b.txt").exists()
@@ -184,16 +194,8 @@ def test_kill_9_mid_run_then_resume_reaches_same_end_state(tmp_path, workspace):
     assert again.returncode == 2 and "already finished" in again.stderr
 
 
-def port_open(port: int) -> bool:
-    with socket.socket() as sock:
-        sock.settimeout(1)
-        return sock.connect_ex(("127.0.0.1", port)) == 0
-
-
 def test_kill_9_mid_run_stops_the_services_it_started(tmp_path, workspace):
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()
     server = f"{sys.executable} -m http.server {port} --bind 127.0.0.1"
     entries = [
         {
@@ -207,27 +209,18 @@ def test_kill_9_mid_run_stops_the_services_it_started(tmp_path, workspace):
         tool("bash", command="sleep 30"),
         tool("finish", summary="never reached"),
     ]
-    proc = subprocess.Popen(
-        [*BIMPL, "run", "--model", f"scripted:{script(tmp_path, entries)}", "-w", str(workspace), "t"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    try:
+    with background_run(script(tmp_path, entries), workspace) as proc:
         deadline = time.monotonic() + 30
-        while not port_open(port):
+        while not port_open("127.0.0.1", port):
             assert time.monotonic() < deadline, "the service never started"
             assert proc.poll() is None, "bimpl ended before the service started"
             time.sleep(0.1)
         os.kill(proc.pid, signal.SIGKILL)  # no cleanup code of bimpl's can run
         proc.wait(timeout=10)
         deadline = time.monotonic() + 20
-        while port_open(port) and time.monotonic() < deadline:
+        while port_open("127.0.0.1", port) and time.monotonic() < deadline:
             time.sleep(0.1)
-        assert not port_open(port), "the dev server outlived bimpl"
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
+        assert not port_open("127.0.0.1", port), "the dev server outlived bimpl"
 
 
 @pytest.mark.parametrize(

@@ -13,7 +13,6 @@ import hashlib
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -26,6 +25,7 @@ import pytest
 from backend_implementor.generate import generate_project, render_project
 from backend_implementor.spec.loader import load_spec
 from backend_implementor.spec.model import Spec
+from backend_implementor.verify.proc import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 OWN_SPECS = Path(__file__).parent / "specs"
@@ -114,12 +114,6 @@ def build(project: Project) -> None:
     if not project.built:
         require_ok(run(["npm", "run", "build"], project.dir), f"{project.name}: npm run build")
         project.built = True
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @dataclass

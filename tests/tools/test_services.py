@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import socket
 import sys
 import time
 import urllib.request
@@ -10,18 +9,7 @@ import pytest
 from tool_helpers import call, group_members, pid_alive
 
 from backend_implementor.tools import ToolContext, build_tools
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def port_open(port: int) -> bool:
-    with socket.socket() as sock:
-        sock.settimeout(1)
-        return sock.connect_ex(("127.0.0.1", port)) == 0
+from backend_implementor.verify.proc import free_port, port_open
 
 
 def http_server(port: int) -> str:
@@ -61,7 +49,7 @@ def test_start_waits_for_port_then_logs_and_stop(ws: Path, run_dir: Path, svc) -
 
     pid = int(out.split("pid ")[1].split(")")[0])
     assert call(svc, "service", action="stop", name="web").startswith("Stopped 'web'")
-    assert not port_open(port)
+    assert not port_open("127.0.0.1", port)
     assert not pid_alive(pid) and group_members(pid) == []
     assert "no service named 'web'" in call(svc, "service", action="logs", name="web")
 
@@ -126,7 +114,7 @@ def test_close_stops_every_service_including_children(ws: Path) -> None:
     log_dir = ctx.services._tmp_dir
     assert log_dir is not None and log_dir.exists()
     ctx.close()
-    assert not any(port_open(p) for p in ports)
+    assert not any(port_open("127.0.0.1", p) for p in ports)
     assert not any(pid_alive(p) for p in child_pids)
     assert not log_dir.exists()
     ctx.close()  # idempotent

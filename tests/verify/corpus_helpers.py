@@ -8,7 +8,6 @@ import os
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import time
@@ -18,6 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+
+from backend_implementor.verify.proc import free_port
 
 CORPUS = Path(__file__).resolve().parents[1] / "fixtures" / "vulnerable"
 
@@ -63,12 +64,6 @@ def ensure_node_modules() -> None:
         timeout=300,
     )
     stamp.write_text(digest)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @dataclass

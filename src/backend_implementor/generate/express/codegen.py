@@ -279,12 +279,7 @@ def _pg_array(items: list[Any]) -> str:
 
 
 def _drizzle_default(f: Field, kind: str) -> str:
-    v = f.default
-    if kind == "decimal":
-        return ts(str(v))
-    if _misquoted_by_drizzle_kit(kind, v):
-        return "sql`" + _JS_TEMPLATE_ESCAPE.sub(_js_escape, _sql_default(f, kind)) + "`"
-    return ts(v)
+    return ts(str(f.default)) if kind == "decimal" else ts(f.default)
 
 
 def _misquoted_by_drizzle_kit(kind: str, v: Any) -> bool:
@@ -381,10 +376,14 @@ def field_code(spec: Spec, res_name: str, name: str, f: Field) -> FieldCode:
 
     sql = f'"{name}" {sql_type}'
     sql_default = snapshot_default = None
+    sql_literal = has_default and _misquoted_by_drizzle_kit(kind, f.default)
     if has_default:
         sql_default, snapshot_default = _sql_default(f, kind), _snapshot_default(f, kind)
         sql += f" DEFAULT {sql_default}"
-        drizzle += f".default({_drizzle_default(f, kind)})"
+        if sql_literal:  # drizzle-kit would quote the value wrongly: hand it the SQL itself
+            drizzle += ".default(sql`" + _JS_TEMPLATE_ESCAPE.sub(_js_escape, sql_default) + "`)"
+        else:
+            drizzle += f".default({_drizzle_default(f, kind)})"
     if not_null:
         sql += " NOT NULL"
         drizzle += ".notNull()"
@@ -427,7 +426,7 @@ def field_code(spec: Spec, res_name: str, name: str, f: Field) -> FieldCode:
         on_delete=on_delete,
         unique=f.unique,
         pg_import=imp,
-        sql_literal_default=has_default and _misquoted_by_drizzle_kit(kind, f.default),
+        sql_literal_default=sql_literal,
     )
 
 

@@ -59,6 +59,13 @@ class Table:
     foreign_keys: list[ForeignKey] = field(default_factory=list)
     indexes: list[str] = field(default_factory=list)  # single-column btree indexes
 
+    # drizzle-kit's names, which the SQL and the snapshot must share.
+    def unique_name(self, column: str) -> str:
+        return f"{self.name}_{column}_unique"
+
+    def index_name(self, column: str) -> str:
+        return f"{self.name}_{column}_idx"
+
 
 def _id() -> Column:
     return Column("id", "uuid", True, "gen_random_uuid()", "gen_random_uuid()", primary_key=True)
@@ -123,7 +130,7 @@ def up_sql(model: list[Table]) -> str:
     creates, fks, indexes = [], [], []
     for t in model:
         lines = [c.sql() for c in t.columns]
-        lines += [f'CONSTRAINT "{t.name}_{col}_unique" UNIQUE("{col}")' for col in t.unique]
+        lines += [f'CONSTRAINT "{t.unique_name(col)}" UNIQUE("{col}")' for col in t.unique]
         creates.append(f'CREATE TABLE "{t.name}" (\n' + ",\n".join("\t" + line for line in lines) + "\n)")
         fks += [
             f'ALTER TABLE "{t.name}" ADD CONSTRAINT "{fk.name(t.name)}" FOREIGN KEY ("{fk.column}") '
@@ -131,7 +138,7 @@ def up_sql(model: list[Table]) -> str:
             for fk in t.foreign_keys
         ]
         indexes += [
-            f'CREATE INDEX "{t.name}_{col}_idx" ON "{t.name}" USING btree ("{col}")' for col in t.indexes
+            f'CREATE INDEX "{t.index_name(col)}" ON "{t.name}" USING btree ("{col}")' for col in t.indexes
         ]
     return BREAKPOINT.join(s + ";" for s in creates + fks + indexes) + "\n"
 
@@ -160,8 +167,8 @@ def snapshot(model: list[Table]) -> dict[str, Any]:
             "schema": "",
             "columns": columns,
             "indexes": {
-                f"{t.name}_{col}_idx": {
-                    "name": f"{t.name}_{col}_idx",
+                t.index_name(col): {
+                    "name": t.index_name(col),
                     "columns": [{"expression": col, "isExpression": False, "asc": True, "nulls": "last"}],
                     "isUnique": False,
                     "concurrently": False,
@@ -184,8 +191,8 @@ def snapshot(model: list[Table]) -> dict[str, Any]:
             },
             "compositePrimaryKeys": {},
             "uniqueConstraints": {
-                f"{t.name}_{col}_unique": {
-                    "name": f"{t.name}_{col}_unique",
+                t.unique_name(col): {
+                    "name": t.unique_name(col),
                     "nullsNotDistinct": False,
                     "columns": [col],
                 }

@@ -14,7 +14,7 @@ import hmac
 import json
 import time
 
-from .base import Context, Exchange, is_2xx, jwt_claims
+from .base import Context, Exchange, b64url_json, is_2xx, jwt_claims
 
 ID = "jwt-tamper"
 CWE = 347
@@ -68,39 +68,34 @@ def _encode(header: dict, claims: dict) -> str:
     )
 
 
-def _hs256(signing_input: str, key: bytes) -> str:
-    return _b64(hmac.new(key, signing_input.encode(), hashlib.sha256).digest())
-
-
 _HMAC = {"HS256": hashlib.sha256, "HS384": hashlib.sha384, "HS512": hashlib.sha512}
+
+
+def _mac(signing_input: str, key: str, alg: str) -> str:
+    return _b64(hmac.new(key.encode(), signing_input.encode(), _HMAC[alg]).digest())
+
+
+def _sign(header: dict, claims: dict, key: str) -> str:
+    signing_input = _encode(header, claims)
+    return signing_input + "." + _mac(signing_input, key, header["alg"])
+
+
+def _header(token: str) -> dict:
+    header = b64url_json(token.split(".")[0])
+    return header if isinstance(header, dict) else {}
 
 
 def signing_secret(token: str, candidates: tuple[str, ...] | list[str]) -> str | None:
     """The candidate secret that produced the token's HMAC signature, if any."""
     head, payload, sig = token.split(".")
-    try:
-        alg = json.loads(base64.urlsafe_b64decode(head + "=" * (-len(head) % 4))).get("alg")
-    except ValueError:
+    alg = _header(token).get("alg")
+    if alg not in _HMAC:
         return None
-    digest = _HMAC.get(alg)
-    if digest is None:
-        return None
-    for s in candidates:
-        if hmac.compare_digest(
-            _b64(hmac.new(s.encode(), f"{head}.{payload}".encode(), digest).digest()), sig
-        ):
-            return s
-    return None
+    return next((s for s in candidates if hmac.compare_digest(_mac(f"{head}.{payload}", s, alg), sig)), None)
 
 
 def weak_secret(token: str) -> str | None:
     return signing_secret(token, WEAK_SECRETS)
-
-
-def _sign(header: dict, claims: dict, secret: str) -> str:
-    signing_input = _encode(header, claims)
-    digest = _HMAC[header["alg"]]
-    return signing_input + "." + _b64(hmac.new(secret.encode(), signing_input.encode(), digest).digest())
 
 
 def _check_op(ctx: Context, token_user):
@@ -122,7 +117,7 @@ def run(ctx: Context) -> None:
     claims = jwt_claims(user.token if user else None)
     if user is None or claims is None or not user.token:
         return
-    head, _payload, sig = user.token.split(".")
+    header, sig = _header(user.token), user.token.split(".")[2]
     secret = weak_secret(user.token)
     if secret is not None:
         ctx.add(
@@ -144,21 +139,15 @@ def run(ctx: Context) -> None:
     now = int(time.time())
     forged = {
         'alg "none"': _encode({"alg": "none", "typ": "JWT"}, claims) + ".",
-        "signed with a wrong key": (lambda si: si + "." + _hs256(si, b"bimpl-wrong-key-1234567890"))(
-            _encode({"alg": "HS256", "typ": "JWT"}, claims)
+        "signed with a wrong key": _sign(
+            {"alg": "HS256", "typ": "JWT"}, claims, "bimpl-wrong-key-1234567890"
         ),
-        "edited claims, original signature": _encode(
-            json.loads(base64.urlsafe_b64decode(head + "=" * (-len(head) % 4))),
-            {**claims, "role": "admin", "admin": True},
-        )
-        + "."
-        + sig,
-        "expired (exp in the past), original signature": _encode(
-            json.loads(base64.urlsafe_b64decode(head + "=" * (-len(head) % 4))),
-            {**claims, "iat": now - 7200, "exp": now - 3600},
-        )
-        + "."
-        + sig,
+        "edited claims, original signature": (
+            _encode(header, {**claims, "role": "admin", "admin": True}) + "." + sig
+        ),
+        "expired (exp in the past), original signature": (
+            _encode(header, {**claims, "iat": now - 7200, "exp": now - 3600}) + "." + sig
+        ),
     }
     accepted = []
     first = None
@@ -182,7 +171,6 @@ def run(ctx: Context) -> None:
     secret = signing_secret(user.token, ctx.target.signing_secrets)
     if secret is None:
         return
-    header = json.loads(base64.urlsafe_b64decode(head + "=" * (-len(head) % 4)))
     expired = {**claims, "iat": now - 7200, "exp": now - 3600}
     if "nbf" in claims:
         expired["nbf"] = now - 7200
