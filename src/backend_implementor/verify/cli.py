@@ -69,7 +69,7 @@ def _parse_env(items: list[str]) -> dict[str, str]:
     for item in items:
         key, sep, value = item.partition("=")
         if not sep or not key:
-            raise typer.BadParameter(f"expected KEY=VALUE, got {item!r}", param_hint="--env")
+            raise typer.BadParameter(f"--env: expected KEY=VALUE, got {item!r}", param_hint="--env")
         env[key] = value
     return env
 

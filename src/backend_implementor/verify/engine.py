@@ -498,7 +498,7 @@ def _stage_contract(run: _Run, base_url: str, is_alive: Callable[[], bool]) -> S
         ))  # fmt: skip
     detail = (
         f"{parsed.operations} operations, {parsed.failed_operations} failing, "
-        f"{len(parsed.failures)} failure(s); {'token' if token else 'no token'}"
+        f"{len(parsed.failures)} failure(s); {'as a logged-in user' if token else 'without a token'}"
     )
     if parsed.failures or parsed.errors or code not in (0, 1):
         return StageResult("contract", "failed", detail=detail, log=log)
