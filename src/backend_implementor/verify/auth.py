@@ -1,49 +1,73 @@
-"""How verify registers and logs in to a backend: `--auth` parsing, detection, fresh credentials, tokens.
+"""How verify registers and logs in to a backend: the `--auth`, `--user`, `--admin`, `--token` and
+`--cookie` options, what the OpenAPI document shows, and the shapes of register bodies.
 
-One `AuthConfig` serves the contract stage (`obtain_token`, a bearer token for schemathesis) and the
-security probes (probes/base.py registers and logs in its own users with it).
+An `AuthConfig` says where and how to log in; probes/accounts.py does the logging in (JSON or form bodies,
+tokens or session cookies, CSRF tokens) for the probes and the contract stage alike.
 
 Detection follows bimpl's own convention first (POST /auth/register + /auth/login with {email, password},
-token in `access_token`), then register/login-like POST paths in the OpenAPI document, reading the body
-fields, the token key of the login response and the other fields registration requires."""
+token in `access_token`), then register/login-like POST paths in the document (JSON or form bodies, a
+`{"user": {...}}` envelope, OAuth2 password grants), reading the body fields, the token key of the login
+response and how the token is sent back (the document's security schemes). Without a document, or when it
+shows no login, probes/accounts.py looks for one at the usual paths."""
 
 from __future__ import annotations
 
 import re
 import secrets
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
-
-from .openapi_doc import deref, example_value, json_body_schema, merged_schema
+from .openapi_doc import IDENT_NAME_RE, base_path, body_schema, deref, example_value, merged_schema
 
 CONVENTION = "bimpl convention"
 FROM_DOCUMENT = "OpenAPI document"
 FROM_OPTION = "--auth"
+FROM_PROBING = "found by probing the usual paths"
 
 
 @dataclass
 class AuthConfig:
-    register_path: str = "/auth/register"
+    register_path: str | None = "/auth/register"  # None: no signup (accounts come from --user)
     login_path: str = "/auth/login"
     user_field: str = "email"  # "email" or "username" (or what the API calls it)
     password_field: str = "password"
     token_key: str = "access_token"  # JSON key of the token in the login (or register) response
     register_extra: dict[str, Any] = field(default_factory=dict)  # other fields registration requires
     source: str = field(default=CONVENTION, compare=False)  # where it came from, for the report
+    # How the bodies are sent: "json" or "form" (urlencoded), and an envelope key ({"user": {...}}).
+    login_encoding: str = field(default="json", compare=False)
+    register_encoding: str = field(default="json", compare=False)
+    envelope: str | None = field(default=None, compare=False)
+    login_extra: dict[str, Any] = field(default_factory=dict, compare=False)  # e.g. grant_type=password
+    register_schema: dict[str, Any] = field(default_factory=dict, compare=False)
+    # How a token goes back: a header and a prefix ("Bearer"); prefix None = find out (Bearer, Token, raw).
+    token_header: str = field(default="Authorization", compare=False)
+    token_prefix: str | None = field(default="Bearer", compare=False)
 
     def credentials(self, ident: str, password: str) -> dict[str, str]:
-        """The login body (and the core of the register body)."""
+        """The login body's credentials (and the core of the register body)."""
         return {self.user_field: ident, self.password_field: password}
 
+    def login_body(self, ident: str, password: str) -> dict[str, Any]:
+        return self.wrap({**self.login_extra, **self.credentials(ident, password)})
 
-# ---------------------------------------------------------------- --auth
+    def wrap(self, body: dict[str, Any]) -> dict[str, Any]:
+        return {self.envelope: body} if self.envelope else body
+
+
+@dataclass
+class Account:
+    """An existing account given with --user / --admin."""
+
+    ident: str
+    password: str
+
+
+# ---------------------------------------------------------------- options
 
 
 class AuthOptionError(ValueError):
-    """A malformed --auth value; the message is meant for the user as is."""
+    """A malformed --auth (or --user, --admin, --token, --cookie) value; the message is for the user."""
 
 
 _OPTION_KEYS = {
@@ -52,12 +76,14 @@ _OPTION_KEYS = {
     "user": "user_field",
     "password": "password_field",
     "token": "token_key",
+    "encoding": "login_encoding",
 }
 
 
 def parse_auth_option(text: str) -> AuthConfig:
-    """`register=/signup,login=/login,user=email,password=password,token=token` (any subset; the rest keeps
-    bimpl's convention); `extra.NAME=VALUE` adds a field to the registration body."""
+    """`register=/signup,login=/login,user=email,password=password,token=token,encoding=form` (any subset;
+    the rest keeps bimpl's convention); `register=none` for no signup; `extra.NAME=VALUE` adds a field to
+    the registration body."""
     cfg = AuthConfig(source=FROM_OPTION)
     given = False
     for part in filter(None, (p.strip() for p in text.split(","))):
@@ -67,9 +93,15 @@ def parse_auth_option(text: str) -> AuthConfig:
             raise AuthOptionError(f"--auth: expected key=value, got {part!r}")
         if key.startswith("extra.") and len(key) > len("extra."):
             cfg.register_extra[key[len("extra.") :]] = value
+        elif key == "register" and value.lower() == "none":
+            cfg.register_path = None
         elif key in _OPTION_KEYS:
             if key in ("register", "login") and not value.startswith("/"):
                 raise AuthOptionError(f"--auth: {key} must be a path starting with '/', got {value!r}")
+            if key == "encoding":
+                if value not in ("json", "form"):
+                    raise AuthOptionError(f"--auth: encoding must be json or form, got {value!r}")
+                cfg.register_encoding = value
             setattr(cfg, _OPTION_KEYS[key], value)
         else:
             known = ", ".join([*_OPTION_KEYS, "extra.NAME"])
@@ -82,33 +114,88 @@ def parse_auth_option(text: str) -> AuthConfig:
     return cfg
 
 
+def parse_account(text: str, option: str) -> Account:
+    """`NAME:PASSWORD` (the password may itself contain colons)."""
+    ident, sep, password = text.partition(":")
+    if not sep or not ident or not password:
+        raise AuthOptionError(f"{option}: expected NAME:PASSWORD, got {text!r}")
+    return Account(ident, password)
+
+
+def parse_cookie_option(text: str) -> dict[str, str]:
+    """`name=value` or a whole Cookie header `a=1; b=2`."""
+    cookies = {}
+    for part in filter(None, (p.strip() for p in text.split(";"))):
+        name, sep, value = part.partition("=")
+        if not sep or not name.strip():
+            raise AuthOptionError(f"--cookie: expected NAME=VALUE, got {part!r}")
+        cookies[name.strip()] = value.strip()
+    if not cookies:
+        raise AuthOptionError("--cookie: empty; e.g. --cookie 'connect.sid=s%3A...'")
+    return cookies
+
+
 # ---------------------------------------------------------------- detection
 
-TOKEN_KEYS = ("access_token", "accessToken", "token", "jwt", "id_token", "idToken", "authToken")
-_USER_FIELDS = ("email", "username", "user_name", "userName", "login", "user", "name")
-_LOGIN_RE = re.compile(r"(^|/)(log-?in|sign-?in|sessions?|tokens?|auth/token)(/|$)", re.I)
-_REGISTER_RE = re.compile(r"(^|/)(register|sign-?up|users|accounts|create_user)(/|$)", re.I)
+TOKEN_KEYS = ("access_token", "accessToken", "token", "jwt", "id_token", "idToken", "authToken",
+              "auth_token", "sessionToken", "session_token", "bearer")  # fmt: skip
+USER_FIELDS = ("email", "username", "user_name", "userName", "login", "user", "name", "mail")
+_LOGIN_RE = re.compile(r"(^|/)(log-?in|sign-?in|sessions?|tokens?|auth/token|authenticate)(/|$)", re.I)
+_REGISTER_RE = re.compile(r"(^|/)(register|sign-?up|users|accounts|create_user|join)(/|$)", re.I)
 
 
 def _post_ops(doc: dict[str, Any]) -> dict[str, dict[str, Any]]:
     paths = doc.get("paths")
+    prefix = base_path(doc)
     out = {}
     for path, item in paths.items() if isinstance(paths, dict) else ():
         post = deref(doc, item).get("post") if isinstance(item, dict) else None
         if isinstance(post, dict):
-            out[str(path)] = post
+            out[prefix + str(path)] = post
     return out
 
 
-def _pick(paths: Iterable[str], rx: re.Pattern[str]) -> str | None:
+def _pick(paths: list[str], rx: re.Pattern[str]) -> str | None:
     # The shortest match without path parameters: "/auth/login" over "/auth/login/{provider}".
-    hits = sorted((p for p in paths if rx.search(p)), key=lambda p: ("{" in p, len(p)))
+    hits = sorted((p for p in paths if rx.search(p) and "{" not in p), key=len)
     return hits[0] if hits else None
+
+
+def _envelope(schema: dict[str, Any], doc: dict[str, Any]) -> tuple[str | None, dict[str, Any]]:
+    """A body whose only property is an object holding the credentials: {"user": {...}} (RealWorld)."""
+    props = schema.get("properties") or {}
+    if len(props) == 1:
+        ((key, inner),) = props.items()
+        inner = merged_schema(doc, inner)
+        if isinstance(inner.get("properties"), dict):
+            return key, inner
+    return None, schema
+
+
+def fields_of(schema: dict[str, Any]) -> tuple[str | None, str | None]:
+    """The user and password fields of a login or register body schema."""
+    props = schema.get("properties") or {}
+    user = next((f for f in USER_FIELDS if f in props), None)
+    user = user or next((f for f in props if IDENT_NAME_RE.search(f) or "mail" in f.lower()), None)
+    password = next(
+        (f for f in props if "pass" in f.lower() and not is_confirm_field(f)),
+        None,
+    )
+    return user, password
+
+
+def is_confirm_field(name: str) -> bool:
+    low = name.lower().replace("_", "").replace("-", "")
+    return any(w in low for w in ("confirm", "repeat", "retype", "verify", "again")) or low in (
+        "password2",
+        "passwordconfirmation",
+        "cpassword",
+    )
 
 
 def detect_auth(doc: dict[str, Any] | None) -> AuthConfig | None:
     """bimpl's convention without a document or when it has bimpl's paths; otherwise what the document
-    shows. None when the document describes no way to register and log in."""
+    shows. None when the document describes no way to log in."""
     default = AuthConfig()
     if not doc:
         return default
@@ -116,22 +203,35 @@ def detect_auth(doc: dict[str, Any] | None) -> AuthConfig | None:
     if default.register_path in posts and default.login_path in posts:
         register, login, source = default.register_path, default.login_path, CONVENTION
     else:
-        register, login, source = _pick(posts, _REGISTER_RE), _pick(posts, _LOGIN_RE), FROM_DOCUMENT
-        if register is None or login is None:
+        login = _pick(list(posts), _LOGIN_RE)
+        register = _pick([p for p in posts if p != login], _REGISTER_RE)
+        source = FROM_DOCUMENT
+        if login is None:
             return None
-    reg_schema = json_body_schema(doc, posts[register]) or {}
-    reg_props = reg_schema.get("properties") or {}
-    props = (json_body_schema(doc, posts[login]) or {}).get("properties") or reg_props
-    user_field = next((f for f in _USER_FIELDS if f in props), None)
-    password_field = next((f for f in props if "pass" in f.lower()), None)
+    reg_schema, reg_encoding = body_schema(doc, posts[register]) if register else (None, "json")
+    login_schema, login_encoding = body_schema(doc, posts[login])
+    envelope, login_inner = _envelope(login_schema or {}, doc)
+    reg_envelope, reg_inner = _envelope(reg_schema or {}, doc)
+    user_field, password_field = fields_of(login_inner)
+    if not (user_field and password_field):
+        user_field, password_field = fields_of(reg_inner)
     if source == FROM_DOCUMENT and not (user_field and password_field):
         return None
     user_field, password_field = user_field or default.user_field, password_field or default.password_field
+    login_extra = {
+        name: example_value(doc, prop, name)
+        for name, prop in (login_inner.get("properties") or {}).items()
+        if name in (login_inner.get("required") or []) and name not in (user_field, password_field)
+    }
+    # Other fields registration requires; probes/accounts.py gives the identity-like ones (an email next to
+    # the username, a confirmation of the password) fresh values per user.
+    reg_props = reg_inner.get("properties") or {}
     extra = {
         name: example_value(doc, reg_props[name], name)
-        for name in reg_schema.get("required") or []
+        for name in reg_inner.get("required") or []
         if name not in (user_field, password_field) and name in reg_props
     }
+    header, prefix = _token_scheme(doc, login)
     return AuthConfig(
         register_path=register,
         login_path=login,
@@ -140,17 +240,62 @@ def detect_auth(doc: dict[str, Any] | None) -> AuthConfig | None:
         token_key=_token_key_from_responses(doc, posts[login]) or default.token_key,
         register_extra=extra,
         source=source,
+        login_encoding=login_encoding,
+        register_encoding=reg_encoding,
+        envelope=envelope or reg_envelope,
+        login_extra=login_extra,
+        register_schema=reg_inner if register else {},
+        token_header=header,
+        token_prefix=prefix,
     )
+
+
+def _token_scheme(doc: dict[str, Any], login_path: str) -> tuple[str, str | None]:
+    """How a token is sent: from the security schemes the document's operations use."""
+    components = doc.get("components") or {}
+    schemes = components.get("securitySchemes") or doc.get("securityDefinitions") or {}
+    used = [name for req in doc.get("security") or [] if isinstance(req, dict) for name in req]
+    for item in (doc.get("paths") or {}).values():
+        for op in (deref(doc, item) or {}).values():
+            if isinstance(op, dict):
+                used += [n for req in op.get("security") or [] if isinstance(req, dict) for n in req]
+    for name in [*used, *schemes]:
+        scheme = deref(doc, schemes.get(name))
+        if not isinstance(scheme, dict):
+            continue
+        kind = str(scheme.get("type", "")).lower()
+        if kind == "http" and str(scheme.get("scheme", "")).lower() == "bearer":
+            return "Authorization", "Bearer"
+        if kind in ("oauth2", "openidconnect"):
+            return "Authorization", "Bearer"
+        if kind == "apikey" and scheme.get("in") == "header" and scheme.get("name"):
+            header = str(scheme["name"])
+            if header.lower() == "authorization":
+                return "Authorization", None  # "Bearer x", "Token x" or "x": accounts.py finds out
+            return header, ""
+    return "Authorization", "Bearer"
 
 
 def _token_key_from_responses(doc: dict[str, Any], op: dict[str, Any]) -> str | None:
     for code, resp in (op.get("responses") or {}).items():
         if not str(code).startswith("2"):
             continue
-        content = deref(doc, resp).get("content") or {}
-        schema = merged_schema(doc, (content.get("application/json") or {}).get("schema") or {})
-        props = schema.get("properties") or {}
-        key = next((k for k in TOKEN_KEYS if k in props), None)
+        resp = deref(doc, resp)
+        content = resp.get("content") or {}
+        raw = (content.get("application/json") or {}).get("schema") or resp.get("schema") or {}
+        key = _token_key_in(doc, raw, 0)
+        if key:
+            return key
+    return None
+
+
+def _token_key_in(doc: dict[str, Any], schema: Any, depth: int) -> str | None:
+    props = merged_schema(doc, schema).get("properties") or {}
+    key = next((k for k in TOKEN_KEYS if k in props), None)
+    if key or depth > 3:
+        return key
+    for sub in props.values():
+        key = _token_key_in(doc, sub, depth + 1)
         if key:
             return key
     return None
@@ -160,16 +305,29 @@ def _token_key_from_responses(doc: dict[str, Any], op: dict[str, Any]) -> str | 
 
 
 def new_credentials(cfg: AuthConfig) -> tuple[str, str]:
-    """A fresh user (an e-mail address when the user field is one) and a password strong enough for the
-    usual rules (upper and lower case, digit, symbol)."""
+    """A fresh user (an e-mail address when the user field is one, else letters and digits only, which
+    every username rule accepts) and a password strong enough for the usual rules."""
     tag = secrets.token_hex(4)
-    ident = f"bimpl-{tag}@example.com" if "mail" in cfg.user_field.lower() else f"bimpl_{tag}"
+    field_schema = (cfg.register_schema.get("properties") or {}).get(cfg.user_field) or {}
+    if "mail" in cfg.user_field.lower() or field_schema.get("format") == "email":
+        ident = f"bimpl{tag}@example.com"
+    else:
+        ident = fit_length(f"bimpl{tag}", field_schema)
     return ident, f"Bimpl-{secrets.token_hex(5)}-Pw9!"
+
+
+def fit_length(value: str, schema: dict[str, Any]) -> str:
+    hi, lo = schema.get("maxLength"), int(schema.get("minLength") or 0)
+    if isinstance(hi, int) and len(value) > hi:
+        value = value[:1] + value[-(hi - 1) :] if hi > 1 else value[:hi]
+    if len(value) < lo:
+        value += "x" * (lo - len(value))
+    return value
 
 
 def find_token(data: Any, preferred: str | None = None, _depth: int = 0) -> str | None:
     """The token in a login/register response body: the `preferred` key, then the usual names, also inside
-    an envelope such as {"data": {"token": ...}}."""
+    an envelope such as {"data": {"token": ...}} or {"user": {"token": ...}}."""
     if not isinstance(data, dict) or _depth > 4:
         return None
     for key in (preferred, *TOKEN_KEYS) if preferred else TOKEN_KEYS:
@@ -181,43 +339,3 @@ def find_token(data: Any, preferred: str | None = None, _depth: int = 0) -> str 
         if found:
             return found
     return None
-
-
-@dataclass
-class TokenResult:
-    token: str | None
-    detail: str  # what happened, for the report
-    refused: bool = False  # the backend answered registration or login with an error, or not at all
-
-
-def obtain_token(base_url: str, cfg: AuthConfig, *, timeout_s: float = 10.0) -> TokenResult:
-    """Register a fresh user and log in. Never raises on HTTP trouble: `detail` says what went wrong."""
-    user, password = new_credentials(cfg)
-    body = cfg.credentials(user, password)
-
-    def token_of(r: httpx.Response) -> str | None:
-        try:
-            return find_token(r.json(), cfg.token_key)
-        except ValueError:
-            return None
-
-    def refused(path: str, r: httpx.Response) -> TokenResult:
-        return TokenResult(None, f"POST {path} -> {r.status_code}", refused=True)
-
-    try:
-        with httpx.Client(base_url=base_url, timeout=timeout_s, trust_env=False) as client:
-            r = client.post(cfg.register_path, json={**cfg.register_extra, **body})
-            if r.status_code >= 400:
-                return refused(cfg.register_path, r)
-            token = token_of(r)
-            if token and cfg.login_path == cfg.register_path:
-                return TokenResult(token, f"registered {user} via {cfg.register_path} ({cfg.source})")
-            r = client.post(cfg.login_path, json=body)
-            if r.status_code >= 400:
-                return refused(cfg.login_path, r)
-            token = token_of(r)
-            if not token:
-                return TokenResult(None, f"POST {cfg.login_path} answered without a token")
-            return TokenResult(token, f"registered and logged in as {user} ({cfg.source})")
-    except httpx.HTTPError as exc:
-        return TokenResult(None, f"login failed ({type(exc).__name__})", refused=True)

@@ -1,5 +1,7 @@
-"""`bimpl verify`: progress and the final table go to stderr, the report (md or json) to stdout, so
-`bimpl verify . --format json > report.json` stays clean. Imports of the engine happen inside the command."""
+"""`bimpl verify`: progress goes to stderr; stdout gets a short summary (each finding with one evidence
+line, each check that could not run, where the full report is) or, with --format md|json, the whole
+report for pipes and CI (`bimpl verify . --format json > report.json` stays clean). Imports of the engine
+happen inside the command."""
 
 from __future__ import annotations
 
@@ -10,7 +12,8 @@ from typing import Any
 
 import typer
 
-_ICONS = {"passed": "[green]✓[/]", "failed": "[red]✗[/]", "skipped": "[dim]–[/]", "error": "[red]⛔[/]"}
+_ICONS = {"passed": "[green]✓[/]", "failed": "[red]✗[/]", "incomplete": "[yellow]⚠[/]", "skipped": "[dim]–[/]",
+          "error": "[red]⛔[/]"}  # fmt: skip
 
 
 class StageProgress:
@@ -101,7 +104,20 @@ def verify_command(
     auth: str | None = typer.Option(
         None,
         "--auth",
-        help="How to get a token: register=/signup,login=/login,user=email,password=password,token=token",
+        help="Where and how to log in when verify cannot find out: register=/signup|none,login=/login,"
+        "user=email,password=password,token=token,encoding=json|form,extra.NAME=VALUE",
+    ),
+    users: list[str] = typer.Option(
+        [],
+        "--user",
+        help="An existing account NAME:PASSWORD to act as (repeat for a second user; needed without signup).",
+    ),
+    admin: str | None = typer.Option(
+        None, "--admin", help="An admin account NAME:PASSWORD, where the API has roles."
+    ),
+    token: str | None = typer.Option(None, "--token", help="A ready bearer token for the first user."),
+    cookie: str | None = typer.Option(
+        None, "--cookie", help="A ready session cookie for the first user: 'name=value' (or a Cookie header)."
     ),
     db_url: str | None = typer.Option(
         None, "--db-url", help="Database URL (enables the password-storage probe)."
@@ -112,7 +128,9 @@ def verify_command(
     out: Path | None = typer.Option(
         None, "--out", help="Report folder (default PATH/.bimpl/verify or ./.bimpl/verify)."
     ),
-    fmt: str = typer.Option("md", "--format", help="What is printed at the end: md or json."),
+    fmt: str = typer.Option(
+        "summary", "--format", help="What stdout gets at the end: summary, md (the whole report) or json."
+    ),
     contract_checks: str | None = typer.Option(
         None, "--contract-checks", help="schemathesis checks (or 'all')."
     ),
@@ -121,10 +139,18 @@ def verify_command(
         60.0, "--boot-timeout", help="Seconds to wait for the server to be ready."
     ),
     env: list[str] = typer.Option([], "--env", help="KEY=VALUE for the server's environment (repeatable)."),
+    install_scripts: bool = typer.Option(
+        False,
+        "--install-scripts",
+        help="Let npm run packages' install scripts (native modules such as bcrypt or sqlite3 need them).",
+    ),
 ) -> None:
-    """Verify a backend: install, build, test, boot, contract-test, attack, and report the deliverables.
+    """Verify a backend: install, build, test, boot, attack, contract-test, and report the deliverables.
 
-    Exit 0 when clean, 1 on findings or failed stages, 2 on usage or boot errors."""
+    Exit 0 when clean (every selected check ran), 1 on findings or failed stages, 2 on usage or boot
+    errors, 3 when nothing was found but some checks could not run (incomplete: see the report).
+    Verify registers its own accounts (named bimpl…), creates rows, and trips rate limits on the backend
+    it tests; the report lists what it changed."""
     from rich.console import Console
     from rich.markup import escape
 
@@ -134,8 +160,8 @@ def verify_command(
         err.print(f"[red]bimpl verify: error:[/] {escape(message)}", soft_wrap=True)
         raise typer.Exit(2)
 
-    if fmt not in ("md", "json"):
-        fail(f"--format {fmt!r}: expected md or json")
+    if fmt not in ("summary", "md", "json"):
+        fail(f"--format {fmt!r}: expected summary, md or json")
     if (path is None) == (url is None):
         fail("give a project PATH or --url URL (not both)" if path else "give a project PATH or --url URL")
 
@@ -155,6 +181,11 @@ def verify_command(
             port=port,
             health=health,
             auth=auth,
+            users=list(users),
+            admin=admin,
+            token=token,
+            cookie=cookie,
+            install_scripts=install_scripts,
             db_url=db_url,
             fuzz_time=fuzz_time,
             out_dir=out,
@@ -178,47 +209,56 @@ def verify_command(
     finally:
         progress.stop()
 
-    # The report first, the summary last: it is what a person reads when the command ends.
     if fmt == "json":
         import json
 
         sys.stdout.write(json.dumps(report.to_dict(), indent=2, default=str) + "\n")
-    elif not report.fatal:  # a run that could not start has nothing to show but the error below
+    elif fmt == "md" and not report.fatal:  # a run that could not start has nothing to show but its error
         from backend_implementor.verify.report import render_markdown
 
         sys.stdout.write(render_markdown(report))
     sys.stdout.flush()
-    _print_summary(err, report)
+    if fmt == "summary":
+        from rich.console import Console
+
+        # Piped output keeps whole lines (a command is never wrapped at 80 columns).
+        out = Console(highlight=False, soft_wrap=not sys.stdout.isatty())
+        print_summary(out, report)
+    else:
+        print_summary(err, report, brief=True)
     raise typer.Exit(report.exit_code)
 
 
-def _print_summary(err: Any, report: Any) -> None:
+def print_summary(console: Any, report: Any, *, brief: bool = False) -> None:
+    """The end of a run: each finding with one evidence line, each check that could not run, the error,
+    what verify changed, the verdict and where the full report is. `brief`: only the last lines (the
+    report itself went to stdout)."""
     from rich.markup import escape
     from rich.panel import Panel
-    from rich.table import Table
 
-    table = Table(title="bimpl verify", show_lines=False)
-    for col in ("stage", "status", "time", "detail"):
-        table.add_column(col)
-    for s in report.stages:
-        table.add_row(
-            s.name, f"{_ICONS.get(s.status, '')} {s.status}", f"{s.duration_s:.1f}s", escape(s.detail)
-        )
-    err.print(table)
-    if report.findings:
-        ft = Table(title=f"{len(report.findings)} finding(s)")
-        for col in ("severity", "CWE", "title", "fix"):
-            ft.add_column(col)
+    if not brief:
         for f in report.sorted_findings():
-            ft.add_row(f.severity, str(f.cwe), escape(f.title), escape(f.fix))
-        err.print(ft)
+            ev = (f.evidence.location or f.evidence.request or "").strip().splitlines()
+            console.print(f"[red]✗[/] [bold]CWE-{f.cwe}[/] [{f.severity}] {escape(f.title)}")
+            if ev:
+                console.print(f"    [dim]{escape(ev[0][:160])}[/]")
+        for p in report.inconclusive:
+            console.print(f"[yellow]⚠[/] [bold]{p.id}[/] (CWE-{p.cwe}) could not run: {escape(p.detail)}")
+        for s in report.stages:
+            if s.status in ("failed", "error") and s.name not in ("security", "static"):
+                console.print(f"[red]✗[/] stage [bold]{s.name}[/] {s.status}: {escape(s.detail)}")
+        for c in report.changes:
+            console.print(f"[dim]changed: {escape(c)}[/]")
     if report.fatal:
-        err.print(f"[red]bimpl verify: error:[/] {escape(report.fatal)}", soft_wrap=True)
+        console.print(f"[red]bimpl verify: error:[/] {escape(report.fatal)}", soft_wrap=True)
         boot = report.stage("boot")
         if boot is not None and boot.log_tail:
-            err.print(Panel(escape(boot.log_tail), title="last server log lines", border_style="red"))
-    verdict = {0: "[green]clean[/]", 1: "[red]findings or failed stages[/]", 2: "[red]error[/]"}[
-        report.exit_code
-    ]
-    where = f" · reports in {escape(report.out_dir)}" if report.out_dir else ""
-    err.print(f"result: {verdict} (exit {report.exit_code}){where}")
+            console.print(Panel(escape(boot.log_tail), title="last server log lines", border_style="red"))
+    verdict = {
+        0: "[green]clean[/]",
+        1: f"[red]{len(report.findings)} finding(s) or failed stages[/]",
+        2: "[red]error[/]",
+        3: f"[yellow]incomplete: {len(report.inconclusive)} check(s) could not run[/]",
+    }[report.exit_code]
+    where = f" · full report: {escape(report.out_dir)}/report.md" if report.out_dir else ""
+    console.print(f"result: {verdict} (exit {report.exit_code}){where}")

@@ -108,11 +108,12 @@ def run_schemathesis(
     base_url: str,
     out_dir: Path,
     fuzz_time_s: float,
-    token: str | None,
+    headers: dict[str, str] | None = None,
     checks: str = DEFAULT_CHECKS,
     max_examples: int = 50,
 ) -> tuple[int | None, ContractResult | None, str]:
-    """Returns (exit code, parsed result or None, log tail). `spec` is a URL or a file path."""
+    """Returns (exit code, parsed result or None, log tail). `spec` is a URL or a file path; `headers` are
+    the logged-in user's (a token, or a session cookie with its CSRF token), kept out of logs."""
     junit = out_dir / "contract-junit.xml"
     junit.unlink(missing_ok=True)
     cmd = [
@@ -127,16 +128,24 @@ def run_schemathesis(
         "--report", "junit",
         "--report-junit-path", str(junit),
     ]  # fmt: skip
-    if token:
-        cmd += ["-H", f"Authorization: Bearer {token}"]
+    hidden = [v for v in (headers or {}).values() if v]
+    for name, value in (headers or {}).items():
+        cmd += ["-H", f"{name}: {value}"]
+
+    def scrub(text: str) -> str:
+        for value in hidden:
+            text = text.replace(value, "[credentials]")
+        return text
+
     # Headroom over --max-time for schema loading, the coverage phase and shutdown.
-    shown = " ".join(cmd).replace(token, "[token]") if token else None
     res = run_cmd(
-        cmd, cwd=out_dir, log_path=out_dir / "contract.log", timeout_s=fuzz_time_s * 2 + 60, display=shown
+        cmd,
+        cwd=out_dir,
+        log_path=out_dir / "contract.log",
+        timeout_s=fuzz_time_s * 2 + 60,
+        display=scrub(" ".join(cmd)),
     )
-    tail = res.tail(25)
-    if token:
-        tail = tail.replace(token, "[token]")
+    tail = scrub(res.tail(25))
     if res.timed_out or res.error:
         return None, None, res.error or f"schemathesis did not finish in {fuzz_time_s * 2 + 60:.0f}s\n{tail}"
     try:

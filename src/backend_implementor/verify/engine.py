@@ -1,4 +1,7 @@
-"""The verify pipeline: install -> build -> test -> boot -> contract -> security -> static -> report.
+"""The verify pipeline: install -> build -> test -> boot -> (log in) -> security -> contract -> static -> report.
+
+The probes run before the contract fuzzer: fuzzing would spend a login rate limit and fill the database
+with junk the probes trip over. Both act as the accounts logged in once, before either starts.
 
 `verify_project` and `verify_url` are the Python API (the agent's finish tool calls them); the CLI in
 verify/cli.py only renders progress and the result. Usage problems raise VerifyUsageError before anything
@@ -10,6 +13,7 @@ import contextlib
 import dataclasses
 import importlib
 import json
+import os
 import re
 import secrets
 import shutil
@@ -28,12 +32,12 @@ import yaml
 from backend_implementor import __version__
 from backend_implementor.verify import inventory
 from backend_implementor.verify.auth import (
+    Account,
     AuthConfig,
     AuthOptionError,
-    TokenResult,
-    detect_auth,
-    obtain_token,
+    parse_account,
     parse_auth_option,
+    parse_cookie_option,
 )
 from backend_implementor.verify.contract import DEFAULT_CHECKS, run_schemathesis
 from backend_implementor.verify.findings import Evidence, Finding
@@ -47,13 +51,17 @@ from backend_implementor.verify.testresults import (
     reporter_args,
 )
 
-STAGES = ("install", "build", "test", "boot", "contract", "security", "static")
+STAGES = ("install", "build", "test", "boot", "security", "contract", "static")
 SECRET_ENV_NAMES = ("JWT_SECRET", "APP_SECRET")
-URL_STAGES = ("contract", "security")  # what needs no source
-SERVER_STAGES = ("contract", "security")
-SPEC_PATHS = ("/openapi.json", "/openapi.yaml", "/api-docs", "/swagger.json", "/docs/openapi.json",
-              "/api/openapi.json", "/v3/api-docs", "/docs/json")  # fmt: skip
-SPEC_FILES = ("openapi.json", "openapi.yaml", "openapi.yml", "swagger.json")
+URL_STAGES = ("security", "contract")  # what needs no source
+SERVER_STAGES = ("security", "contract")
+SPEC_PATHS = ("/openapi.json", "/openapi.yaml", "/api-docs", "/api-docs.json", "/swagger.json",
+              "/docs/openapi.json", "/api/openapi.json", "/v3/api-docs", "/v2/api-docs", "/docs/json",
+              "/swagger/v1/swagger.json", "/api/swagger.json", "/api/docs.json", "/api/v1/openapi.json",
+              "/swagger.yaml")  # fmt: skip
+SPEC_FILES = ("openapi.json", "openapi.yaml", "openapi.yml", "swagger.json", "swagger.yaml", "swagger.yml",
+              "docs/openapi.json", "docs/openapi.yaml", "api/openapi.yaml")  # fmt: skip
+URL_RECOVERY_S = 30.0  # how long URL mode waits for a crashed server to come back (e.g. a supervisor)
 
 # (event, stage, data): event is "start" (data None), "end" (data StageResult) or "note" (data str).
 ProgressFn = Callable[[str, str, Any], None]
@@ -70,6 +78,11 @@ class VerifyOptions:
     port: int | None = None
     health: str | None = None
     auth: str | None = None  # the --auth string
+    users: list[str] = field(default_factory=list)  # --user NAME:PASSWORD (existing accounts)
+    admin: str | None = None  # --admin NAME:PASSWORD
+    token: str | None = None  # --token: a ready bearer token
+    cookie: str | None = None  # --cookie: a ready session cookie
+    install_scripts: bool = False  # run packages' install scripts (native modules such as bcrypt, sqlite3)
     db_url: str | None = None
     fuzz_time: float = 30.0  # seconds of schemathesis; 0 skips the contract stage
     out_dir: Path | None = None
@@ -117,7 +130,9 @@ class _Run:
         self.openapi: dict[str, Any] | None = None
         self.spec_ref: str | None = None  # what schemathesis loads (URL or file)
         self.auth: AuthConfig | None = None  # --auth, else detected once the document is known
-        self.login: TokenResult | None = None  # --auth's trial login, reused by the contract stage
+        self.credentials: dict[str, Any] = {}  # --user/--admin/--token/--cookie, parsed
+        self.session: Any = None  # the probes' Context: its accounts serve the probes and the contract
+        self.project: Project | None = None
         self.pglite_dir: Path | None = None  # fresh PGlite data dir for bimpl backends
         self.cancel = threading.Event()  # stops commands running in worker threads when the run ends
         self.server_env: dict[str, str] | None = None  # what the booted backend got besides base_env
@@ -184,6 +199,8 @@ def _stage_install(run: _Run, project: Project) -> StageResult:
         }[pm]
     else:
         cmd = [pm, "install", "--ignore-scripts"] + (["--no-audit", "--no-fund"] if pm == "npm" else [])
+    if run.opts.install_scripts:
+        cmd = [c for c in cmd if c != "--ignore-scripts"]
     res = run_cmd(
         cmd,
         cwd=project.root,
@@ -194,8 +211,51 @@ def _stage_install(run: _Run, project: Project) -> StageResult:
     if res.ok:
         return StageResult("install", "passed", detail=res.cmd, log=str(res.log_path))
     why = res.error or ("timed out" if res.timed_out else f"exit {res.returncode}")
+    cause = package_manager_error(res.log_path)
     return StageResult(
-        "install", "failed", detail=f"{res.cmd}: {why}", log=str(res.log_path), log_tail=res.tail()
+        "install",
+        "failed",
+        detail=f"{res.cmd}: {why}" + (f": {cause.splitlines()[0]}" if cause else ""),
+        log=str(res.log_path),
+        log_tail=cause or res.tail(),
+    )
+
+
+_USAGE_START = re.compile(r"npm (error|ERR!) (Clean install a project|Usage:|aliases:|Run \"npm help)", re.I)
+
+
+def package_manager_error(log_path: Path) -> str:
+    """npm's own error lines, without the usage text it prints after them (which is all a tail shows)."""
+    try:
+        lines = log_path.read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError:
+        return ""
+    out = []
+    for line in lines:
+        if _USAGE_START.search(line):
+            break
+        if re.match(r"\s*(npm (error|ERR!)|ERR_PNPM|error )", line) and not re.search(
+            r"A complete log", line
+        ):
+            text = re.sub(r"^\s*npm (error|ERR!)\s*", "", line).strip()
+            if text:
+                out.append(text)
+    return "\n".join(out[:12])
+
+
+_NATIVE_MISSING = re.compile(
+    r"Could not locate the bindings file|Cannot find module '[^']*\.node'|node-gyp|"
+    r"napi_|build/Release/|prebuild|No native build was found",
+    re.I,
+)
+
+
+def _native_hint(run: _Run, log_tail: str) -> str:
+    if run.opts.install_scripts or not _NATIVE_MISSING.search(log_tail):
+        return ""
+    return (
+        "; a native module was not built (verify installs with --ignore-scripts): "
+        "run again with --install-scripts if you trust the project's dependencies"
     )
 
 
@@ -432,7 +492,7 @@ def _server_env(run: _Run) -> dict[str, str]:
 
 def _new_server_env(run: _Run) -> dict[str, str]:
     # A secret for apps that refuse to start without one (bimpl's JWT_SECRET, BaxBench's APP_SECRET).
-    env: dict[str, str] = {name: secrets.token_urlsafe(48) for name in SECRET_ENV_NAMES}
+    env: dict[str, str] = {name: secrets.token_urlsafe(48) for name in _secrets_to_give(run)}
     if run.opts.db_url:
         env["DATABASE_URL"] = run.opts.db_url
     elif run.pglite_dir is not None:
@@ -442,6 +502,43 @@ def _new_server_env(run: _Run) -> dict[str, str]:
         env["DATABASE_URL"] = ""
     env.update(run.opts.env)
     return env
+
+
+def _secrets_to_give(run: _Run) -> list[str]:
+    """bimpl backends get every secret verify knows. Another app gets one only where its code reads it and
+    neither the environment nor the project's .env sets it: overriding a secret the app configures itself
+    can make it refuse its own tokens."""
+    project = run.project
+    if project is None or project.bimpl_generated:
+        return list(SECRET_ENV_NAMES)
+    base = run.opts.base_env if run.opts.base_env is not None else os.environ
+    wanted = [n for n in SECRET_ENV_NAMES if n not in base and n not in run.opts.env]
+    if not wanted:
+        return []
+    dotenv = ""
+    for name in (".env", ".env.local", ".env.development", ".env.test"):
+        with contextlib.suppress(OSError, UnicodeDecodeError):
+            dotenv += (project.root / name).read_text(encoding="utf-8") + "\n"
+    wanted = [n for n in wanted if not re.search(rf"^\s*(export\s+)?{n}\s*=", dotenv, re.M)]
+    read = set()
+    for path in _source_files(project.root):
+        with contextlib.suppress(OSError, UnicodeDecodeError):
+            text = path.read_text(encoding="utf-8")
+            read.update(n for n in wanted if re.search(rf"\b{n}\b", text))
+        if len(read) == len(wanted):
+            break
+    return [n for n in wanted if n in read]
+
+
+def _source_files(root: Path, limit: int = 400) -> list[Path]:
+    skip = {"node_modules", ".git", "dist", "build", "coverage", ".bimpl", ".data"}
+    out: list[Path] = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = [d for d in dirnames if d not in skip]
+        out += [Path(dirpath) / f for f in filenames if f.endswith((".js", ".ts", ".mjs", ".cjs"))]
+        if len(out) >= limit:
+            break
+    return out[:limit]
 
 
 def _prepare_pglite(run: _Run, project: Project) -> None:
@@ -469,14 +566,13 @@ def _stage_contract(run: _Run, base_url: str, is_alive: Callable[[], bool]) -> S
         return StageResult("contract", "skipped", detail="disabled by --fuzz-time 0")
     if run.spec_ref is None:
         return StageResult("contract", "skipped", detail="no OpenAPI document (served or --spec)")
-    login = run.login or (obtain_token(base_url, run.auth) if run.auth is not None else None)
-    token = login.token if login else None
+    headers, who = _contract_credentials(run)
     code, parsed, tail = run_schemathesis(
         run.spec_ref,
         base_url=base_url,
         out_dir=run.out,
         fuzz_time_s=run.opts.fuzz_time,
-        token=token,
+        headers=headers,
         checks=run.opts.contract_checks,
     )
     log = str(run.out / "contract.log")
@@ -484,8 +580,8 @@ def _stage_contract(run: _Run, base_url: str, is_alive: Callable[[], bool]) -> S
         return StageResult(
             "contract", "error", detail=f"schemathesis exited {code} without a report", log=log, log_tail=tail
         )
-    parsed.authenticated = token is not None
-    parsed.auth_detail = login.detail if login else "no login endpoint known (see --auth)"
+    parsed.authenticated = bool(headers)
+    parsed.auth_detail = who
     run.report.contract = parsed.to_dict()
     if not is_alive():
         requests = [f.request for f in parsed.failures if f.request]
@@ -498,56 +594,109 @@ def _stage_contract(run: _Run, base_url: str, is_alive: Callable[[], bool]) -> S
         ))  # fmt: skip
     detail = (
         f"{parsed.operations} operations, {parsed.failed_operations} failing, "
-        f"{len(parsed.failures)} failure(s); {'as a logged-in user' if token else 'without a token'}"
+        f"{len(parsed.failures)} failure(s); {'as a logged-in user' if headers else 'without credentials'}"
     )
     if parsed.failures or parsed.errors or code not in (0, 1):
         return StageResult("contract", "failed", detail=detail, log=log)
     return StageResult("contract", "passed", detail=detail, log=log)
 
 
-def _auth_ready(run: _Run, base_url: str) -> bool:
-    """How to log in: --auth, else what the OpenAPI document (or bimpl's convention) shows. A given --auth
-    must work: when the backend refuses its registration or login, the run stops with report.fatal instead
-    of probing unauthenticated and passing."""
-    if run.auth is None:
-        run.auth = detect_auth(run.openapi)
-        return True
-    if not any(run.wanted(s) for s in SERVER_STAGES):
-        return True
-    run.login = obtain_token(base_url, run.auth)
-    if not run.login.refused:
-        return True
-    run.report.fatal = f"--auth {run.opts.auth!r} does not work on this backend: {run.login.detail}"
-    run.skip_server_stages("--auth does not work on this backend")
-    return False
-
-
-def _stage_security(run: _Run, base_url: str, is_alive: Callable[[], bool]) -> StageResult:
+def _contract_credentials(run: _Run) -> tuple[dict[str, str], str]:
+    """The first probe user's credentials as headers for schemathesis (logged in before any fuzzing)."""
+    session = run.session
+    if session is None:
+        return {}, "no login (see --auth)"
     try:
-        probes_mod = importlib.import_module("backend_implementor.verify.probes")
-        ProbeTarget = importlib.import_module("backend_implementor.verify.probes.target").ProbeTarget
-    except ImportError as exc:
-        return StageResult("security", "skipped", detail=f"security probes not available ({exc.name or exc})")
-    target = ProbeTarget(
+        user = session.accounts.users[0] if session.accounts.users else session.accounts.user(0)
+    except Exception:  # the server is gone or the budget is spent: fuzz without a user
+        user = None
+    if user is None:
+        return {}, session.accounts.reason or "no login endpoint known (see --auth)"
+    headers = dict(user.headers)
+    if user.cookies:
+        headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in user.cookies.items())
+        headers.update(user.extra_headers)
+    how = "a token" if user.token else "a session cookie"
+    return (
+        headers,
+        f"as {user.ident}, with {how} from {session.accounts.describe()['login']['login'] if session.accounts.cfg else 'the given credentials'}",
+    )
+
+
+def _probe_target(run: _Run, base_url: str, is_alive: Callable[[], bool], recover: Callable[[], bool]):
+    ProbeTarget = importlib.import_module("backend_implementor.verify.probes.target").ProbeTarget
+    creds = run.credentials
+    return ProbeTarget(
         base_url=base_url,
         openapi=run.openapi,
         auth=run.auth,
         db_url=run.opts.db_url or (str(run.pglite_dir) if run.pglite_dir else None),
         is_alive=is_alive,
+        recover=recover,
         # The secrets the server was given: with one of them the JWT probe can sign a token itself.
-        signing_secrets=tuple(v for k, v in _server_env(run).items() if k in SECRET_ENV_NAMES),
+        signing_secrets=tuple(v for k, v in (run.server_env or {}).items() if k in SECRET_ENV_NAMES),
+        users=tuple(creds.get("users") or ()),
+        admin=creds.get("admin"),
+        token=creds.get("token"),
+        cookies=creds.get("cookies"),
     )
-    findings = probes_mod.run_probes(
+
+
+def _log_in(run: _Run, base_url: str, is_alive: Callable[[], bool], recover: Callable[[], bool]) -> bool:
+    """Open the probing session and log in the accounts the probes and the contract stage use, before any
+    fuzzing. Credentials the user gave (--auth, --user, --token, --cookie) must work: otherwise the run
+    stops with report.fatal instead of probing unauthenticated and passing."""
+    try:
+        probes_mod = importlib.import_module("backend_implementor.verify.probes")
+    except ImportError:
+        return True
+    run.emit("note", "security", "logging in")
+    target = _probe_target(run, base_url, is_alive, recover)
+    run.session = probes_mod.open_session(
         target,
         budget_s=run.opts.probe_budget,
         progress=lambda *a: run.emit("note", "security", " ".join(map(str, a))),
     )
-    run.report.findings.extend(findings)
-    status = "failed" if findings else "passed"
-    cwes = ", ".join(f"CWE-{c}" for c in sorted({f.cwe for f in findings}))
-    return StageResult(
-        "security", status, detail=f"{len(findings)} finding(s)" + (f": {cwes}" if cwes else "")
+    accounts = run.session.accounts
+    given = run.opts.auth or run.credentials
+    if given and not accounts.users:
+        options = " ".join(
+            o for o, v in (("--auth", run.opts.auth), ("--user", run.opts.users), ("--token", run.opts.token),
+                           ("--cookie", run.opts.cookie)) if v
+        )  # fmt: skip
+        run.report.fatal = f"{options} does not work on this backend: {accounts.reason or 'login failed'}"
+        run.report.accounts = accounts.describe()
+        run.skip_server_stages(f"{options} does not work on this backend")
+        return False
+    return True
+
+
+def _stage_security(run: _Run) -> StageResult:
+    probes_mod = importlib.import_module("backend_implementor.verify.probes")
+    result = probes_mod.run_probes(
+        run.session,
+        budget_s=run.opts.probe_budget,
+        progress=lambda *a: run.emit("note", "security", " ".join(map(str, a))),
     )
+    run.report.findings.extend(result.findings)
+    run.report.probes = result.results
+    run.report.accounts = result.accounts
+    run.report.changes.extend(c for c in result.changes if c not in run.report.changes)
+    cwes = ", ".join(f"CWE-{c}" for c in sorted({f.cwe for f in result.findings}))
+    counts = {o: sum(r.outcome == o for r in result.results) for o in ("found", "clean", "inconclusive")}
+    detail = (
+        f"{len(result.findings)} finding(s)" + (f": {cwes}" if cwes else "")
+        + f"; probes: {counts['found']} found, {counts['clean']} clean, {counts['inconclusive']} inconclusive"
+    )  # fmt: skip
+    if result.inconclusive:
+        detail += " (" + ", ".join(r.id for r in result.inconclusive) + ")"
+    if result.findings:
+        status = "failed"
+    elif result.inconclusive:
+        status = "incomplete"
+    else:
+        status = "passed"
+    return StageResult("security", status, detail=detail)
 
 
 def _stage_static(run: _Run, root: Path) -> StageResult:
@@ -566,15 +715,22 @@ def _stage_static(run: _Run, root: Path) -> StageResult:
 
 
 def _server_stages(
-    run: _Run, base_url: str, is_alive: Callable[[], bool], restart: Callable[[], bool]
+    run: _Run, base_url: str, is_alive: Callable[[], bool], recover: Callable[[], bool]
 ) -> None:
-    if run.wanted("contract"):
-        run.timed("contract", lambda: _stage_contract(run, base_url, is_alive))
+    if not _log_in(run, base_url, is_alive, recover):
+        return
     if run.wanted("security"):
-        if not is_alive() and not restart():
-            run.skip("security", "the server is down and could not be restarted")
+        if run.session is None:
+            run.skip("security", "security probes not available")
         else:
-            run.timed("security", lambda: _stage_security(run, base_url, is_alive))
+            run.timed("security", lambda: _stage_security(run))
+    elif run.session is not None:
+        run.session.http.close()
+    if run.wanted("contract"):
+        if not is_alive() and not recover():
+            run.skip("contract", "the server is down and did not come back")
+        else:
+            run.timed("contract", lambda: _stage_contract(run, base_url, is_alive))
 
 
 def _resolve_out(options: VerifyOptions, default: Path) -> Path:
@@ -604,11 +760,27 @@ def _validate(options: VerifyOptions, stages: list[str] | None, url_mode: bool) 
     return [s for s in STAGES if s in stages]  # run in pipeline order whatever order was given
 
 
-def _resolve_auth(options: VerifyOptions) -> AuthConfig | None:
-    if not options.auth:
-        return None
+def _resolve_auth(run: _Run) -> None:
+    """Parse --auth, --user, --admin, --token and --cookie before anything runs."""
+    o = run.opts
     try:
-        return parse_auth_option(options.auth)
+        run.auth = parse_auth_option(o.auth) if o.auth else None
+        creds: dict[str, Any] = {}
+        users: list[Account] = [parse_account(u, "--user") for u in o.users]
+        if users:
+            creds["users"] = users
+        if o.admin:
+            creds["admin"] = parse_account(o.admin, "--admin")
+        if o.token:
+            token = o.token.strip()
+            if token.lower().startswith("bearer "):
+                token = token[7:].strip()
+            if not token:
+                raise AuthOptionError("--token: empty")
+            creds["token"] = token
+        if o.cookie:
+            creds["cookies"] = parse_cookie_option(o.cookie)
+        run.credentials = creds
     except AuthOptionError as exc:
         raise VerifyUsageError(str(exc)) from exc
 
@@ -628,7 +800,6 @@ def verify_project(path: Path | str, options: VerifyOptions | None = None) -> Re
     if opts.health is None and project.bimpl_generated:
         # Its /health answers only once the database is reachable, which is what "ready" should mean.
         opts = dataclasses.replace(opts, health="/health")
-    auth = _resolve_auth(opts)
     out = _resolve_out(opts, project.root / ".bimpl" / "verify")
     report = Report(
         mode="project",
@@ -639,7 +810,8 @@ def verify_project(path: Path | str, options: VerifyOptions | None = None) -> Re
         out_dir=str(out),
     )
     run = _Run(report, opts, out, stages)
-    run.auth = auth
+    run.project = project
+    _resolve_auth(run)
     t0 = time.monotonic()
     root = project.root
     report.schema = inventory.schema(root)
@@ -707,17 +879,16 @@ def _boot_and_probe(run: _Run, project: Project) -> None:
         try:
             run.timed("boot", lambda: _stage_boot(run, server))
         except BootError as exc:
+            hint = _native_hint(run, exc.log_tail or "")
             result = StageResult(
-                "boot", "error", detail=str(exc), log=str(server.log_path), log_tail=exc.log_tail
+                "boot", "error", detail=str(exc) + hint, log=str(server.log_path), log_tail=exc.log_tail
             )
             run.record(result)
-            run.report.fatal = f"the backend did not boot: {exc}"
+            run.report.fatal = f"the backend did not boot: {exc}{hint}"
             run.skip_server_stages("boot failed")
             return
         run.report.base_url = server.base_url
         _find_spec(run, server.base_url, project.root)
-        if not _auth_ready(run, server.base_url):
-            return
 
         current = {"server": server}
 
@@ -731,7 +902,7 @@ def _boot_and_probe(run: _Run, project: Project) -> None:
                 cmd,
                 cwd=project.root,
                 port=server.port,
-                log_path=run.out / "server-restart.log",
+                log_path=run.out / f"server-restart{len(servers)}.log",
                 env=_server_env(run),
                 base_env=run.opts.base_env,
             )
@@ -759,13 +930,12 @@ def verify_url(url: str, options: VerifyOptions | None = None) -> Report:
     if parsed is None or not parsed.host:
         raise VerifyUsageError(f"--url {url!r}: expected http://host:port")
     stages = _validate(opts, opts.stages, url_mode=True)
-    auth = _resolve_auth(opts)
     out = _resolve_out(opts, Path.cwd() / ".bimpl" / "verify")
     report = Report(
         mode="url", target=base, tool_version=__version__, started_at=_now(), base_url=base, out_dir=str(out)
     )
     run = _Run(report, opts, out, stages)
-    run.auth = auth
+    _resolve_auth(run)
     t0 = time.monotonic()
     try:
         run.emit("start", "reach")
@@ -782,11 +952,28 @@ def verify_url(url: str, options: VerifyOptions | None = None) -> Report:
         if report.fatal:
             return report
         _find_spec(run, base, None)
-        if not _auth_ready(run, base):
-            return report
         host, port = parsed.host, parsed.port or (443 if parsed.scheme == "https" else 80)
-        # We cannot see their process: "alive" means the port still accepts connections.
-        _server_stages(run, base, lambda: port_open(host, port), lambda: False)
+
+        def reachable() -> bool:
+            # We cannot see their process: down means the port refused connects for a few seconds.
+            end = time.monotonic() + 3
+            while not port_open(host, port):
+                if time.monotonic() > end:
+                    return False
+                time.sleep(0.25)
+            return True
+
+        def comes_back() -> bool:
+            # A supervisor may restart it: wait a while, and say so.
+            end = time.monotonic() + URL_RECOVERY_S
+            while time.monotonic() < end:
+                if port_open(host, port):
+                    run.emit("note", "security", "the server is back")
+                    return True
+                time.sleep(0.5)
+            return False
+
+        _server_stages(run, base, reachable, comes_back)
     finally:
         report.endpoints = inventory.endpoints(run.openapi, None, report.spec_source or "")
         report.duration_s = time.monotonic() - t0

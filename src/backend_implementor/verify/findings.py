@@ -29,3 +29,24 @@ class Finding:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+Outcome = Literal["found", "clean", "inconclusive"]
+
+
+@dataclass
+class ProbeResult:
+    """What one security probe concluded: `found` (a finding), `clean` (it tested and found nothing; the
+    detail says when there was nothing to test) or `inconclusive` (it could not test; the detail says why)."""
+
+    id: str  # the probe's id, e.g. "idor"
+    cwe: int
+    outcome: Outcome
+    detail: str = ""
+    requests: int = 0
+    duration_s: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["duration_s"] = round(self.duration_s, 3)
+        return d

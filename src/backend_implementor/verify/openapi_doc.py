@@ -1,4 +1,5 @@
-"""Reading an OpenAPI 3 document: operations, parameters, bodies, and valid example values."""
+"""Reading an OpenAPI 3 or Swagger 2.0 document: operations, parameters, bodies (JSON or form), and valid
+example values."""
 
 from __future__ import annotations
 
@@ -70,13 +71,58 @@ def required_schemes(spec: dict, op: dict) -> list[str] | None:
     return sorted({name for req in reqs for name in req})
 
 
+FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+
 def json_body_schema(spec: dict | None, op: dict) -> dict | None:
+    schema, encoding = body_schema(spec, op)
+    return schema if encoding == "json" else None
+
+
+def body_schema(spec: dict | None, op: dict) -> tuple[dict | None, str]:
+    """The request body's schema and how it is sent: "json" or "form" (urlencoded or multipart). OpenAPI 3
+    `requestBody`, or Swagger 2.0 `in: body` / `in: formData` parameters."""
     body = deref(spec, op.get("requestBody") or {})
     content = body.get("content") or {}
     for ctype, media in content.items():
         if "json" in ctype:
-            return merged_schema(spec, (media or {}).get("schema") or {})
-    return None
+            return merged_schema(spec, (media or {}).get("schema") or {}), "json"
+    for ctype, media in content.items():
+        if ctype in FORM_TYPES:
+            return merged_schema(spec, (media or {}).get("schema") or {}), "form"
+    if is_swagger2(spec):
+        params = [deref(spec, p) for p in op.get("parameters") or []]
+        for p in params:
+            if isinstance(p, dict) and p.get("in") == "body":
+                return merged_schema(spec, p.get("schema") or {}), "json"
+        form = [p for p in params if isinstance(p, dict) and p.get("in") == "formData" and "name" in p]
+        if form:
+            schema: dict = {
+                "type": "object",
+                "properties": {p["name"]: swagger2_param_schema(p) for p in form},
+            }
+            required = [p["name"] for p in form if p.get("required")]
+            if required:
+                schema["required"] = required
+            return schema, "form"
+    return None, "json"
+
+
+def is_swagger2(spec: dict | None) -> bool:
+    return bool(spec) and str(spec.get("swagger", "")).startswith("2")
+
+
+def swagger2_param_schema(param: dict) -> dict:
+    """Swagger 2.0 keeps a non-body parameter's type on the parameter itself."""
+    return {k: v for k, v in param.items() if k not in ("name", "in", "required", "description")}
+
+
+def base_path(spec: dict | None) -> str:
+    """Swagger 2.0's basePath (OpenAPI 3 servers with a path are left to the caller's base URL)."""
+    if not is_swagger2(spec):
+        return ""
+    bp = str(spec.get("basePath") or "").rstrip("/")
+    return bp if bp.startswith("/") else ""
 
 
 def _rand(n: int = 6) -> str:
@@ -140,6 +186,9 @@ _FORMATS = {
 }
 
 
+IDENT_NAME_RE = re.compile(r"(user_?name|login|handle|nick_?name|screen_?name|^user$|^name$)", re.I)
+
+
 def _string(schema: dict, name: str) -> str:
     fmt = schema.get("format")
     if fmt in _FORMATS:
@@ -149,7 +198,12 @@ def _string(schema: dict, name: str) -> str:
         return f"bimpl-{_rand()}@example.com"
     if "url" in lname or "link" in lname:
         return "https://example.com/a"
-    value = f"Bimpl-{_rand(8)}-Pw9!" if "pass" in lname else f"bimpl {name or 'text'} {_rand(4)}".strip()
+    if "pass" in lname:
+        value = f"Bimpl-{_rand(8)}-Pw9!"
+    elif IDENT_NAME_RE.search(name):
+        value = f"bimpl{_rand(8)}"  # usernames are often letters and digits only
+    else:
+        value = f"bimpl {name or 'text'} {_rand(4)}".strip()
     lo = int(schema.get("minLength") or 0)
     hi = schema.get("maxLength")
     if len(value) < lo:
@@ -176,6 +230,7 @@ class Operation:
     body_schema: dict | None = None
     secured: bool = False  # a security requirement applies (and is not optional)
     html: bool = False  # documents a text/html response
+    body_encoding: str = "json"  # or "form" (application/x-www-form-urlencoded)
 
     @property
     def path_params(self) -> list[Param]:
@@ -193,7 +248,9 @@ def operations(spec: dict | None) -> list[Operation]:
     if not spec:
         return []
     out = []
+    swagger2, prefix = is_swagger2(spec), base_path(spec)
     for path, item in (spec.get("paths") or {}).items():
+        path = prefix + str(path)
         item = deref(spec, item)
         if not isinstance(item, dict):
             continue
@@ -204,12 +261,13 @@ def operations(spec: dict | None) -> list[Operation]:
                 continue
             params: dict[tuple[str, str], Param] = {}
             for raw in [*shared, *(deref(spec, p) for p in op.get("parameters") or [])]:
-                if not isinstance(raw, dict) or "name" not in raw:
+                if not isinstance(raw, dict) or "name" not in raw or raw.get("in") in ("body", "formData"):
                     continue
+                schema = swagger2_param_schema(raw) if swagger2 else raw.get("schema") or {}
                 params[(raw["name"], raw.get("in", "query"))] = Param(
                     raw["name"],
                     raw.get("in", "query"),
-                    merged_schema(spec, raw.get("schema") or {}),
+                    merged_schema(spec, schema),
                     bool(raw.get("required")) or raw.get("in") == "path",
                 )
             # Path templates name parameters the document may have forgotten to declare.
@@ -219,11 +277,10 @@ def operations(spec: dict | None) -> list[Operation]:
             html = any(
                 "text/html" in (deref(spec, r).get("content") or {})
                 for r in (op.get("responses") or {}).values()
-            )
+            ) or (swagger2 and "text/html" in (op.get("produces") or spec.get("produces") or []))
+            schema, encoding = body_schema(spec, op)
             out.append(
-                Operation(
-                    method.upper(), path, op, list(params.values()), json_body_schema(spec, op), secured, html
-                )
+                Operation(method.upper(), path, op, list(params.values()), schema, secured, html, encoding)
             )
     return out
 

@@ -8,15 +8,17 @@ from pathlib import Path
 from typing import Any, Literal
 
 from backend_implementor.atomic import write_text_atomic
-from backend_implementor.verify.findings import Finding
+from backend_implementor.verify.findings import Finding, ProbeResult
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 SCHEMA_FILE = Path(__file__).with_name("report.schema.json")
-StageStatus = Literal["passed", "failed", "skipped", "error"]
+# "incomplete": the stage ran, found nothing, but some of its checks could not run (see report.probes).
+StageStatus = Literal["passed", "failed", "incomplete", "skipped", "error"]
 SEVERITY_ORDER = {"critical": 0, "high": 1, "medium": 2, "low": 3, "info": 4}
 
-# Exit codes of `bimpl verify`.
-EXIT_CLEAN, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
+# Exit codes of `bimpl verify`: 0 clean (every selected check ran), 1 findings or failed stages, 2 usage
+# or boot error, 3 incomplete (nothing found, but some checks could not run: not a clean bill).
+EXIT_CLEAN, EXIT_FINDINGS, EXIT_USAGE, EXIT_INCOMPLETE = 0, 1, 2, 3
 
 
 @dataclass
@@ -58,6 +60,9 @@ class Report:
     tests: dict[str, Any] | None = None
     contract: dict[str, Any] | None = None
     findings: list[Finding] = field(default_factory=list)
+    probes: list[ProbeResult] = field(default_factory=list)  # one outcome per security probe
+    accounts: dict[str, Any] | None = None  # how verify logged in, as whom, or why it could not
+    changes: list[str] = field(default_factory=list)  # what verify did to the backend's state
     fatal: str | None = None  # usage or boot error that stopped the run
     out_dir: str | None = None  # where report.json, report.md and the stage logs are
 
@@ -70,11 +75,22 @@ class Report:
             return EXIT_USAGE
         if self.findings or any(s.status in ("failed", "error") for s in self.stages):
             return EXIT_FINDINGS
+        if any(s.status == "incomplete" for s in self.stages):
+            return EXIT_INCOMPLETE
         return EXIT_CLEAN
 
     @property
     def status(self) -> str:
-        return {EXIT_CLEAN: "clean", EXIT_FINDINGS: "failed", EXIT_USAGE: "error"}[self.exit_code]
+        return {
+            EXIT_CLEAN: "clean",
+            EXIT_FINDINGS: "failed",
+            EXIT_USAGE: "error",
+            EXIT_INCOMPLETE: "incomplete",
+        }[self.exit_code]
+
+    @property
+    def inconclusive(self) -> list[ProbeResult]:
+        return [p for p in self.probes if p.outcome == "inconclusive"]
 
     def sorted_findings(self) -> list[Finding]:
         return sorted(self.findings, key=lambda f: (SEVERITY_ORDER.get(f.severity, 9), f.cwe, f.id))
@@ -106,11 +122,16 @@ class Report:
             },
             "contract": self.contract,
             "findings": [f.to_dict() for f in self.sorted_findings()],
+            "probes": [p.to_dict() for p in self.probes],
+            "accounts": self.accounts,
+            "changes": self.changes,
             "summary": {
                 "findings": len(self.findings),
                 "by_severity": counts,
                 "cwes": sorted({f.cwe for f in self.findings}),
                 "failed_stages": [s.name for s in self.stages if s.status in ("failed", "error")],
+                "incomplete_stages": [s.name for s in self.stages if s.status == "incomplete"],
+                "inconclusive_probes": [p.id for p in self.inconclusive],
             },
         }
 
@@ -141,9 +162,12 @@ def _fence(text: str) -> str:
 def render_markdown(report: Report) -> str:
     d = report.to_dict()
     out: list[str] = [f"# bimpl verify: {report.target}", ""]
-    verdict = {"clean": "✅ clean", "failed": "❌ findings or failed stages", "error": "⛔ error"}[
-        report.status
-    ]
+    verdict = {
+        "clean": "✅ clean",
+        "failed": "❌ findings or failed stages",
+        "incomplete": "⚠️ incomplete: some checks could not run",
+        "error": "⛔ error",
+    }[report.status]
     out += [
         f"**Result:** {verdict} (exit {report.exit_code}) · {len(report.findings)} finding(s) · "
         f"{report.duration_s:.1f}s · {report.started_at}",
@@ -261,6 +285,28 @@ def render_markdown(report: Report) -> str:
         if ev.response:
             out += ["- response:", "", _fence(ev.response)]
         out.append("")
+
+    if report.probes:
+        out += ["## Security probes", "", "| Probe | CWE | Outcome | Detail |", "| --- | --- | --- | --- |"]
+        out += [f"| {p.id} | {p.cwe} | {p.outcome} | {_cell(p.detail)} |" for p in report.probes]
+        out.append("")
+    if report.accounts:
+        a = report.accounts
+        login = a.get("login") or {}
+        out += ["## Accounts", ""]
+        if login:
+            out.append(
+                f"Login: POST `{login.get('login')}` ({login.get('encoding')}, {login.get('source')}), "
+                f"registration: {('POST `' + login['register'] + '`') if login.get('register') else 'none'}, "
+                f"credentials sent as {login.get('sends')}"
+            )
+        if a.get("users"):
+            out.append("Acted as: " + ", ".join(f"`{u}`" for u in a["users"]))
+        if a.get("reason"):
+            out.append(f"Could not log in: {a['reason']}")
+        out.append("")
+    if report.changes:
+        out += ["## What verify changed", ""] + [f"- {c}" for c in report.changes] + [""]
 
     out += ["## Stages", "", "| Stage | Status | Time | Detail |", "| --- | --- | --- | --- |"]
     out += [

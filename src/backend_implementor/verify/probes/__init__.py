@@ -1,14 +1,18 @@
 """Security probes against a running backend: each a small module with a CWE id.
 
-`run_probes` runs them in order under one time budget. A probe bug never escapes: it is reported through
-`progress` and the probe is skipped. A server that stops answering ends the run with a CWE-703 finding."""
+`open_session` makes the one Context a run shares: the contract stage logs in with its accounts before
+any fuzzing, and `run_probes` reuses them. Each probe ends `found`, `clean` or `inconclusive` (it could
+not log in, create what it needed, stayed rate-limited, ran out of time before testing anything, or hit a
+bug of ours). A crash is the process exiting, or the port refusing connects for seconds: it is a CWE-703
+finding, the server is brought back when it can be (restarted, or waited for), and probing goes on."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 
-from ..findings import Finding
+from ..findings import Finding, ProbeResult
 from . import (
     auth_missing,
     body_size,
@@ -29,7 +33,8 @@ from . import (
 from .base import BudgetExceeded, Context, ServerDown
 from .target import ProbeTarget
 
-# Order: cheap and read-only first; login bursts last so a lockout cannot starve the others.
+# Order: cheap and read-only first; what exhausts shared state (oversized bodies, crash attempts, the
+# login burst) last, so a lockout or a restart cannot starve the others.
 PROBES = (
     headers,
     auth_missing,
@@ -48,18 +53,56 @@ PROBES = (
     rate_limit,
 )
 
-__all__ = ["PROBES", "ProbeTarget", "run_probes"]
+__all__ = ["PROBES", "ProbeRun", "ProbeTarget", "open_session", "run_probes"]
 
 
 def _probe_id(mod) -> str:
     return getattr(mod, "ID", mod.__name__.rsplit(".", 1)[-1])
 
 
-def run_probes(
+@dataclass
+class ProbeRun:
+    findings: list[Finding] = field(default_factory=list)
+    results: list[ProbeResult] = field(default_factory=list)
+    changes: list[str] = field(default_factory=list)  # what probing did to the backend's state
+    accounts: dict = field(default_factory=dict)  # how verify logged in, as whom, or why it could not
+
+    @property
+    def inconclusive(self) -> list[ProbeResult]:
+        return [r for r in self.results if r.outcome == "inconclusive"]
+
+
+def open_session(
     target: ProbeTarget, *, budget_s: float = 60, progress: Callable[[str], None] | None = None
-) -> list[Finding]:
-    say = progress or (lambda _m: None)
-    ctx = Context(target, deadline=time.monotonic() + budget_s, progress=say)
+) -> Context:
+    """The run's probing session, logged in as the two users the probes need (when the API has a login)."""
+    ctx = Context(target, deadline=time.monotonic() + budget_s, progress=progress)
+    ctx.start_probe("login", seconds=60, max_requests=200)
+    try:
+        if ctx.alive(within=1.0):
+            ctx.accounts.discover()
+            if ctx.auth is not None or target.users or target.token or target.cookies:
+                ctx.accounts.user(0) and ctx.accounts.user(1)
+    except (BudgetExceeded, ServerDown):
+        pass
+    # The probes' own budget starts now: logging in is not probing.
+    ctx.deadline = time.monotonic() + budget_s
+    return ctx
+
+
+def run_probes(
+    target: ProbeTarget | Context,
+    *,
+    budget_s: float = 60,
+    progress: Callable[[str], None] | None = None,
+) -> ProbeRun:
+    ctx = (
+        target if isinstance(target, Context) else open_session(target, budget_s=budget_s, progress=progress)
+    )
+    if progress is not None:
+        ctx.progress = progress
+    say = ctx.progress
+    run = ProbeRun()
     leaks: list = []
 
     def passive_leak(exchange, resp) -> None:
@@ -70,44 +113,95 @@ def run_probes(
     try:
         if not ctx.alive():
             say("probes: the server is not answering; nothing probed")
-            return []
+            run.results = [ProbeResult(_probe_id(m), m.CWE, "inconclusive", "the server was not answering")
+                           for m in PROBES]  # fmt: skip
+            return run
+        down = False
         for i, mod in enumerate(PROBES):
+            pid = _probe_id(mod)
+            if down:
+                run.results.append(ProbeResult(pid, mod.CWE, "inconclusive", "the server was down"))
+                continue
             remaining = ctx.deadline - time.monotonic()
             if remaining <= 0:
-                say("probes: time budget exhausted; skipped " + ", ".join(_probe_id(m) for m in PROBES[i:]))
-                break
+                run.results.append(ProbeResult(pid, mod.CWE, "inconclusive", "the probes' time budget ran out first (--probe-budget)"))  # fmt: skip
+                continue
             share = max(1.0, 2 * remaining / (len(PROBES) - i))
-            ctx.start_probe(_probe_id(mod), seconds=min(mod.SECONDS, share), max_requests=mod.MAX_REQUESTS)
-            say(f"probe {ctx.probe_id} (CWE-{mod.CWE})")
+            ctx.start_probe(pid, seconds=min(mod.SECONDS, share), max_requests=mod.MAX_REQUESTS)
+            say(f"probe {pid} (CWE-{mod.CWE})")
+            before, t0 = len(ctx.findings), time.monotonic()
+            note = ""
             try:
                 mod.run(ctx)
             except BudgetExceeded:
-                say(f"  {ctx.probe_id}: stopped at its time/request budget")
+                note = "stopped at its time/request budget"
+                if ctx.probe_requests <= 1:
+                    ctx.blocked("its time budget ran out before it could test anything (--probe-budget)")
             except ServerDown:
-                _crashed(ctx)
-                break
+                ctx.blocked("the server crashed during this probe")
+                down = not _crashed(ctx)
             except Exception as exc:  # a probe bug is ours, not the backend's: report and go on
-                say(f"  internal error in probe {ctx.probe_id}: {type(exc).__name__}: {exc}; skipped")
-            if not ctx.alive():
-                _crashed(ctx)
-                break
+                ctx.blocked(f"internal error in the probe: {type(exc).__name__}: {exc}")
+            if not down and not ctx.alive():
+                ctx.blocked("the server crashed during this probe")
+                down = not _crashed(ctx)
+            run.results.append(_result(ctx, mod, before, time.monotonic() - t0, note))
     finally:
         ctx.http.close()
     if leaks and not any(f.cwe == error_leak.CWE for f in ctx.findings):
         exchange, hit = leaks[0]
         error_leak.report(ctx, f"stack trace or SQL: {hit[:60]!r}", exchange)
-    return _dedupe(ctx.findings)
+        for r in run.results:
+            if r.id == error_leak.ID and r.outcome != "found":
+                r.outcome, r.detail = "found", "seen in an answer to another probe"
+    if any(f.id == robustness.ID for f in ctx.findings):
+        for r in run.results:
+            if r.id == robustness.ID:
+                r.outcome, r.detail = "found", "the server crashed (see the finding for the request)"
+    run.findings = _dedupe(ctx.findings)
+    run.changes = list(ctx.changes)
+    run.accounts = ctx.accounts.describe()
+    if run.accounts["registered"]:
+        run.changes.insert(0, f"registered {len(run.accounts['registered'])} account(s) named bimpl…")
+    return run
 
 
-def _crashed(ctx: Context) -> None:
+def _result(ctx: Context, mod, before: int, seconds: float, note: str) -> ProbeResult:
+    pid = _probe_id(mod)
+    found = [f for f in ctx.findings[before:] if f.id != robustness.ID or mod is robustness]
+    if found:
+        outcome, detail = "found", "; ".join(f.title for f in found)[:300]
+    elif ctx.blocked_reasons:
+        outcome, detail = "inconclusive", "; ".join(ctx.blocked_reasons)[:500]
+    elif ctx.probe_requests == 0 and not ctx.ops:
+        outcome, detail = "inconclusive", "no OpenAPI document (served or --spec): nothing to aim at"
+    elif ctx.probe_requests == 0:
+        outcome, detail = "clean", "nothing to test in this API"
+    else:
+        outcome, detail = "clean", f"{ctx.probe_requests} request(s)" + (f"; {note}" if note else "")
+    return ProbeResult(pid, mod.CWE, outcome, detail, ctx.probe_requests, seconds)
+
+
+def _crashed(ctx: Context) -> bool:
+    """Report the crash, the request that caused it first; then bring the server back. False: it stays down."""
+    causing = list(ctx.recent)[::-1]
     ctx.add(
         robustness.ID,
         robustness.CWE,
         f"The server stopped answering during probe '{ctx.probe_id}' (crash)",
         "high",
         "Validate input types before use and keep errors inside handlers (no throws in callbacks or timers).",
-        ctx.evidence(*ctx.recent),
+        ctx.evidence(*causing),
     )
+    try:
+        back = ctx.target.recover()
+    except Exception:
+        back = False
+    if back:
+        ctx.progress("  the server is back; probing goes on")
+        ctx.changed("the server crashed and was brought back")
+        ctx.accounts.reset()  # in-memory accounts and sessions may be gone
+    return back
 
 
 def _dedupe(findings: list[Finding]) -> list[Finding]:

@@ -24,7 +24,7 @@ def _protected(ctx: Context) -> list[Operation]:
     for op in ops:
         if op.method == "GET" and not op.path_params:
             resp = ctx.request("GET", op.path, params=ctx.query_values(op))
-            if resp is not None and resp.status_code in (401, 403):
+            if resp is not None and ctx.denied(resp):
                 guarded.add(op.path.rstrip("/"))
     return [op for op in ops if any(op.path.rstrip("/") == g or op.path.startswith(g + "/") for g in guarded)]
 
@@ -50,7 +50,7 @@ def run(ctx: Context) -> None:
             continue  # only create where we know what the write does
         body = ctx.example_body(op) if op.method in ("POST", "PUT", "PATCH") else None
         resp = ctx.request(op.method, path, json_body=body, params=ctx.query_values(op))
-        if is_2xx(resp):
+        if is_2xx(resp) and not ctx.denied(resp):
             flagged += 1
             ctx.add(
                 ID,

@@ -16,13 +16,21 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from ..auth import AuthConfig, detect_auth, find_token, new_credentials
+from ..auth import AuthConfig, detect_auth
 from ..findings import Evidence, Finding, Severity
 from ..openapi_doc import Operation, example_value, fill_path, operations
+from .accounts import Accounts, retry_after
 from .target import ProbeTarget
 
 EXCERPT = 400
 JWT_RE = re.compile(r"eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*")
+_DENIED_RE = re.compile(
+    r"(missing|invalid|no|required|expired|bad|malformed)\W+(\w+\W+)?(token|auth\w*|credentials|session|jwt)"
+    r"|(token|auth\w*|credentials|session|jwt)\W+(\w+\W+)?(missing|invalid|required|expired)"
+    r"|unauthori[sz]ed|forbidden|access denied|not allowed|not authenticated|not logged in|"
+    r"permission denied|log ?in required|please log ?in",
+    re.I,
+)
 _AUTH_PATH_RE = re.compile(
     r"(log-?in|log-?out|register|sign-?up|sign-?in|token|refresh|password|verify)", re.I
 )
@@ -51,10 +59,17 @@ class User:
     id: Any = None
     register_json: Any = None
     login_json: Any = None
+    header_name: str = "Authorization"
+    prefix: str = "Bearer"  # "" sends the bare token
+    extra_headers: dict[str, str] = field(default_factory=dict)  # e.g. a CSRF token for unsafe requests
+    form_extra: dict[str, str] = field(default_factory=dict)  # e.g. the hidden _csrf field of forms
+    admin: bool = False
 
     @property
     def headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.token}"} if self.token else {}
+        if not self.token:
+            return {}
+        return {self.header_name: f"{self.prefix} {self.token}".strip()}
 
 
 @dataclass
@@ -139,7 +154,11 @@ def redact(text: str, secrets_: list[str]) -> str:
 
 
 class Context:
-    """One probing run: target, deadline, request budget, users, resources, and evidence of the last requests."""
+    """One probing session: target, deadlines, request budget, accounts, resources, evidence of the last
+    requests, and what each probe could not do (`blocked`: the reasons that make it inconclusive)."""
+
+    MAX_WAIT = 65.0  # longest single wait for a 429's Retry-After
+    TOTAL_WAIT = 200.0  # all waits of a run together
 
     def __init__(
         self,
@@ -161,17 +180,28 @@ class Context:
         # (operation, input name) pairs proven to reach a shell or an evaluator: other probes skip them, so
         # a quote that breaks a shell command is not also reported as SQL injection.
         self.code_sinks: set[tuple[str, str]] = set()
-        self.http = httpx.Client(base_url=self.base_url, timeout=request_timeout, follow_redirects=False)
+        self.http = httpx.Client(base_url=self.base_url, timeout=request_timeout, follow_redirects=False,
+                                 trust_env=False)  # fmt: skip
         self.recent: deque[Exchange] = deque(maxlen=3)
         self.findings: list[Finding] = []
         self.probe_id = ""
         self.requests = 0
         self.probe_requests = 0
         self.probe_max_requests = 10_000
-        self._users: list[User] = []
+        self.blocked_reasons: list[str] = []  # this probe's gaps: why it could not test everything
+        self.changes: list[str] = []  # what the run did to the backend's state, for the report
+        self.waited = 0.0
         self._secrets: list[str] = []  # passwords and tokens never to appear in evidence
-        self._registration_failed = False
         self.observers: list[Callable[[Exchange, httpx.Response], None]] = []  # passive checks
+        self._form_ops = [
+            (op.method, re.compile("^" + re.sub(r"\\{[^}/]+\\}", "[^/]+", re.escape(op.path)) + "$"))
+            for op in self.ops
+            if op.body_encoding == "form"
+        ]
+        self.accounts = Accounts(
+            self, self.auth, given=list(target.users), admin=target.admin, token=target.token,
+            cookies=target.cookies,
+        )  # fmt: skip
 
     # ---- bookkeeping -------------------------------------------------------------------------------
     def start_probe(self, probe_id: str, *, seconds: float, max_requests: int) -> None:
@@ -179,6 +209,21 @@ class Context:
         self.probe_deadline = min(self.deadline, time.monotonic() + seconds)
         self.probe_requests = 0
         self.probe_max_requests = max_requests
+        self.blocked_reasons = []
+
+    def blocked(self, reason: str) -> None:
+        """This probe could not test something it should have: it ends inconclusive unless it found a flaw."""
+        if reason not in self.blocked_reasons:
+            self.blocked_reasons.append(reason)
+            self.progress(f"  {self.probe_id}: could not test: {reason}")
+
+    def changed(self, what: str) -> None:
+        if what not in self.changes:
+            self.changes.append(what)
+
+    def remember_secret(self, value: str) -> None:
+        if value and len(value) >= 6 and value not in self._secrets:
+            self._secrets.append(value)
 
     def add(
         self,
@@ -202,6 +247,9 @@ class Context:
     def remaining(self) -> float:
         return self.probe_deadline - time.monotonic()
 
+    def has_secured_ops(self) -> bool:
+        return any(op.secured for op in self.ops)
+
     # ---- liveness ----------------------------------------------------------------------------------
     def port_open(self) -> bool:
         parts = urlsplit(self.base_url)
@@ -212,13 +260,21 @@ class Context:
         except OSError:
             return False
 
-    def alive(self) -> bool:
+    def alive(self, *, within: float = 3.0) -> bool:
+        """Down means the process exited, or the port refused every connect for `within` seconds: one
+        refused connect is a full listen backlog, not a crash."""
         try:
             if not self.target.is_alive():
                 return False
         except Exception:
             return False
-        return self.port_open()
+        end = time.monotonic() + within
+        while True:
+            if self.port_open():
+                return True
+            if time.monotonic() >= end:
+                return False
+            time.sleep(0.25)
 
     # ---- HTTP --------------------------------------------------------------------------------------
     def describe(
@@ -227,16 +283,23 @@ class Context:
         line = f"{method} {url}"
         hdrs = {k: v for k, v in (headers or {}).items() if k.lower() not in ("content-type",)}
         for k, v in hdrs.items():
-            if k.lower() == "authorization":
-                v = v if "<" in v else v.split(" ")[0] + " <token>"
+            if k.lower() in ("authorization", "cookie") or k in self._token_headers():
+                v = v if "<" in v else v.split(" ")[0] + " <token>" if " " in v else "<token>"
             line += f"\n{k}: {v}"
         if body is not None:
-            text = json.dumps(body)
+            text = json.dumps(body) if not isinstance(body, str) else body
             line += "\n" + (text if len(text) <= 300 else text[:300] + f"... ({len(text)} bytes)")
         elif raw is not None:
             text = raw.decode("latin-1") if isinstance(raw, bytes) else raw
             line += "\n" + (text if len(text) <= 300 else text[:300] + f"... ({len(text)} bytes)")
         return redact(line, self._secrets)
+
+    def _token_headers(self) -> set[str]:
+        return {self.auth.token_header} if self.auth else set()
+
+    def _is_form_op(self, method: str, path: str) -> bool:
+        bare = path.split("?", 1)[0]
+        return any(m == method and rx.match(bare) for m, rx in self._form_ops)
 
     def request(
         self,
@@ -244,123 +307,161 @@ class Context:
         path: str,
         *,
         json_body: Any = None,
+        form: dict | None = None,
         content: bytes | str | None = None,
         params: dict | None = None,
         headers: dict | None = None,
         user: User | None = None,
+        cookies: dict[str, str] | None = None,
         timeout: float | None = None,
         show_auth: str | None = None,
+        retry_429: bool = True,
+        quiet: bool = False,
     ) -> httpx.Response | None:
-        """Send one request. None when it failed or timed out while the server stayed up."""
+        """Send one request. None when it failed or timed out while the server stayed up. A 429 is waited
+        out (Retry-After, bounded) and sent again; a refused connect is retried. `quiet` requests (logins,
+        discovery) stay out of the evidence."""
         now = time.monotonic()
         if now >= self.probe_deadline or self.probe_requests >= self.probe_max_requests:
             raise BudgetExceeded(self.probe_id)
         self.requests += 1
         self.probe_requests += 1
+        unsafe = method not in ("GET", "HEAD", "OPTIONS")
         hdrs = dict(user.headers if user else {})
+        if user and unsafe:
+            hdrs.update(user.extra_headers)
         hdrs.update(headers or {})
-        cookies = dict(user.cookies) if user else {}
+        jar = {**(dict(user.cookies) if user else {}), **(cookies or {})}
+        if form is None and isinstance(json_body, dict) and self._is_form_op(method, path):
+            form, json_body = json_body, None
+        if form is not None:
+            form = {k: v if isinstance(v, str) else json.dumps(v) for k, v in form.items()}
+            if user and unsafe:
+                form = {**user.form_extra, **form}
         if content is not None and not any(k.lower() == "content-type" for k in hdrs):
             hdrs["Content-Type"] = "application/json"
-        url = path + ("?" + httpx.QueryParams(params).__str__() if params else "")
+        url = path + ("?" + str(httpx.QueryParams(params)) if params else "")
         shown = dict(hdrs)
+        if jar:
+            shown["Cookie"] = "<session>"
         if show_auth is not None:
             shown["Authorization"] = show_auth
-        req_text = self.describe(method, url, shown, json_body, content)
-        limit = max(0.5, min(timeout or self.request_timeout, self.probe_deadline - now))
-        self.http.cookies.clear()
-        for name, value in cookies.items():
-            self.http.cookies.set(name, value)
-        try:
-            resp = self.http.request(
-                method, url, json=json_body, content=content, headers=hdrs, timeout=limit
-            )
-            resp.read()
-        except httpx.HTTPError as exc:
-            self.recent.append(Exchange(req_text, f"no response: {type(exc).__name__}"))
-            if not self.alive():
-                raise ServerDown(req_text) from exc
-            return None
-        finally:
-            self.http.cookies.clear()  # every user carries their own cookies
+        shown_body = json_body if form is None else str(httpx.QueryParams(form))
+        req_text = self.describe(method, url, shown, shown_body, content)
+        for attempt in range(4):
+            limit = max(0.5, min(timeout or self.request_timeout, self.probe_deadline - time.monotonic()))
+            self.http.cookies.clear()
+            for name, value in jar.items():
+                self.http.cookies.set(name, value)
+            try:
+                resp = self.http.request(
+                    method, url, json=json_body, data=form, content=content, headers=hdrs, timeout=limit
+                )
+                resp.read()
+            except httpx.HTTPError as exc:
+                if not quiet:
+                    self.recent.append(Exchange(req_text, f"no response: {type(exc).__name__}"))
+                if not self.alive():
+                    raise ServerDown(req_text) from exc
+                if isinstance(exc, httpx.ConnectError) and attempt < 3:
+                    time.sleep(0.2 * (attempt + 1))  # a full listen backlog: the request never arrived
+                    continue
+                return None
+            finally:
+                self.http.cookies.clear()  # every user carries their own cookies
+            if (
+                resp.status_code in (429, 503)
+                and retry_429
+                and attempt < 3
+                and self._wait_out(resp, method, path)
+            ):
+                continue
+            break
+        if resp.status_code == 429 and retry_429:
+            self.blocked(f"{method} {path} stayed rate-limited (HTTP 429{self._retry_note(resp)})")
         body = resp.text[:EXCERPT] if resp.content else ""
         exchange = Exchange(req_text, redact(f"HTTP {resp.status_code}\n{body}", self._secrets))
-        self.recent.append(exchange)
+        if not quiet:
+            self.recent.append(exchange)
         for observe in self.observers:
             observe(exchange, resp)
         return resp
+
+    @staticmethod
+    def _retry_note(resp: httpx.Response) -> str:
+        wait = retry_after(resp)
+        return f", Retry-After {wait:.0f} s" if wait is not None else ""
+
+    def _wait_out(self, resp: httpx.Response, method: str, path: str) -> bool:
+        """Wait for a rate limit to pass when the answer says how long and the wait is bounded. The wait
+        does not count against the probes' time."""
+        wait = retry_after(resp)
+        if resp.status_code == 503 and wait is None:
+            return False
+        wait = 5.0 if wait is None else max(wait, 0.5)
+        if wait > self.MAX_WAIT or self.waited + wait > self.TOTAL_WAIT:
+            return False
+        self.changed(f"tripped a rate limit on {method} {path} (waited {wait:.0f} s)")
+        self.progress(f"  {self.probe_id or 'login'}: {method} {path} rate-limited; waiting {wait:.0f} s")
+        time.sleep(wait + 0.2)
+        self.waited += wait
+        self.deadline += wait + 0.2
+        self.probe_deadline += wait + 0.2
+        return True
+
+    def denied(self, resp: httpx.Response) -> bool:
+        """An answer that refuses access: 401/403, a redirect to a login page, or a 200 whose body is only
+        an error about the missing token."""
+        if resp.status_code in (401, 403):
+            return True
+        if 300 <= resp.status_code < 400:
+            return bool(re.search(r"log-?in|sign-?in|auth", resp.headers.get("location", ""), re.I))
+        data = json_of(resp)
+        if isinstance(data, dict) and not items_of(data) and len(data) <= 4:
+            text = " ".join(str(data.get(k, "")) for k in ("error", "message", "msg", "detail", "status"))
+            return bool(_DENIED_RE.search(text))
+        return False
 
     def last(self) -> Exchange:
         return self.recent[-1] if self.recent else Exchange("", "")
 
     # ---- users -------------------------------------------------------------------------------------
-    def register(
-        self, *, password: str | None = None, extra: dict | None = None
-    ) -> tuple[httpx.Response | None, str, str]:
+    def login(
+        self, ident: str, password: str, *, headers: dict | None = None, retry_429: bool = True
+    ) -> httpx.Response | None:
         assert self.auth is not None
-        cfg = self.auth
-        ident, fresh = new_credentials(cfg)
-        password = password or fresh
-        self._secrets.append(password)
-        body = {**self._register_defaults(), **cfg.register_extra, **cfg.credentials(ident, password)}
-        body.update(extra or {})
-        return self.request("POST", cfg.register_path, json_body=body), ident, password
-
-    def _register_defaults(self) -> dict:
-        """Other required fields of the register body, from its schema (name, username, ...)."""
-        for op in self.ops:
-            if op.method == "POST" and self.auth and op.path == self.auth.register_path and op.body_schema:
-                value = example_value(self.spec, op.body_schema)
-                if isinstance(value, dict):
-                    required = set(op.body_schema.get("required") or [])
-                    return {k: v for k, v in value.items() if k in required}
-        return {}
-
-    def login(self, ident: str, password: str, *, headers: dict | None = None) -> httpx.Response | None:
-        assert self.auth is not None
-        return self.request(
-            "POST", self.auth.login_path, json_body=self.auth.credentials(ident, password), headers=headers
-        )
+        resp, _ = self.accounts.login_request(ident, password, retry_429=retry_429)
+        return resp
 
     def token_from(self, resp: httpx.Response | None) -> str | None:
-        token = find_token(json_of(resp), self.auth.token_key if self.auth else None)
-        if token:
-            return token
-        header = resp.headers.get("authorization", "") if resp is not None else ""
-        return header.split(" ", 1)[1] if header.lower().startswith("bearer ") else None
+        return self.accounts.token_from(resp)
+
+    def logged_in(self, resp: httpx.Response | None) -> bool:
+        """Whether a login answer let the client in (a token, or a session cookie without a redirect back
+        to the login page)."""
+        return resp is not None and self.accounts._login_failure(resp) is None
 
     def new_user(self, *, password: str | None = None, extra: dict | None = None) -> User | None:
-        """Register and log in a fresh user (None when the backend has no working auth)."""
-        if not self.auth or self._registration_failed:
-            return None
-        reg, ident, password = self.register(password=password, extra=extra)
-        if reg is None or reg.status_code >= 400:
-            self._registration_failed = not self._users
-            return None
-        user = User(ident, password, register_json=json_of(reg))
-        resp = self.login(ident, password)
-        if resp is None or resp.status_code >= 400:
-            return None
-        user.login_json = json_of(resp)
-        user.token = self.token_from(resp) or self.token_from(reg)
-        user.cookies = dict(resp.cookies)
-        if not user.token and not user.cookies:
-            return None
-        self._secrets.append(user.token or "")
-        user.id = find_key(user.register_json, ("id", "_id", "userId", "user_id", "uuid"))
-        if user.id is None:
-            claims = jwt_claims(user.token) or {}
-            user.id = claims.get("sub") or claims.get("id") or claims.get("userId")
-        return user
+        """Register and log in a fresh user (None when the backend has no working auth: the probe is then
+        blocked, unless the API has no login at all)."""
+        u = self.accounts.new_user(password=password, extra=extra)
+        if u is None:
+            self._no_user()
+        return u
 
     def user(self, index: int) -> User | None:
         """The index-th shared probe user (created on first use)."""
-        while len(self._users) <= index:
-            u = self.new_user()
-            if u is None:
-                return None
-            self._users.append(u)
-        return self._users[index]
+        u = self.accounts.user(index)
+        if u is None:
+            self._no_user()
+        return u
+
+    def admin(self) -> User | None:
+        return self.accounts.admin_user()
+
+    def _no_user(self) -> None:
+        if self.auth is not None or self.accounts.reason:
+            self.blocked(self.accounts.reason or "could not log in")
 
     # ---- operations and resources ---------------------------------------------------------------------
     def is_auth_path(self, path: str) -> bool:
@@ -405,11 +506,26 @@ class Context:
         return kinds
 
     def create(
-        self, kind: ResourceKind, user: User | None, *, marker: str | None = None, body: Any = None
+        self,
+        kind: ResourceKind,
+        user: User | None,
+        *,
+        marker: str | None = None,
+        body: Any = None,
+        required: bool = True,
     ) -> Resource | None:
+        """Create one resource as `user`. When a valid create fails (`required`), the probe is blocked: it
+        could not test what needs the resource. A 403 is the API's rule (that user may not create it): the
+        admin account, if given, creates it instead."""
         body = body if body is not None else self.example_body(kind.create, marker)
         resp = self.request("POST", kind.create.path, json_body=body, user=user)
+        if resp is not None and resp.status_code == 403 and required and (admin := self.admin()) is not None:
+            resp = self.request("POST", kind.create.path, json_body=body, user=admin)
         if not is_2xx(resp):
+            if required and resp is not None and resp.status_code != 403:
+                self.blocked(
+                    f"could not create a resource: POST {kind.create.path} -> HTTP {resp.status_code}"
+                )
             return None
         data = json_of(resp)
         rid = find_key(data, ("id", "_id", "uuid")) if isinstance(data, dict) else None
@@ -417,6 +533,8 @@ class Context:
             rid = find_key(data, (kind.param,))
         if rid is None and resp is not None and resp.headers.get("location"):
             rid = resp.headers["location"].rstrip("/").rsplit("/", 1)[-1]
+        if rid is None and required and kind.items:
+            self.blocked(f"POST {kind.create.path} answered without the new resource's id")
         return Resource(kind, rid, body if isinstance(body, dict) else {}, data, user)
 
     def item_path(self, op: Operation, res: Resource) -> str:

@@ -1,13 +1,16 @@
-"""No rate limit on login (CWE-307): a burst of wrong passwords for one account is never refused."""
+"""No rate limit on login (CWE-307): a burst of wrong passwords for one account is never refused.
+
+Runs last: it may lock the account (or this client) out. The account is one verify registered; without
+signup it is a made-up name, so a real account given with --user is never locked out."""
 
 from __future__ import annotations
 
-from .base import Context, Exchange, is_2xx
+from .base import Context, Exchange, is_2xx, rand
 
 ID = "login-rate-limit"
 CWE = 307
 SECONDS = 15
-MAX_REQUESTS = 34
+MAX_REQUESTS = 40
 ATTEMPTS = 30
 
 
@@ -20,18 +23,28 @@ def _limited(resp) -> bool:
 
 
 def run(ctx: Context) -> None:
-    victim = ctx.new_user()
-    if victim is None or ctx.auth is None:
+    if ctx.auth is None:
+        if ctx.accounts.reason:
+            ctx.blocked(ctx.accounts.reason)
         return
+    victim = ctx.new_user() if ctx.auth.register_path else None
+    ident = victim.ident if victim else f"bimplnobody{rand(6)}"
+    if victim is None and ctx.auth.register_path:
+        return  # new_user() said why
     statuses = []
     first = None
     for i in range(ATTEMPTS):
-        resp = ctx.login(victim.ident, f"bimpl-wrong-{i}-Pw9!")
+        resp = ctx.login(ident, f"bimpl-wrong-{i}-Pw9!", retry_429=False)
         if resp is None:
+            ctx.blocked(f"POST {ctx.auth.login_path} stopped answering during the burst")
             return
         first = first or ctx.last()
-        if _limited(resp) or is_2xx(resp):
-            return  # limited (or the server lets anything in, which other probes report)
+        if _limited(resp):
+            ctx.changed(f"tripped the login rate limit of POST {ctx.auth.login_path} with wrong passwords for "
+                        f"{ident}: logins from this client may be refused for a while")  # fmt: skip
+            return
+        if is_2xx(resp) and ctx.logged_in(resp):
+            return  # the server lets anything in, which other probes report
         statuses.append(resp.status_code)
     ctx.add(
         ID,

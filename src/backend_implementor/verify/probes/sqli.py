@@ -177,13 +177,13 @@ def _login(ctx: Context) -> None:
     victim = ctx.user(0)
 
     def send(value: str):
-        return ctx.request("POST", cfg.login_path, json_body=cfg.credentials(value, "bimpl-wrong-Pw9!"))
+        return ctx.login(value, "bimpl-wrong-Pw9!")
 
     # Boolean: log in as an existing user without the password.
-    if victim is not None:
-        for payload in (f"{victim.ident}'--", f"{victim.ident}' OR '1'='1", "' OR '1'='1'--"):
+    if victim is not None and victim.password:
+        for payload in (f"{victim.ident}'--", "' OR '1'='1'--", f"{victim.ident}' OR '1'='1"):
             resp = send(payload)
-            if is_2xx(resp) and ctx.token_from(resp):
+            if ctx.logged_in(resp):
                 ctx.add(
                     "sqli-body",
                     CWE,
