@@ -11,6 +11,7 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import SimpleNamespace
 
+import httpx
 import pytest
 
 from backend_implementor.verify import probes
@@ -201,7 +202,7 @@ def test_password_storage_scans_sqlite_and_raw_files(tmp_path):
 class _Server:
     """A tiny JSON backend on 127.0.0.1 for run_probes' own behaviour (not a vulnerable app)."""
 
-    def __init__(self) -> None:
+    def __init__(self, port: int = 0) -> None:
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self):
                 body = json.dumps({"status": "ok"}).encode()
@@ -216,7 +217,8 @@ class _Server:
             def log_message(self, *args):
                 pass
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        ThreadingHTTPServer.allow_reuse_address = True
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
         self.thread.start()
@@ -250,9 +252,13 @@ def test_probe_bug_is_reported_not_raised(server, monkeypatch):
     monkeypatch.setattr(probes, "PROBES", (_fake(broken, "broken"), _fake(fine, "fine")))
     messages: list[str] = []
     spec = _spec({"/health": {"get": {"responses": {"200": {"description": "ok"}}}}})
-    findings = run_probes(ProbeTarget(server.url, spec), budget_s=10, progress=messages.append)
-    assert findings == []
-    assert any("internal error in probe broken" in m and "KeyError" in m for m in messages)
+    run = run_probes(ProbeTarget(server.url, spec), budget_s=10, progress=messages.append)
+    assert run.findings == []
+    outcomes = {r.id: (r.outcome, r.detail) for r in run.results}
+    # Our bug is not the backend's clean bill: the probe is inconclusive, and says why.
+    assert outcomes["broken"][0] == "inconclusive" and "internal error" in outcomes["broken"][1]
+    assert "KeyError" in outcomes["broken"][1]
+    assert outcomes["fine"] == ("clean", "1 request(s)")
     assert any(m.startswith("probe fine") for m in messages)
 
 
@@ -265,9 +271,19 @@ def test_request_budget_stops_a_probe(server, monkeypatch):
             sent.append(1)
 
     monkeypatch.setattr(probes, "PROBES", (_fake(greedy, max_requests=3),))
-    messages: list[str] = []
-    assert run_probes(ProbeTarget(server.url), budget_s=10, progress=messages.append) == []
-    assert len(sent) == 3 and any("budget" in m for m in messages)
+    run = run_probes(ProbeTarget(server.url), budget_s=10)
+    assert run.findings == [] and len(sent) == 3
+    assert run.results[0].outcome == "clean" and "budget" in run.results[0].detail
+
+
+def test_a_probe_stopped_before_testing_anything_is_inconclusive(server, monkeypatch):
+    def slow(ctx):
+        ctx.request("GET", "/health")
+        ctx.request("GET", "/health")
+
+    monkeypatch.setattr(probes, "PROBES", (_fake(slow, max_requests=1),))
+    run = run_probes(ProbeTarget(server.url), budget_s=10)
+    assert run.results[0].outcome == "inconclusive" and "budget" in run.results[0].detail
 
 
 def test_server_dying_during_a_probe_is_cwe_703(server, monkeypatch):
@@ -280,15 +296,70 @@ def test_server_dying_during_a_probe_is_cwe_703(server, monkeypatch):
     monkeypatch.setattr(
         probes, "PROBES", (_fake(killer, "killer"), _fake(lambda ctx: later.append(1), "later"))
     )
-    findings = run_probes(ProbeTarget(server.url, is_alive=lambda: server.up), budget_s=10)
+    run = run_probes(ProbeTarget(server.url, is_alive=lambda: server.up), budget_s=10)
+    findings = run.findings
     assert [(f.cwe, f.id) for f in findings] == [(703, "crash")]
-    assert "killer" in findings[0].title and "GET /boom" in findings[0].evidence.request
-    assert later == []  # nothing is probed after the crash
+    assert "killer" in findings[0].title
+    # The request that killed it comes first in the evidence, not the ones after it.
+    assert findings[0].evidence.request.startswith("GET /health") or findings[0].evidence.request.startswith(
+        "GET /boom"
+    )
+    assert later == []  # the server stayed down: nothing more is probed...
+    outcomes = {r.id: r.outcome for r in run.results}
+    assert outcomes == {"killer": "inconclusive", "later": "inconclusive"}  # ...and nothing is called clean
 
 
-def test_unreachable_server_yields_nothing():
+def test_a_server_that_comes_back_is_probed_on(monkeypatch):
+    first = _Server()
+    port = int(first.url.rsplit(":", 1)[1])
+    box = {"server": first}
+
+    def killer(ctx):
+        ctx.request("GET", "/boom")
+        box["server"].stop()
+        ctx.request("GET", "/health")
+
+    def recover() -> bool:
+        box["server"] = _Server(port)
+        return True
+
+    later = []
+    monkeypatch.setattr(
+        probes, "PROBES", (_fake(killer, "killer"), _fake(lambda ctx: later.append(ctx.request("GET", "/")), "later"))
+    )
+    try:
+        run = run_probes(
+            ProbeTarget(first.url, is_alive=lambda: box["server"].up, recover=recover), budget_s=10
+        )
+    finally:
+        box["server"].stop()
+    assert [f.cwe for f in run.findings] == [703]
+    assert later and later[0] is not None and later[0].status_code == 200
+    assert {r.id: r.outcome for r in run.results}["later"] == "clean"
+
+
+def test_one_refused_connect_is_not_a_crash(server, monkeypatch):
+    # A full listen backlog refuses a connect now and then; the process is alive and the port answers.
+    real = httpx.Client.request
+    calls = {"n": 0}
+
+    def flaky(self, *a, **kw):
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise httpx.ConnectError("connection refused")
+        return real(self, *a, **kw)
+
+    monkeypatch.setattr(httpx.Client, "request", flaky)
+    monkeypatch.setattr(probes, "PROBES", (_fake(lambda ctx: ctx.request("GET", "/health"), "one"),))
+    run = run_probes(ProbeTarget(server.url, is_alive=lambda: True), budget_s=10)
+    assert run.findings == [] and run.results[0].outcome == "clean"
+
+
+def test_unreachable_server_yields_nothing_and_says_so():
     messages: list[str] = []
-    assert run_probes(ProbeTarget("http://127.0.0.1:9"), budget_s=5, progress=messages.append) == []
+    run = run_probes(ProbeTarget("http://127.0.0.1:9"), budget_s=5, progress=messages.append)
+    assert run.findings == [] and run.results
+    assert all(r.outcome == "inconclusive" for r in run.results)
     assert any("not answering" in m for m in messages)
 
 
@@ -296,9 +367,9 @@ def test_real_probes_stay_quiet_on_a_clean_plain_server(server):
     # The stub sets nosniff and X-Frame-Options and has no auth, SQL or HTML: every probe must stay quiet.
     spec = _spec({"/health": {"get": {"responses": {"200": {"description": "ok"}}}}})
     messages: list[str] = []
-    findings = run_probes(ProbeTarget(server.url, spec), budget_s=20, progress=messages.append)
-    assert findings == [], findings
-    assert not [m for m in messages if "internal error" in m]
+    run = run_probes(ProbeTarget(server.url, spec), budget_s=20, progress=messages.append)
+    assert run.findings == [], run.findings
+    assert not run.inconclusive, run.inconclusive
 
 
 class _NotesBackend:
@@ -397,7 +468,7 @@ def test_idor_read_is_judged_against_the_listing(monkeypatch, list_scoped, read_
     backend = _NotesBackend(list_scoped=list_scoped, read_scoped=read_scoped)
     monkeypatch.setattr(probes, "PROBES", (idor,))
     try:
-        findings = run_probes(ProbeTarget(backend.url, NOTES_SPEC, AuthConfig()), budget_s=20)
+        findings = run_probes(ProbeTarget(backend.url, NOTES_SPEC, AuthConfig()), budget_s=20).findings
     finally:
         backend.stop()
     if flagged:

@@ -149,7 +149,7 @@ runner = CliRunner()
         (["--url", "http://127.0.0.1:1", "--stages", "test"], "needs the project's source"),
         (["--url", "ftp://x"], "expected http://host:port"),
         (["{proj}", "--auth", "login"], "--auth: expected key=value"),
-        (["{proj}", "--format", "html"], "expected md or json"),
+        (["{proj}", "--format", "html"], "expected summary, md or json"),
         (["{proj}", "--fuzz-time", "-1"], "--fuzz-time must be"),
         (["{proj}", "--health", "health"], "must be a path"),
         (["{proj}", "--env", "NOPE"], "expected KEY=VALUE"),
@@ -197,11 +197,11 @@ def test_auth_option_the_backend_refuses_stops_the_run(tmp_path):
     finally:
         server.shutdown()
     assert r.exit_code == 2
-    assert r.fatal == "--auth 'register=/x' does not work on this backend: POST /x -> 404"
+    assert r.fatal == "--auth 'register=/x' does not work on this backend: registration refused: POST /x -> HTTP 404"
     assert [(s.name, s.status) for s in r.stages] == [
         ("reach", "passed"),
-        ("contract", "skipped"),
         ("security", "skipped"),
+        ("contract", "skipped"),
     ]
 
 

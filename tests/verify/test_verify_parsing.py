@@ -364,7 +364,7 @@ def test_report_json_matches_shipped_schema_and_markdown(tmp_path):
     j, m = r.write(tmp_path)
     data = json.loads(j.read_text())
     jsonschema.validate(data, json.loads(SCHEMA_FILE.read_text()))
-    assert data["schema_version"] == 1
+    assert data["schema_version"] == 2
     assert [f["cwe"] for f in data["findings"]] == [89, 693]  # critical first
     assert data["summary"]["cwes"] == [89, 693]
     md = m.read_text()

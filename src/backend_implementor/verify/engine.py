@@ -660,10 +660,10 @@ def _log_in(run: _Run, base_url: str, is_alive: Callable[[], bool], recover: Cal
     accounts = run.session.accounts
     given = run.opts.auth or run.credentials
     if given and not accounts.users:
-        options = " ".join(
-            o for o, v in (("--auth", run.opts.auth), ("--user", run.opts.users), ("--token", run.opts.token),
-                           ("--cookie", run.opts.cookie)) if v
-        )  # fmt: skip
+        shown = [f"--auth {run.opts.auth!r}" if run.opts.auth else ""]
+        shown += [f"--user {u.split(':', 1)[0]}" for u in run.opts.users]
+        shown += ["--token" if run.opts.token else "", "--cookie" if run.opts.cookie else ""]
+        options = " ".join(o for o in shown if o)
         run.report.fatal = f"{options} does not work on this backend: {accounts.reason or 'login failed'}"
         run.report.accounts = accounts.describe()
         run.skip_server_stages(f"{options} does not work on this backend")

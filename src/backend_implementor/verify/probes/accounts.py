@@ -177,8 +177,7 @@ class Accounts:
         """Register and log in a fresh user (None, with `reason` set, when that does not work)."""
         cfg = self.cfg
         if cfg is None:
-            self.reason = self.reason or "the API has no login verify could find"
-            return None
+            return None  # no login anywhere: fine for an API without protected operations (discover says)
         if cfg.register_path is None:
             self.reason = (
                 "no signup endpoint: give existing accounts with --user NAME:PASSWORD (twice for two users)"
@@ -216,8 +215,8 @@ class Accounts:
             for name in learned:
                 body[name] = self._value(name, {}, ident, password, tag)
         status = "no answer" if resp is None else f"HTTP {resp.status_code}"
-        excerpt = "" if resp is None else " " + " ".join(resp.text[:160].split())
-        self.reason = f"registration refused: POST {cfg.register_path} -> {status}{excerpt}"
+        excerpt = "" if resp is None else " ".join(resp.text[:160].split())
+        self.reason = f"registration refused: POST {cfg.register_path} -> {status}" + (f" {excerpt}" if excerpt else "")
         return None
 
     def register_body(self, ident: str, password: str, tag: str) -> dict[str, Any]:
@@ -289,7 +288,7 @@ class Accounts:
 
         cfg = self.cfg
         if cfg is None:
-            self.reason = self.reason or "the API has no login verify could find"
+            self.reason = self.reason or "no login found (none in the document, none at the usual paths); see --auth"
             return None
         resp, pre = self.login_request(ident, password)
         if (resp is None or resp.status_code >= 400) and register_resp is not None:
@@ -314,7 +313,8 @@ class Accounts:
         if resp is None:
             return "got no answer"
         if resp.status_code >= 400:
-            return f"-> HTTP {resp.status_code} " + " ".join(resp.text[:120].split())
+            excerpt = " ".join(resp.text[:120].split())
+            return f"-> HTTP {resp.status_code}" + (f" {excerpt}" if excerpt else "")
         if self._bad_redirect(resp):
             return f"redirected to {resp.headers.get('location')}"
         if not self.token_from(resp) and not resp.cookies:
