@@ -1,16 +1,20 @@
-"""Recall and false positives of `bimpl verify` over the vulnerable/fixed corpus, and time per stage.
+"""Recall, false positives and inconclusive probes of `bimpl verify` over the corpora, and time per stage.
 
-    python benchmarks/verify_bench.py [--corpus tests/fixtures/vulnerable] [--only sqli,idor] [--fuzz-time 0]
-                                      [--json out.json]
+    python benchmarks/verify_bench.py [--corpus vulnerable|foreign|all] [--only sqli,idor] [--fuzz-time 3]
+                                      [--jobs 2] [--json out.json]
     python benchmarks/verify_bench.py --generated examples/shop.yaml [--runs 3] [--fuzz-time 0]
+
+Each app is verified the way a user does it: the `bimpl verify` command with every stage (and the
+arguments its expected.json gives, e.g. --user accounts, or --url against the app under a supervisor).
+A vulnerable app is a hit when a finding carries its planted CWE; a twin (cwe null) with any finding is a
+false positive; a planted app that came out clean or incomplete without its CWE while a probe was
+inconclusive is an "untested" miss. Corpus folders: tests/fixtures/vulnerable (bimpl's own style) and
+tests/fixtures/foreign (other frameworks, logins, token shapes; written to not share verify's
+assumptions). Their node_modules are installed first (npm ci --ignore-scripts, once).
 
 --generated times `verify` of a backend `bimpl new` makes from SPEC (target: a 5-resource app <= 20 s
 without fuzzing): it is generated and installed once (npm ci from the shared cache, timed apart), then
-verified --runs times; each run's stage times are printed.
-
-Each app dir holds expected.json ({"cwe": 89 | null, "twin": ..., optional "db_dir_env"}). A vulnerable app
-is a hit when a finding carries its planted CWE; any finding on a twin (cwe null) is a false positive.
-The corpus' node_modules must be installed first (`npm ci --ignore-scripts` in the corpus folder)."""
+verified --runs times; each run's stage times are printed."""
 
 from __future__ import annotations
 
@@ -22,51 +26,37 @@ import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 from backend_implementor.generate import generate_project
 from backend_implementor.spec.loader import load_spec
-from backend_implementor.verify.engine import STAGES, VerifyOptions, VerifyUsageError, verify_project
+from backend_implementor.verify.engine import STAGES, VerifyOptions, verify_project
 
 ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_CORPUS = ROOT / "tests" / "fixtures" / "vulnerable"
+sys.path.insert(0, str(ROOT / "tests" / "verify"))
+import corpus_helpers as ch  # noqa: E402  (the harness the tests use)
 
 
-def corpus_apps(corpus: Path, only: list[str] | None) -> list[tuple[Path, dict[str, Any]]]:
-    apps = []
-    for exp in sorted(corpus.glob("*/expected.json")):
-        name = exp.parent.name
-        if only and not any(name == o or name == f"{o}-fixed" for o in only):
-            continue
-        apps.append((exp.parent, json.loads(exp.read_text())))
-    return apps
-
-
-def run_one(app: Path, expected: dict[str, Any], fuzz_time: float, probe_budget: float) -> dict[str, Any]:
-    with tempfile.TemporaryDirectory(prefix="bimpl-bench-") as tmp:
-        env, db_url = {}, None
-        if expected.get("db_dir_env"):
-            db_dir = Path(tmp) / "db"
-            db_dir.mkdir()
-            env[expected["db_dir_env"]] = str(db_dir)
-            db_url = str(db_dir)
-        opts = VerifyOptions(fuzz_time=fuzz_time, probe_budget=probe_budget, out_dir=Path(tmp) / "out", env=env,
-                             db_url=db_url)  # fmt: skip
-        t0 = time.monotonic()
-        report = verify_project(app, opts)
-        cwes = sorted({f.cwe for f in report.findings})
-        return {
-            "app": app.name,
-            "planted": expected.get("cwe"),
-            "cwes": cwes,
-            "findings": [f"{f.id} (CWE-{f.cwe})" for f in report.findings],
-            "exit_code": report.exit_code,
-            "fatal": report.fatal,
-            "failed_stages": [s.name for s in report.stages if s.status in ("failed", "error")],
-            "stages": {s.name: (s.status, s.duration_s) for s in report.stages},
-            "seconds": time.monotonic() - t0,
-        }
+def run_one(app: ch.CorpusApp, work: Path, fuzz_time: float) -> dict[str, Any]:
+    t0 = time.monotonic()
+    run = ch.verify_app(app, work, fuzz_time=fuzz_time)
+    rep = run.report
+    findings = rep.get("findings") or []
+    return {
+        "app": app.name,
+        "planted": app.expected.get("cwe"),
+        "cwes": sorted({f["cwe"] for f in findings}),
+        "findings": [f"{f['id']} (CWE-{f['cwe']})" for f in findings],
+        "inconclusive": [
+            f"{p['id']}: {p['detail']}" for p in rep.get("probes") or [] if p["outcome"] == "inconclusive"
+        ],
+        "exit_code": run.returncode,
+        "fatal": rep.get("fatal") or (None if rep else run.stderr[-300:]),
+        "stages": {st["name"]: (st["status"], st["duration_s"]) for st in rep.get("stages") or []},
+        "seconds": time.monotonic() - t0,
+    }
 
 
 def bench_generated(spec_path: Path, runs: int, fuzz_time: float) -> int:
@@ -110,12 +100,10 @@ def bench_generated(spec_path: Path, runs: int, fuzz_time: float) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS)
+    ap.add_argument("--corpus", choices=("vulnerable", "foreign", "all"), default="all")
     ap.add_argument("--only", help="comma list of app names (a name selects its -fixed twin too)")
-    ap.add_argument(
-        "--fuzz-time", type=float, default=0.0, help="schemathesis seconds per app (0: no contract)"
-    )
-    ap.add_argument("--probe-budget", type=float, default=60.0)
+    ap.add_argument("--fuzz-time", type=float, default=3.0, help="schemathesis seconds per app")
+    ap.add_argument("--jobs", type=int, default=2, help="apps verified at once")
     ap.add_argument("--json", type=Path, help="also write the per-app results here")
     ap.add_argument(
         "--generated", type=Path, metavar="SPEC", help="time verify of the backend generated from SPEC"
@@ -125,67 +113,72 @@ def main(argv: list[str] | None = None) -> int:
     if args.generated:
         return bench_generated(args.generated, args.runs, args.fuzz_time)
 
-    if not (args.corpus / "node_modules").is_dir():
-        print(
-            f"error: {args.corpus}/node_modules missing; run `npm ci --ignore-scripts` there first",
-            file=sys.stderr,
-        )
-        return 2
-    apps = corpus_apps(args.corpus, args.only.split(",") if args.only else None)
+    corpora = {"vulnerable": [ch.CORPUS], "foreign": [ch.FOREIGN], "all": [ch.CORPUS, ch.FOREIGN]}[
+        args.corpus
+    ]
+    apps: list[tuple[str, ch.CorpusApp]] = []
+    for corpus in corpora:
+        ch.ensure_node_modules(corpus)
+        found = ch.corpus_apps() if corpus == ch.CORPUS else ch.foreign_apps()
+        apps += [(corpus.name, a) for a in found]
+    if args.only:
+        only = args.only.split(",")
+        apps = [(c, a) for c, a in apps if any(a.name in (o, f"{o}-fixed") for o in only)]
     if not apps:
-        print(f"error: no apps with expected.json under {args.corpus}", file=sys.stderr)
+        print("error: no apps selected", file=sys.stderr)
         return 2
 
-    results = []
-    for app, expected in apps:
-        try:
-            res = run_one(app, expected, args.fuzz_time, args.probe_budget)
-        except VerifyUsageError as exc:
-            res = {"app": app.name, "planted": expected.get("cwe"), "cwes": [], "findings": [], "exit_code": 2,
-                   "fatal": str(exc), "failed_stages": [], "stages": {}, "seconds": 0.0}  # fmt: skip
-        planted = res["planted"]
-        if planted is None:
-            verdict = "ok" if not res["findings"] else "FALSE POSITIVE"
-        else:
-            verdict = "hit" if planted in res["cwes"] else "MISS"
-        if res["fatal"]:
-            verdict += f" (error: {res['fatal'][:80]})"
-        res["verdict"] = verdict
-        results.append(res)
-        found = ", ".join(res["findings"]) or "-"
-        print(f"{res['app']:<28} planted={planted!s:<5} exit={res['exit_code']} {res['seconds']:5.1f}s  {verdict:<15} "
-              f"{found}", flush=True)  # fmt: skip
+    with tempfile.TemporaryDirectory(prefix="bimpl-bench-") as tmp, ThreadPoolExecutor(args.jobs) as pool:
+        futures = [(c, pool.submit(run_one, a, Path(tmp), args.fuzz_time)) for c, a in apps]
+        results = []
+        for corpus, fut in futures:
+            res = fut.result()
+            res["corpus"] = corpus
+            res["verdict"] = _verdict(res)
+            results.append(res)
+            found = ", ".join(res["findings"]) or "-"
+            print(f"{corpus:<10} {res['app']:<28} planted={res['planted']!s:<5} exit={res['exit_code']} "
+                  f"{res['seconds']:5.1f}s  {res['verdict']:<15} {found}", flush=True)  # fmt: skip
+            for line in res["inconclusive"]:
+                print(f"{'':<40} inconclusive {line[:150]}")
 
-    vulnerable = [r for r in results if r["planted"] is not None]
-    twins = [r for r in results if r["planted"] is None]
-    hits = sum(r["planted"] in r["cwes"] for r in vulnerable)
-    fps = [r for r in twins if r["findings"]]
-    twin_nonzero = [r for r in twins if r["exit_code"] != 0]
     print()
-    if vulnerable:
-        print(f"recall: {hits}/{len(vulnerable)} = {100 * hits / len(vulnerable):.1f}%")
-    print(f"false positives: {len(fps)} twin(s) with findings out of {len(twins)}"
-          + (f" ({', '.join(r['app'] for r in fps)})" if fps else ""))  # fmt: skip
-    if twin_nonzero:
-        print(
-            f"twins not exiting 0: {', '.join(r['app'] + ' (' + ','.join(r['failed_stages']) + ')' for r in twin_nonzero)}"
-        )
+    for corpus in dict.fromkeys(r["corpus"] for r in results):
+        rs = [r for r in results if r["corpus"] == corpus]
+        vulnerable = [r for r in rs if r["planted"] is not None]
+        twins = [r for r in rs if r["planted"] is None]
+        hits = sum(r["planted"] in r["cwes"] for r in vulnerable)
+        fps = [r["app"] for r in twins if r["findings"]]
+        untested = [r["app"] for r in vulnerable if r["verdict"] == "UNTESTED"]
+        inconclusive = sum(len(r["inconclusive"]) for r in rs)
+        not_clean = [r["app"] for r in twins if r["exit_code"] != 0]
+        print(f"{corpus}: recall {hits}/{len(vulnerable)}"
+              + (f" = {100 * hits / len(vulnerable):.1f}%" if vulnerable else "")
+              + f"; false positives {len(fps)}" + (f" ({', '.join(fps)})" if fps else "")
+              + f"; inconclusive probes {inconclusive}"
+              + f"; untested planted flaws {len(untested)}" + (f" ({', '.join(untested)})" if untested else "")
+              + f"; twins not exiting 0: {len(not_clean)}" + (f" ({', '.join(not_clean)})" if not_clean else ""))  # fmt: skip
     print("\ntime per stage (seconds over all apps that ran it):")
     print(f"  {'stage':<9} {'runs':>4} {'mean':>6} {'median':>6} {'max':>6}")
-    names = [n for n in ("install", "build", "test", "boot", "contract", "security", "static")
-             if any(n in r["stages"] for r in results)]  # fmt: skip
-    for name in names:
-        times = [
-            r["stages"][name][1] for r in results if name in r["stages"] and r["stages"][name][0] != "skipped"
-        ]
+    for name in STAGES:
+        times = [r["stages"][name][1] for r in results if r["stages"].get(name, ("skipped",))[0] != "skipped"]
         if times:
             print(f"  {name:<9} {len(times):>4} {statistics.mean(times):6.2f} {statistics.median(times):6.2f} "
                   f"{max(times):6.2f}")  # fmt: skip
-    total = sum(r["seconds"] for r in results)
-    print(f"  {'total':<9} {len(results):>4} {total / len(results):6.2f} per app, {total:.1f}s overall")
     if args.json:
         args.json.write_text(json.dumps(results, indent=2) + "\n")
-    return 0 if (not vulnerable or hits == len(vulnerable)) and not fps else 1
+    bad = [r for r in results if r["verdict"] not in ("hit", "ok")]
+    return 1 if bad else 0
+
+
+def _verdict(res: dict[str, Any]) -> str:
+    if res["planted"] is None:
+        if res["findings"]:
+            return "FALSE POSITIVE"
+        return "ok" if res["exit_code"] == 0 else f"TWIN EXIT {res['exit_code']}"
+    if res["planted"] in res["cwes"]:
+        return "hit"
+    return "UNTESTED" if res["inconclusive"] or res["exit_code"] in (2, 3) else "MISS"
 
 
 if __name__ == "__main__":

@@ -154,7 +154,7 @@ def verify_command(
     from rich.console import Console
     from rich.markup import escape
 
-    err = Console(stderr=True, highlight=False)
+    err = Console(stderr=True, highlight=False, soft_wrap=not sys.stderr.isatty())
 
     def fail(message: str) -> None:
         err.print(f"[red]bimpl verify: error:[/] {escape(message)}", soft_wrap=True)

@@ -216,7 +216,9 @@ class Accounts:
                 body[name] = self._value(name, {}, ident, password, tag)
         status = "no answer" if resp is None else f"HTTP {resp.status_code}"
         excerpt = "" if resp is None else " ".join(resp.text[:160].split())
-        self.reason = f"registration refused: POST {cfg.register_path} -> {status}" + (f" {excerpt}" if excerpt else "")
+        self.reason = f"registration refused: POST {cfg.register_path} -> {status}" + (
+            f" {excerpt}" if excerpt else ""
+        )
         return None
 
     def register_body(self, ident: str, password: str, tag: str) -> dict[str, Any]:
@@ -288,7 +290,9 @@ class Accounts:
 
         cfg = self.cfg
         if cfg is None:
-            self.reason = self.reason or "no login found (none in the document, none at the usual paths); see --auth"
+            self.reason = (
+                self.reason or "no login found (none in the document, none at the usual paths); see --auth"
+            )
             return None
         resp, pre = self.login_request(ident, password)
         if (resp is None or resp.status_code >= 400) and register_resp is not None:
