@@ -140,6 +140,7 @@ def parse_cookie_option(text: str) -> dict[str, str]:
 TOKEN_KEYS = ("access_token", "accessToken", "token", "jwt", "id_token", "idToken", "authToken",
               "auth_token", "sessionToken", "session_token", "bearer")  # fmt: skip
 USER_FIELDS = ("email", "username", "user_name", "userName", "login", "user", "name", "mail")
+CSRF_NAME_RE = re.compile(r"csrf|xsrf|authenticity", re.I)
 _LOGIN_RE = re.compile(r"(^|/)(log-?in|sign-?in|sessions?|tokens?|auth/token|authenticate)(/|$)", re.I)
 _REGISTER_RE = re.compile(r"(^|/)(register|sign-?up|users|accounts|create_user|join)(/|$)", re.I)
 
@@ -221,7 +222,9 @@ def detect_auth(doc: dict[str, Any] | None) -> AuthConfig | None:
     login_extra = {
         name: example_value(doc, prop, name)
         for name, prop in (login_inner.get("properties") or {}).items()
-        if name in (login_inner.get("required") or []) and name not in (user_field, password_field)
+        if name in (login_inner.get("required") or [])
+        and name not in (user_field, password_field)
+        and not CSRF_NAME_RE.search(name)  # the form page's hidden field supplies it
     }
     # Other fields registration requires; probes/accounts.py gives the identity-like ones (an email next to
     # the username, a confirmation of the password) fresh values per user.
@@ -229,7 +232,7 @@ def detect_auth(doc: dict[str, Any] | None) -> AuthConfig | None:
     extra = {
         name: example_value(doc, reg_props[name], name)
         for name in reg_inner.get("required") or []
-        if name not in (user_field, password_field) and name in reg_props
+        if name not in (user_field, password_field) and name in reg_props and not CSRF_NAME_RE.search(name)
     }
     header, prefix = _token_scheme(doc, login)
     return AuthConfig(

@@ -13,10 +13,12 @@ import html
 import re
 import secrets
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 import httpx
 
 from ..auth import (
+    CSRF_NAME_RE,
     FROM_PROBING,
     TOKEN_KEYS,
     Account,
@@ -45,8 +47,11 @@ KNOWN_FIELDS = ("username", "email", "name", "first_name", "firstName", "last_na
                 "repeat_password", "repeatPassword")  # fmt: skip
 _INPUT_RE = re.compile(r"<input\b[^>]*>", re.I)
 _ATTR_RE = re.compile(r"""(\w[\w-]*)\s*=\s*("([^"]*)"|'([^']*)'|([^\s>]+))""")
-_BAD_REDIRECT_RE = re.compile(r"log-?in|sign-?in|sign-?up|register|error|fail|denied|invalid", re.I)
-_CSRF_RE = re.compile(r"csrf|xsrf|authenticity", re.I)
+# Where a browser flow sends a refused form: back to the form's own page, or anywhere with an error.
+_LOGIN_AGAIN_RE = re.compile(r"/(log-?in|sign-?in)\b", re.I)
+_SIGNUP_AGAIN_RE = re.compile(r"/(sign-?up|register)\b", re.I)
+_ERROR_RE = re.compile(r"error|fail|denied|invalid|exists|taken", re.I)
+_CSRF_RE = CSRF_NAME_RE
 
 
 def inputs(page: str) -> list[dict[str, str]]:
@@ -63,6 +68,16 @@ def hidden_fields(page: str) -> dict[str, str]:
     return {
         i["name"]: i.get("value", "") for i in inputs(page) if i.get("type") == "hidden" and i.get("name")
     }
+
+
+def text_excerpt(resp: httpx.Response, n: int = 120) -> str:
+    """A one-line excerpt of an answer: an HTML page's title or text, not its markup."""
+    text = resp.text[:4000]
+    if is_html(resp):
+        title = re.search(r"<title>(.*?)</title>", text, re.I | re.S)
+        body = re.sub(r"<(script|style)\b.*?</\1>|<[^>]+>", " ", text, flags=re.I | re.S)
+        text = (title.group(1) + ": " if title else "") + html.unescape(body)
+    return " ".join(text.split())[:n]
 
 
 def is_html(resp: httpx.Response | None) -> bool:
@@ -203,8 +218,13 @@ class Accounts:
         body.update(extra or {})
         resp = None
         for _attempt in range(3):
-            resp = self._post(cfg.register_path, cfg.wrap(body), cfg.register_encoding)
-            if resp is not None and resp.status_code < 400 and not self._bad_redirect(resp):
+            hidden, cookies = (
+                self._form_page(cfg.register_path) if cfg.register_encoding == "form" else ({}, {})
+            )
+            resp = self._post(
+                cfg.register_path, {**hidden, **cfg.wrap(body)}, cfg.register_encoding, cookies=cookies
+            )
+            if resp is not None and resp.status_code < 400 and not self._redirected(resp, _SIGNUP_AGAIN_RE):
                 self.created.append(ident)
                 return resp
             if resp is None or resp.status_code not in (400, 409, 422):
@@ -215,7 +235,9 @@ class Accounts:
             for name in learned:
                 body[name] = self._value(name, {}, ident, password, tag)
         status = "no answer" if resp is None else f"HTTP {resp.status_code}"
-        excerpt = "" if resp is None else " ".join(resp.text[:160].split())
+        if resp is not None and self._redirected(resp, _SIGNUP_AGAIN_RE):
+            status += f" to {resp.headers.get('location')}"
+        excerpt = "" if resp is None else text_excerpt(resp)
         self.reason = f"registration refused: POST {cfg.register_path} -> {status}" + (
             f" {excerpt}" if excerpt else ""
         )
@@ -238,7 +260,7 @@ class Accounts:
                 or "mail" in name.lower()
                 or bool(IDENT_NAME_RE.search(name))
             )
-            if wanted and not (prop or {}).get("readOnly"):
+            if wanted and not (prop or {}).get("readOnly") and not _CSRF_RE.search(name):
                 body[name] = self._value(name, prop or {}, ident, password, tag)
         body.update(cfg.credentials(ident, password))
         if cfg.source == "--auth":
@@ -276,12 +298,17 @@ class Accounts:
         body = cfg.login_body(ident, password)
         pre_cookies: dict[str, str] = {}
         if cfg.login_encoding == "form":
-            page = self.ctx.request("GET", cfg.login_path, quiet=True)
-            if is_html(page):
-                body = {**hidden_fields(page.text), **body}
-                pre_cookies = dict(page.cookies)
+            hidden, pre_cookies = self._form_page(cfg.login_path)
+            body = {**hidden, **body}
         resp = self._post(cfg.login_path, body, cfg.login_encoding, cookies=pre_cookies, retry_429=retry_429)
         return resp, pre_cookies
+
+    def _form_page(self, path: str) -> tuple[dict[str, str], dict[str, str]]:
+        """The hidden fields (a CSRF token) and cookies of the HTML form a browser would show first."""
+        page = self.ctx.request("GET", path, quiet=True, retry_429=False)
+        if not is_html(page):
+            return {}, {}
+        return hidden_fields(page.text), dict(page.cookies)
 
     def log_in(
         self, ident: str, password: str, *, register_resp: httpx.Response | None = None
@@ -317,9 +344,9 @@ class Accounts:
         if resp is None:
             return "got no answer"
         if resp.status_code >= 400:
-            excerpt = " ".join(resp.text[:120].split())
+            excerpt = text_excerpt(resp)
             return f"-> HTTP {resp.status_code}" + (f" {excerpt}" if excerpt else "")
-        if self._bad_redirect(resp):
+        if self._redirected(resp, _LOGIN_AGAIN_RE):
             return f"redirected to {resp.headers.get('location')}"
         if not self.token_from(resp) and not resp.cookies:
             if is_html(resp) and any(i.get("type") == "password" for i in inputs(resp.text)):
@@ -327,9 +354,13 @@ class Accounts:
             return f"-> HTTP {resp.status_code} without a token or a session cookie"
         return None
 
-    def _bad_redirect(self, resp: httpx.Response) -> bool:
-        loc = resp.headers.get("location", "")
-        return 300 <= resp.status_code < 400 and bool(_BAD_REDIRECT_RE.search(loc))
+    @staticmethod
+    def _redirected(resp: httpx.Response, back: re.Pattern[str]) -> bool:
+        """A redirect back to the form (or to an error): the browser flow's way of saying no."""
+        if not 300 <= resp.status_code < 400:
+            return False
+        loc = urlsplit(resp.headers.get("location", ""))
+        return bool(back.search(loc.path) or _ERROR_RE.search(loc.query) or _ERROR_RE.search(loc.path))
 
     def token_from(self, resp: httpx.Response | None) -> str | None:
         from .base import json_of
