@@ -273,16 +273,7 @@ def test_request_budget_stops_a_probe(server, monkeypatch):
     monkeypatch.setattr(probes, "PROBES", (_fake(greedy, max_requests=3),))
     run = run_probes(ProbeTarget(server.url), budget_s=10)
     assert run.findings == [] and len(sent) == 3
-    assert run.results[0].outcome == "clean" and "budget" in run.results[0].detail
-
-
-def test_a_probe_stopped_before_testing_anything_is_inconclusive(server, monkeypatch):
-    def slow(ctx):
-        ctx.request("GET", "/health")
-        ctx.request("GET", "/health")
-
-    monkeypatch.setattr(probes, "PROBES", (_fake(slow, max_requests=1),))
-    run = run_probes(ProbeTarget(server.url), budget_s=10)
+    # It did not finish: not a clean bill.
     assert run.results[0].outcome == "inconclusive" and "budget" in run.results[0].detail
 
 

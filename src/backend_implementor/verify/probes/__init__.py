@@ -130,13 +130,10 @@ def run_probes(
             ctx.start_probe(pid, seconds=min(mod.SECONDS, share), max_requests=mod.MAX_REQUESTS)
             say(f"probe {pid} (CWE-{mod.CWE})")
             before, t0 = len(ctx.findings), time.monotonic()
-            note = ""
             try:
                 mod.run(ctx)
             except BudgetExceeded:
-                note = "stopped at its time/request budget"
-                if ctx.probe_requests <= 1:
-                    ctx.blocked("its time budget ran out before it could test anything (--probe-budget)")
+                ctx.blocked("it ran out of its time or request budget before it finished (--probe-budget)")
             except ServerDown:
                 ctx.blocked("the server crashed during this probe")
                 down = not _crashed(ctx)
@@ -145,7 +142,7 @@ def run_probes(
             if not down and not ctx.alive():
                 ctx.blocked("the server crashed during this probe")
                 down = not _crashed(ctx)
-            run.results.append(_result(ctx, mod, before, time.monotonic() - t0, note))
+            run.results.append(_result(ctx, mod, before, time.monotonic() - t0))
     finally:
         ctx.http.close()
     if leaks and not any(f.cwe == error_leak.CWE for f in ctx.findings):
@@ -166,7 +163,7 @@ def run_probes(
     return run
 
 
-def _result(ctx: Context, mod, before: int, seconds: float, note: str) -> ProbeResult:
+def _result(ctx: Context, mod, before: int, seconds: float) -> ProbeResult:
     pid = _probe_id(mod)
     found = [f for f in ctx.findings[before:] if f.id != robustness.ID or mod is robustness]
     if found:
@@ -176,9 +173,9 @@ def _result(ctx: Context, mod, before: int, seconds: float, note: str) -> ProbeR
     elif ctx.probe_requests == 0 and not ctx.ops:
         outcome, detail = "inconclusive", "no OpenAPI document (served or --spec): nothing to aim at"
     elif ctx.probe_requests == 0:
-        outcome, detail = "clean", "nothing to test in this API"
+        outcome, detail = "clean", ctx.not_applicable or "nothing to test in this API"
     else:
-        outcome, detail = "clean", f"{ctx.probe_requests} request(s)" + (f"; {note}" if note else "")
+        outcome, detail = "clean", ctx.not_applicable or f"{ctx.probe_requests} request(s)"
     return ProbeResult(pid, mod.CWE, outcome, detail, ctx.probe_requests, seconds)
 
 

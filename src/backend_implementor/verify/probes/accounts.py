@@ -115,6 +115,7 @@ class Accounts:
         self.reason: str | None = None  # why verify could not log in (last failure)
         self.registration_failed = False
         self.created: list[str] = []  # accounts verify registered, for the report
+        self.last_body: dict[str, Any] = {}  # the last register body sent
         self._guards: list[str] | None = None  # protected GET paths that refuse anonymous requests
         self._prefix_checked = False
 
@@ -216,6 +217,7 @@ class Accounts:
         tag = secrets.token_hex(4)
         body = self.register_body(ident, password, tag)
         body.update(extra or {})
+        self.last_body = body
         resp = None
         for _attempt in range(3):
             hidden, cookies = (
@@ -336,8 +338,12 @@ class Accounts:
         cookies = {**pre, **dict(resp.cookies)}
         if register_resp is not None:
             cookies = {**dict(register_resp.cookies), **cookies}
+        fields = {cfg.user_field: ident}
+        if register_resp is not None:
+            fields.update({k: v for k, v in self.last_body.items() if isinstance(v, str) and k != cfg.password_field
+                           and not is_confirm_field(k) and ("mail" in k.lower() or IDENT_NAME_RE.search(k))})  # fmt: skip
         user = User(ident, password, token=token, cookies=cookies if not token else dict(resp.cookies),
-                    register_json=json_of(register_resp), login_json=json_of(resp))  # fmt: skip
+                    register_json=json_of(register_resp), login_json=json_of(resp), fields=fields)  # fmt: skip
         return self._accepted(user, f"POST {cfg.login_path}")
 
     def _login_failure(self, resp: httpx.Response | None) -> str | None:

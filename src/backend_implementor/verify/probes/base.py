@@ -64,6 +64,7 @@ class User:
     extra_headers: dict[str, str] = field(default_factory=dict)  # e.g. a CSRF token for unsafe requests
     form_extra: dict[str, str] = field(default_factory=dict)  # e.g. the hidden _csrf field of forms
     admin: bool = False
+    fields: dict[str, Any] = field(default_factory=dict)  # what identifies them: username, email, ...
 
     @property
     def headers(self) -> dict[str, str]:
@@ -153,6 +154,19 @@ def redact(text: str, secrets_: list[str]) -> str:
     return text
 
 
+_SHAPED_NAME_RE = re.compile(
+    r"url|uri|link|href|mail|phone|date|time|uuid|ip|host|color|colour|zip|code", re.I
+)
+
+
+def _free_text(name: str, schema: dict, marker: str) -> bool:
+    """Whether a body field takes any text (a marker or payload), not a shaped value such as a URL."""
+    if schema.get("format") or schema.get("enum") or schema.get("pattern") or _SHAPED_NAME_RE.search(name):
+        return False
+    hi = schema.get("maxLength")
+    return not (isinstance(hi, int) and hi < len(marker))
+
+
 class Context:
     """One probing session: target, deadlines, request budget, accounts, resources, evidence of the last
     requests, and what each probe could not do (`blocked`: the reasons that make it inconclusive)."""
@@ -189,6 +203,7 @@ class Context:
         self.probe_requests = 0
         self.probe_max_requests = 10_000
         self.blocked_reasons: list[str] = []  # this probe's gaps: why it could not test everything
+        self.not_applicable = ""
         self.changes: list[str] = []  # what the run did to the backend's state, for the report
         self.waited = 0.0
         self._secrets: list[str] = []  # passwords and tokens never to appear in evidence
@@ -210,6 +225,11 @@ class Context:
         self.probe_requests = 0
         self.probe_max_requests = max_requests
         self.blocked_reasons = []
+        self.not_applicable = ""
+
+    def skip(self, why: str) -> None:
+        """This probe's question does not apply to this API (e.g. no signup to mass-assign at): clean."""
+        self.not_applicable = f"not applicable: {why}"
 
     def blocked(self, reason: str) -> None:
         """This probe could not test something it should have: it ends inconclusive unless it found a flaw."""
@@ -260,9 +280,10 @@ class Context:
         except OSError:
             return False
 
-    def alive(self, *, within: float = 3.0) -> bool:
+    def alive(self, *, within: float = 1.5) -> bool:
         """Down means the process exited, or the port refused every connect for `within` seconds: one
-        refused connect is a full listen backlog, not a crash."""
+        refused connect is a full listen backlog, not a crash (a server a supervisor restarts is down for
+        longer than that, and is brought back by target.recover)."""
         try:
             if not self.target.is_alive():
                 return False
@@ -322,10 +343,11 @@ class Context:
         out (Retry-After, bounded) and sent again; a refused connect is retried. `quiet` requests (logins,
         discovery) stay out of the evidence."""
         now = time.monotonic()
-        if now >= self.probe_deadline or self.probe_requests >= self.probe_max_requests:
+        if now >= self.probe_deadline or (not quiet and self.probe_requests >= self.probe_max_requests):
             raise BudgetExceeded(self.probe_id)
         self.requests += 1
-        self.probe_requests += 1
+        # Logging in and reading form pages is not the probe's own work: only its requests count.
+        self.probe_requests += not quiet
         unsafe = method not in ("GET", "HEAD", "OPTIONS")
         hdrs = dict(user.headers if user else {})
         if user and unsafe:
@@ -476,8 +498,7 @@ class Context:
         if marker is not None and isinstance(body, dict):
             props = op.body_schema.get("properties") or {}
             for k, v in body.items():
-                fmt = (props.get(k) or {}).get("format")
-                if isinstance(v, str) and not fmt and not (props.get(k) or {}).get("enum"):
+                if isinstance(v, str) and _free_text(k, props.get(k) or {}, marker):
                     body[k] = marker
         return body
 
@@ -487,8 +508,14 @@ class Context:
             values[p.name] = override.get(p.name, example_value(self.spec, p.schema, p.name))
         return values
 
-    def query_values(self, op: Operation) -> dict[str, Any]:
-        return {p.name: example_value(self.spec, p.schema, p.name) for p in op.query_params if p.required}
+    def query_values(self, op: Operation, user: User | None = None) -> dict[str, Any]:
+        """Required query parameters; one naming the user (?username=) gets that user's own value."""
+        values = {}
+        for p in op.query_params:
+            if p.required:
+                mine = user.fields.get(p.name) if user else None
+                values[p.name] = mine if mine is not None else example_value(self.spec, p.schema, p.name)
+        return values
 
     def resource_kinds(self) -> list[ResourceKind]:
         kinds = []

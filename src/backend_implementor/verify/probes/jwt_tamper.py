@@ -105,7 +105,7 @@ def _check_op(ctx: Context, token_user):
         key=lambda op: ("me" not in op.path.lower() and "profile" not in op.path.lower(), len(op.path))
     )
     for op in cands[:4]:
-        params = ctx.query_values(op)
+        params = ctx.query_values(op, token_user)
         with_token = ctx.request("GET", op.path, params=params, user=token_user)
         without = ctx.request("GET", op.path, params=params)
         if is_2xx(with_token) and not ctx.denied(with_token) and without is not None and ctx.denied(without):
@@ -118,7 +118,7 @@ def _send(ctx: Context, op, user, token: str, shown: str):
     return ctx.request(
         "GET",
         op.path,
-        params=ctx.query_values(op),
+        params=ctx.query_values(op, user),
         headers=header,
         show_auth=f"{user.prefix} <{shown}>".strip(),
     )
@@ -145,6 +145,9 @@ def run(ctx: Context) -> None:
                 )
             ),
         )
+    if not any(o.secured for o in ctx.ops):
+        ctx.skip("no operation in the document requires a token")
+        return
     op = _check_op(ctx, user)
     if op is None:
         ctx.blocked("no protected GET operation accepts the login token and refuses a request without it")

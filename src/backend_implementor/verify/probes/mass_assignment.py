@@ -73,6 +73,8 @@ def run(ctx: Context) -> None:
         if ctx.auth and op.method == "POST" and op.path == ctx.auth.register_path and op.body_schema:
             props = op.body_schema.get("properties") or {}
     extra = {k: v for k, v in PRIVILEGED.items() if k not in props}
+    if ctx.auth is not None and ctx.auth.register_path is None:
+        extra = {}  # no signup to send them to; the ownership check below still runs
     if extra:
         user = ctx.new_user(extra=extra)
         if user is not None:
