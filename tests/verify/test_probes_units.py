@@ -316,7 +316,9 @@ def test_a_server_that_comes_back_is_probed_on(monkeypatch):
 
     later = []
     monkeypatch.setattr(
-        probes, "PROBES", (_fake(killer, "killer"), _fake(lambda ctx: later.append(ctx.request("GET", "/")), "later"))
+        probes,
+        "PROBES",
+        (_fake(killer, "killer"), _fake(lambda ctx: later.append(ctx.request("GET", "/")), "later")),
     )
     try:
         run = run_probes(

@@ -197,7 +197,10 @@ def test_auth_option_the_backend_refuses_stops_the_run(tmp_path):
     finally:
         server.shutdown()
     assert r.exit_code == 2
-    assert r.fatal == "--auth 'register=/x' does not work on this backend: registration refused: POST /x -> HTTP 404"
+    assert (
+        r.fatal
+        == "--auth 'register=/x' does not work on this backend: registration refused: POST /x -> HTTP 404"
+    )
     assert [(s.name, s.status) for s in r.stages] == [
         ("reach", "passed"),
         ("security", "skipped"),

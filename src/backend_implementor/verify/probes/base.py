@@ -154,14 +154,27 @@ def redact(text: str, secrets_: list[str]) -> str:
     return text
 
 
-_SHAPED_NAME_RE = re.compile(
-    r"url|uri|link|href|mail|phone|date|time|uuid|ip|host|color|colour|zip|code", re.I
-)
+_SHAPED_WORDS = {"url", "uri", "link", "href", "email", "mail", "phone", "tel", "date", "time", "uuid", "ip",
+                 "host", "hostname", "color", "colour", "zip", "postcode", "code", "website", "homepage", "slug"}  # fmt: skip
+
+
+def _words(name: str) -> set[str]:
+    return {w.lower() for w in re.findall(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|\d+", name)}
+
+
+def _matches(pattern: str, value: str) -> bool:
+    """JSON Schema patterns are ECMAScript regexes, unanchored; most compile in Python too."""
+    try:
+        return re.search(pattern, value) is not None
+    except re.error:
+        return False
 
 
 def _free_text(name: str, schema: dict, marker: str) -> bool:
     """Whether a body field takes any text (a marker or payload), not a shaped value such as a URL."""
-    if schema.get("format") or schema.get("enum") or schema.get("pattern") or _SHAPED_NAME_RE.search(name):
+    if schema.get("format") or schema.get("enum") or _words(name) & _SHAPED_WORDS:
+        return False
+    if schema.get("pattern") and not _matches(str(schema["pattern"]), marker):
         return False
     hi = schema.get("maxLength")
     return not (isinstance(hi, int) and hi < len(marker))
@@ -359,7 +372,7 @@ class Context:
         if form is not None:
             form = {k: v if isinstance(v, str) else json.dumps(v) for k, v in form.items()}
             if user and unsafe:
-                form = {**user.form_extra, **form}
+                form = {**form, **user.form_extra}  # the session's CSRF token, whatever the body said
         if content is not None and not any(k.lower() == "content-type" for k in hdrs):
             hdrs["Content-Type"] = "application/json"
         url = path + ("?" + str(httpx.QueryParams(params)) if params else "")
