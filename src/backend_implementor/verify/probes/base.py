@@ -162,6 +162,17 @@ def _words(name: str) -> set[str]:
     return {w.lower() for w in re.findall(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|\d+", name)}
 
 
+_ID_KEY_RE = re.compile(r"(_id|Id|ID)$")
+
+
+def _documents_id(op: Operation) -> bool:
+    """Whether a 2xx answer of `op` is documented with an *_id property."""
+    for code, resp in (op.op.get("responses") or {}).items():
+        if str(code).startswith("2") and re.search(r"\w(_id|Id)\b", json.dumps(resp)):
+            return True
+    return False
+
+
 def _matches(pattern: str, value: str) -> bool:
     """JSON Schema patterns are ECMAScript regexes, unanchored; most compile in Python too."""
     try:
@@ -219,6 +230,7 @@ class Context:
         self.not_applicable = ""
         self.changes: list[str] = []  # what the run did to the backend's state, for the report
         self.waited = 0.0
+        self.seen_ids: dict[str, Any] = {}  # cart_id, userId, ... from answers: filled into later bodies
         self._secrets: list[str] = []  # passwords and tokens never to appear in evidence
         self.observers: list[Callable[[Exchange, httpx.Response], None]] = []  # passive checks
         self._form_ops = [
@@ -414,6 +426,8 @@ class Context:
             break
         if resp.status_code == 429 and retry_429:
             self.blocked(f"{method} {path} stayed rate-limited (HTTP 429{self._retry_note(resp)})")
+        if is_2xx(resp):
+            self._harvest_ids(json_of(resp))
         body = resp.text[:EXCERPT] if resp.content else ""
         exchange = Exchange(req_text, redact(f"HTTP {resp.status_code}\n{body}", self._secrets))
         if not quiet:
@@ -421,6 +435,25 @@ class Context:
         for observe in self.observers:
             observe(exchange, resp)
         return resp
+
+    def _harvest_ids(self, data: Any, depth: int = 0) -> None:
+        if isinstance(data, dict) and depth < 2:
+            for k, v in data.items():
+                if isinstance(v, str | int) and not isinstance(v, bool) and _ID_KEY_RE.search(k):
+                    self.seen_ids[k] = v
+                elif isinstance(v, dict):
+                    self._harvest_ids(v, depth + 1)
+
+    def open_creators(self, user: User | None) -> None:
+        """Call the operations that hand out an id without needing input (POST /create_cart -> cart_id),
+        so later bodies can name a real one instead of an example that only meets a 404."""
+        for op in self.ops:
+            required = (op.body_schema or {}).get("required") or []
+            if op.method != "POST" or op.path_params or required or self.is_auth_path(op.path):
+                continue
+            if re.search(r"create|new|open|start|init", op.path, re.I) or _documents_id(op):
+                self.request("POST", op.path, json_body=self.example_body(op) if op.body_schema else None,
+                             user=user if op.secured else None)  # fmt: skip
 
     @staticmethod
     def _retry_note(resp: httpx.Response) -> str:
@@ -508,6 +541,13 @@ class Context:
         if op.body_schema is None:
             return None
         body = example_value(self.spec, op.body_schema)
+        if isinstance(body, dict):
+            props = op.body_schema.get("properties") or {}
+            for k in body:
+                if k in self.seen_ids and (props.get(k) or {}).get("type") in (None, "string", "integer"):
+                    value = self.seen_ids[k]
+                    if (props.get(k) or {}).get("type") != "integer" or isinstance(value, int):
+                        body[k] = value
         if marker is not None and isinstance(body, dict):
             props = op.body_schema.get("properties") or {}
             for k, v in body.items():

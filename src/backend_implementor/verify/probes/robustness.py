@@ -14,6 +14,7 @@ CONFUSIONS = (12345, None, {"bimpl": {"$gt": ""}}, ["bimpl"])
 
 def run(ctx: Context) -> None:
     user = ctx.user(0)
+    ctx.open_creators(user)
     ops = [op for op in ctx.ops if op.method in ("POST", "PUT", "PATCH") and op.body_schema is not None]
     for op in ops[:6]:
         body = ctx.example_body(op)
