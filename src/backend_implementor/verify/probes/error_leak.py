@@ -43,7 +43,13 @@ def run(ctx: Context) -> None:
     if ctx.auth and ctx.auth.login_path not in targets:
         targets.append(ctx.auth.login_path)
     for path in targets:
-        resp = ctx.request("POST", path, content='{"bimpl": ', headers={"Content-Type": "application/json"})
+        resp = ctx.request(
+            "POST",
+            path,
+            content='{"bimpl": ',
+            headers={"Content-Type": "application/json"},
+            retry_429=not ctx.is_auth_path(path),  # a rate-limited login answers before any parser
+        )
         if resp is not None and (hit := leak_in(resp.text)):
             return report(ctx, f"stack trace or SQL: {hit[:60]!r}")
     for path in ("/bimpl-%E0%A4%A", "/%c0"):

@@ -1,7 +1,8 @@
 """No rate limit on login (CWE-307): a burst of wrong passwords for one account is never refused.
 
-Runs last: it may lock the account (or this client) out. The account is one verify registered; without
-signup it is a made-up name, so a real account given with --user is never locked out."""
+Runs last: it may lock the account (or this client) out. The account is one verify registered (the first
+probe user when verify made it, which costs no extra login); without signup it is a made-up name, so a
+real account given with --user is never locked out."""
 
 from __future__ import annotations
 
@@ -27,10 +28,14 @@ def run(ctx: Context) -> None:
         if ctx.accounts.reason:
             ctx.blocked(ctx.accounts.reason)
         return
-    victim = ctx.new_user() if ctx.auth.register_path else None
+    first = ctx.accounts.users[0] if ctx.accounts.users else None
+    if first is not None and first.ident in ctx.accounts.created:
+        victim = first
+    else:
+        victim = ctx.new_user() if ctx.auth.register_path else None
+        if victim is None and ctx.auth.register_path:
+            return  # new_user() said why
     ident = victim.ident if victim else f"bimplnobody{rand(6)}"
-    if victim is None and ctx.auth.register_path:
-        return  # new_user() said why
     statuses = []
     first = None
     for i in range(ATTEMPTS):
