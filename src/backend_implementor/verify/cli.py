@@ -239,7 +239,7 @@ def print_summary(console: Any, report: Any, *, brief: bool = False) -> None:
     if not brief:
         for f in report.sorted_findings():
             ev = (f.evidence.location or f.evidence.request or "").strip().splitlines()
-            console.print(f"[red]✗[/] [bold]CWE-{f.cwe}[/] [{f.severity}] {escape(f.title)}")
+            console.print(f"[red]✗[/] [bold]CWE-{f.cwe}[/] {escape(f'[{f.severity}]')} {escape(f.title)}")
             if ev:
                 console.print(f"    [dim]{escape(ev[0][:160])}[/]")
         for p in report.inconclusive:
