@@ -259,9 +259,20 @@ def _project(tmp_path: Path, source: str, dotenv: str | None = None):
 
 
 def test_secrets_only_where_a_foreign_app_reads_them_and_sets_none(tmp_path):
-    assert _secrets_to_give(_project(tmp_path, "const s = process.env.JWT_SECRET || 'x'")) == ["JWT_SECRET"]
+    read = "const s = process.env.JWT_SECRET || crypto.randomBytes(32).toString('hex')"
+    assert _secrets_to_give(_project(tmp_path, read)) == ["JWT_SECRET"]
+    # A secret the app configures itself is never overridden: in .env, or as a literal fallback.
     assert _secrets_to_give(_project(tmp_path, "const s = process.env.JWT_SECRET", "JWT_SECRET=mine\n")) == []
+    assert _secrets_to_give(_project(tmp_path, "const s = process.env.JWT_SECRET || 'dev-secret'", "")) == []
     assert _secrets_to_give(_project(tmp_path, "const s = require('./config').secret", None)) == []
+
+
+def test_secrets_read_in_a_shared_module_outside_the_project(tmp_path):
+    (tmp_path / "lib").mkdir()
+    (tmp_path / "lib" / "index.js").write_text("module.exports = process.env.APP_SECRET")
+    app = tmp_path / "app"
+    app.mkdir()
+    assert _secrets_to_give(_project(app, "const secret = require('../lib');")) == ["APP_SECRET"]
 
 
 def test_terminal_summary_lists_findings_and_checks_that_could_not_run():

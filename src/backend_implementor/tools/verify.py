@@ -110,7 +110,9 @@ def digest(report) -> str:
         if len(findings) > MAX_FINDINGS_SHOWN:
             lines.append(f"... and {len(findings) - MAX_FINDINGS_SHOWN} more")
     if report.inconclusive:
-        lines.append(f"Checks that could not run ({len(report.inconclusive)}): verify is not clean until they can")
+        lines.append(
+            f"Checks that could not run ({len(report.inconclusive)}): verify is not clean until they can"
+        )
         lines.extend(f"- {p.id} (CWE-{p.cwe}): {p.detail[:300]}" for p in report.inconclusive)
     if report.out_dir:
         lines.append(f"Full report: {report.out_dir}/report.md")

@@ -505,40 +505,55 @@ def _new_server_env(run: _Run) -> dict[str, str]:
 
 
 def _secrets_to_give(run: _Run) -> list[str]:
-    """bimpl backends get every secret verify knows. Another app gets one only where its code reads it and
-    neither the environment nor the project's .env sets it: overriding a secret the app configures itself
-    can make it refuse its own tokens."""
+    """bimpl backends get every secret verify knows. Another app gets one only where its code reads it
+    without a literal fallback (`process.env.APP_SECRET` alone, or `|| randomBytes(...)`) and neither the
+    environment nor the project's .env sets it: overriding a secret the app configures itself (a .env, a
+    hard-coded fallback used elsewhere too) can make it refuse its own tokens."""
     project = run.project
     if project is None or project.bimpl_generated:
         return list(SECRET_ENV_NAMES)
     base = run.opts.base_env if run.opts.base_env is not None else os.environ
     wanted = [n for n in SECRET_ENV_NAMES if n not in base and n not in run.opts.env]
-    if not wanted:
-        return []
     dotenv = ""
     for name in (".env", ".env.local", ".env.development", ".env.test"):
         with contextlib.suppress(OSError, UnicodeDecodeError):
             dotenv += (project.root / name).read_text(encoding="utf-8") + "\n"
     wanted = [n for n in wanted if not re.search(rf"^\s*(export\s+)?{n}\s*=", dotenv, re.M)]
-    read = set()
+    read, configured = set(), set()
     for path in _source_files(project.root):
         with contextlib.suppress(OSError, UnicodeDecodeError):
             text = path.read_text(encoding="utf-8")
-            read.update(n for n in wanted if re.search(rf"\b{n}\b", text))
-        if len(read) == len(wanted):
-            break
-    return [n for n in wanted if n in read]
+            for n in wanted:
+                if re.search(rf"\b{n}\b", text):
+                    read.add(n)
+                if re.search(rf"env\.{n}\s*(\|\||\?\?)\s*['\"`]", text):
+                    configured.add(n)
+    return [n for n in wanted if n in read and n not in configured]
+
+
+_REQUIRE_RE = re.compile(r"""(?:require\(|from\s+|import\()\s*['"](\.{1,2}/[^'"]+)['"]""")
 
 
 def _source_files(root: Path, limit: int = 400) -> list[Path]:
+    """The project's own JS/TS files, and the files its relative imports reach outside it (a shared lib/)."""
     skip = {"node_modules", ".git", "dist", "build", "coverage", ".bimpl", ".data"}
     out: list[Path] = []
     for dirpath, dirnames, filenames in os.walk(root):
         dirnames[:] = [d for d in dirnames if d not in skip]
         out += [Path(dirpath) / f for f in filenames if f.endswith((".js", ".ts", ".mjs", ".cjs"))]
         if len(out) >= limit:
-            break
-    return out[:limit]
+            return out[:limit]
+    seen = set(out)
+    for path in list(out):
+        with contextlib.suppress(OSError, UnicodeDecodeError):
+            for rel in _REQUIRE_RE.findall(path.read_text(encoding="utf-8")):
+                target = (path.parent / rel).resolve()
+                for cand in (target, *(target.with_name(target.name + e) for e in (".js", ".ts")),
+                             target / "index.js", target / "index.ts"):  # fmt: skip
+                    if cand.is_file() and cand not in seen and len(out) < limit:
+                        seen.add(cand)
+                        out.append(cand)
+    return out
 
 
 def _prepare_pglite(run: _Run, project: Project) -> None:

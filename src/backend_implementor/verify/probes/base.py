@@ -31,6 +31,7 @@ _DENIED_RE = re.compile(
     r"permission denied|log ?in required|please log ?in",
     re.I,
 )
+LOGOUT_RE = re.compile(r"log-?out|sign-?out", re.I)
 _AUTH_PATH_RE = re.compile(
     r"(log-?in|log-?out|register|sign-?up|sign-?in|token|refresh|password|verify)", re.I
 )
