@@ -621,10 +621,7 @@ def _contract_credentials(run: _Run) -> tuple[dict[str, str], str]:
     session = run.session
     if session is None:
         return {}, "no login (see --auth)"
-    try:
-        user = session.accounts.users[0] if session.accounts.users else session.accounts.user(0)
-    except Exception:  # the server is gone or the budget is spent: fuzz without a user
-        user = None
+    user = session.first_user()
     if user is None:
         return {}, session.accounts.reason or "no login endpoint known (see --auth)"
     headers = dict(user.headers)
@@ -632,10 +629,7 @@ def _contract_credentials(run: _Run) -> tuple[dict[str, str], str]:
         headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in user.cookies.items())
         headers.update(user.extra_headers)
     how = "a token" if user.token else "a session cookie"
-    return (
-        headers,
-        f"as {user.ident}, with {how} from {session.accounts.describe()['login']['login'] if session.accounts.cfg else 'the given credentials'}",
-    )
+    return headers, f"as {user.ident}, with {how}"
 
 
 def _probe_target(run: _Run, base_url: str, is_alive: Callable[[], bool], recover: Callable[[], bool]):
@@ -745,13 +739,13 @@ def _server_stages(
             run.skip("security", "security probes not available")
         else:
             run.timed("security", lambda: _stage_security(run))
-    elif run.session is not None:
-        run.session.http.close()
     if run.wanted("contract"):
         if not is_alive() and not recover():
             run.skip("contract", "the server is down and did not come back")
         else:
             run.timed("contract", lambda: _stage_contract(run, base_url, is_alive))
+    if run.session is not None:
+        run.session.http.close()
 
 
 def _resolve_out(options: VerifyOptions, default: Path) -> Path:

@@ -144,7 +144,8 @@ def run_probes(
                 down = not _crashed(ctx)
             run.results.append(_result(ctx, mod, before, time.monotonic() - t0))
     finally:
-        ctx.http.close()
+        if ctx is not target:  # a session the caller opened is the caller's to close
+            ctx.http.close()
     if leaks and not any(f.cwe == error_leak.CWE for f in ctx.findings):
         exchange, hit = leaks[0]
         error_leak.report(ctx, f"stack trace or SQL: {hit[:60]!r}", exchange)

@@ -166,6 +166,17 @@ def _words(name: str) -> set[str]:
 _ID_KEY_RE = re.compile(r"(_id|Id|ID)$")
 
 
+def _kind_named(kinds: list[ResourceKind], name: str) -> ResourceKind | None:
+    """The collection a reference field names: list -> /lists, category -> /categories, author -> /authors."""
+    name = name.lower()
+    forms = {name, name + "s", name + "es", name[:-1] + "ies" if name.endswith("y") else name}
+    for k in kinds:
+        last = k.create.path.rstrip("/").rsplit("/", 1)[-1].lower()
+        if last in forms:
+            return k
+    return None
+
+
 def _documents_id(op: Operation) -> bool:
     """Whether a 2xx answer of `op` is documented with an *_id property."""
     for code, resp in (op.op.get("responses") or {}).items():
@@ -525,6 +536,17 @@ class Context:
             self._no_user()
         return u
 
+    def first_user(self) -> User | None:
+        """The first probe user for another stage (the contract fuzzer), logged in again if a restart
+        lost it; None when that does not work."""
+        if self.accounts.users:
+            return self.accounts.users[0]
+        self.start_probe("login", seconds=60, max_requests=200)
+        try:
+            return self.accounts.user(0)
+        except (BudgetExceeded, ServerDown):
+            return None
+
     def admin(self) -> User | None:
         return self.accounts.admin_user()
 
@@ -594,11 +616,14 @@ class Context:
         marker: str | None = None,
         body: Any = None,
         required: bool = True,
+        depth: int = 0,
     ) -> Resource | None:
         """Create one resource as `user`. When a valid create fails (`required`), the probe is blocked: it
         could not test what needs the resource. A 403 is the API's rule (that user may not create it): the
         admin account, if given, creates it instead."""
         body = body if body is not None else self.example_body(kind.create, marker)
+        if isinstance(body, dict):
+            self._fill_references(kind, body, user, depth)
         resp = self.request("POST", kind.create.path, json_body=body, user=user)
         if resp is not None and resp.status_code == 403 and required and (admin := self.admin()) is not None:
             resp = self.request("POST", kind.create.path, json_body=body, user=admin)
@@ -617,6 +642,26 @@ class Context:
         if rid is None and required and kind.items:
             self.blocked(f"POST {kind.create.path} answered without the new resource's id")
         return Resource(kind, rid, body if isinstance(body, dict) else {}, data, user)
+
+    def _fill_references(self, kind: ResourceKind, body: dict, user: User | None, depth: int) -> None:
+        """A field naming another resource (`list_id`, `authorId`) gets the id of one that user creates
+        first: an example id would only meet a 400 or 404."""
+        props = (kind.create.body_schema or {}).get("properties") or {}
+        for key in list(body):
+            m = re.fullmatch(r"(.+?)_?(id|Id|ID)", key)
+            prop = props.get(key) or {}
+            idlike = prop.get("format") == "uuid" or prop.get("type") == "integer"
+            name = m.group(1) if m else key if idlike else None  # `list` (a uuid) names /lists too
+            if name is None or depth > 1:
+                continue
+            target = _kind_named(self.resource_kinds(), name)
+            if target is None or target.create.path == kind.create.path:
+                continue
+            ref = self.create(
+                target, user if target.create.secured else None, required=False, depth=depth + 1
+            )
+            if ref is not None and ref.id is not None:
+                body[key] = ref.id
 
     def item_path(self, op: Operation, res: Resource) -> str:
         values = self.path_values(op)

@@ -76,7 +76,10 @@ def run(ctx: Context) -> None:
     if ctx.auth is not None and ctx.auth.register_path is None:
         extra = {}  # no signup to send them to; the ownership check below still runs
     if extra:
-        user = ctx.new_user(extra=extra)
+        user = ctx.accounts.new_user(extra=extra)
+        if user is None and not (ctx.accounts.reason or "").startswith("registration refused"):
+            ctx.blocked(ctx.accounts.reason or "could not log in")
+        # Registration refusing the extra keys (a strict body) is the defence itself.
         if user is not None:
             for where, view, ex in _views(ctx, user):
                 if is_admin(view):
