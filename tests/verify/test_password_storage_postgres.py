@@ -163,12 +163,13 @@ def test_probe_registers_a_user_and_reads_the_database(database_url, monkeypatch
             ProbeTarget(backend.url, auth=AuthConfig(), db_url=database_url),
             budget_s=30,
             progress=messages.append,
-        )
+        ).findings
     finally:
         backend.stop()
     assert not [m for m in messages if "internal error" in m or "not installed" in m], messages
     with psycopg.connect(database_url) as con:
-        assert con.execute("SELECT count(*) FROM users").fetchone() == (1,)  # the probe did register
+        # The two probe users logged in before probing, and the probe's own user with a unique password.
+        assert con.execute("SELECT count(*) FROM users").fetchone() == (3,)
     if flagged:
         assert [(f.cwe, f.id, f.title) for f in findings] == [
             (522, "password-storage", "Password stored as plain text (public.users.password_hash)")

@@ -500,6 +500,11 @@ def _new_server_env(run: _Run) -> dict[str, str]:
         # Set but empty means unset to a bimpl backend, and neither the shell's value nor one from the
         # project's .env (which the backend reads) can replace it: the probes stay off the developer's data.
         env["DATABASE_URL"] = ""
+    if run.project is not None and run.project.bimpl_generated and not run.opts.admin:
+        # A bimpl backend seeds its admin_role account from these: the probes get a staff account that
+        # may create what ordinary users may not (books a loan refers to), as a user would give --admin.
+        env["ADMIN_EMAIL"] = f"bimpl-admin-{secrets.token_hex(4)}@example.com"
+        env["ADMIN_PASSWORD"] = f"Bimpl-{secrets.token_hex(8)}-Adm9!"
     env.update(run.opts.env)
     return env
 
@@ -645,10 +650,17 @@ def _probe_target(run: _Run, base_url: str, is_alive: Callable[[], bool], recove
         # The secrets the server was given: with one of them the JWT probe can sign a token itself.
         signing_secrets=tuple(v for k, v in (run.server_env or {}).items() if k in SECRET_ENV_NAMES),
         users=tuple(creds.get("users") or ()),
-        admin=creds.get("admin"),
+        admin=creds.get("admin") or _seeded_admin(run),
         token=creds.get("token"),
         cookies=creds.get("cookies"),
     )
+
+
+def _seeded_admin(run: _Run) -> Account | None:
+    env = run.server_env or {}
+    if env.get("ADMIN_EMAIL") and env.get("ADMIN_PASSWORD"):
+        return Account(env["ADMIN_EMAIL"], env["ADMIN_PASSWORD"])
+    return None
 
 
 def _log_in(run: _Run, base_url: str, is_alive: Callable[[], bool], recover: Callable[[], bool]) -> bool:

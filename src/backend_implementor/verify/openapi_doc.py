@@ -3,8 +3,10 @@ example values."""
 
 from __future__ import annotations
 
+import functools
 import re
 import secrets
+import warnings
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
@@ -210,7 +212,45 @@ def _string(schema: dict, name: str) -> str:
         value += "x" * (lo - len(value))
     if hi is not None and len(value) > int(hi):
         value = value[: max(int(hi), lo)]
+    pattern = schema.get("pattern")
+    if isinstance(pattern, str) and not _search(pattern, value):
+        value = _from_pattern(pattern, lo, hi) or value
     return value
+
+
+def js_pattern(pattern: str) -> str:
+    """An ECMAScript pattern as Python reads it: `$` ends the string (Python's `$` also matches before
+    a final newline)."""
+    return re.sub(r"(?<!\\)\$", r"\\Z", pattern)
+
+
+def _search(pattern: str, value: str) -> bool:
+    try:
+        return re.search(js_pattern(pattern), value) is not None
+    except re.error:
+        return True  # an ECMAScript-only pattern: nothing better to offer than the default
+
+
+@functools.lru_cache(maxsize=256)
+def _pattern_strategy(pattern: str) -> Any:
+    from hypothesis import strategies as st  # schemathesis' dependency; imported only when needed
+
+    return st.from_regex(js_pattern(pattern), fullmatch=False)
+
+
+def _from_pattern(pattern: str, lo: int, hi: Any) -> str | None:
+    """A fresh string the pattern accepts (an ISBN for ^[0-9]{13}$), within the length bounds."""
+    try:
+        strategy = _pattern_strategy(pattern)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # .example() warns that it is meant for interactive use
+            for _ in range(10):
+                value = strategy.example()
+                if lo <= len(value) <= (int(hi) if hi is not None else len(value)) and "\x00" not in value:
+                    return value
+    except Exception:  # an unsupported pattern: keep the default
+        return None
+    return None
 
 
 @dataclass

@@ -179,7 +179,11 @@ class Accounts:
 
     def admin_user(self) -> User | None:
         if self.admin is None and self.admin_account is not None:
+            reason = self.reason  # the admin's failure is not the probe users' reason
             self.admin = self.log_in(self.admin_account.ident, self.admin_account.password)
+            self.reason = reason
+            if self.admin is None:
+                self.admin_account = None  # tried once: creating as an ordinary user stays the API's rule
             if self.admin is not None:
                 self.admin.admin = True
         return self.admin

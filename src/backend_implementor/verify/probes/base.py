@@ -18,8 +18,8 @@ import httpx
 
 from ..auth import AuthConfig, detect_auth
 from ..findings import Evidence, Finding, Severity
-from ..openapi_doc import Operation, example_value, fill_path, operations
-from .accounts import Accounts, retry_after
+from ..openapi_doc import Operation, example_value, fill_path, js_pattern, operations
+from .accounts import Accounts, retry_after, text_excerpt
 from .target import ProbeTarget
 
 EXCERPT = 400
@@ -188,7 +188,7 @@ def _documents_id(op: Operation) -> bool:
 def _matches(pattern: str, value: str) -> bool:
     """JSON Schema patterns are ECMAScript regexes, unanchored; most compile in Python too."""
     try:
-        return re.search(pattern, value) is not None
+        return re.search(js_pattern(pattern), value) is not None
     except re.error:
         return False
 
@@ -625,12 +625,13 @@ class Context:
         if isinstance(body, dict):
             self._fill_references(kind, body, user, depth)
         resp = self.request("POST", kind.create.path, json_body=body, user=user)
-        if resp is not None and resp.status_code == 403 and required and (admin := self.admin()) is not None:
+        if resp is not None and resp.status_code == 403 and (admin := self.admin()) is not None:
             resp = self.request("POST", kind.create.path, json_body=body, user=admin)
         if not is_2xx(resp):
             if required and resp is not None and resp.status_code != 403:
                 self.blocked(
-                    f"could not create a resource: POST {kind.create.path} -> HTTP {resp.status_code}"
+                    f"could not create a resource: POST {kind.create.path} -> HTTP {resp.status_code} "
+                    + text_excerpt(resp, 160)
                 )
             return None
         data = json_of(resp)

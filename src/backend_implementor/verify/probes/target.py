@@ -15,9 +15,9 @@ class ProbeTarget:
     auth: AuthConfig | None = None  # None: detected from the document (verify.auth.detect_auth)
     db_url: str | None = None  # postgres URL, sqlite file, or a directory/file to scan raw (e.g. PGlite data)
     is_alive: Callable[[], bool] = field(default=lambda: True)
+    signing_secrets: tuple[str, ...] = ()  # secrets the backend was started with (its JWT key, maybe)
     # After a crash: bring the server back (project mode restarts it, URL mode waits for it); False if not.
     recover: Callable[[], bool] = field(default=lambda: False)
-    signing_secrets: tuple[str, ...] = ()  # secrets the backend was started with (its JWT key, maybe)
     users: tuple[Account, ...] = ()  # existing accounts (--user), used before registering new ones
     admin: Account | None = None  # --admin
     token: str | None = None  # --token: a ready token for the first user
