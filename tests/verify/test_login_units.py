@@ -298,3 +298,14 @@ def test_incomplete_is_its_own_exit_status(status, code):
     report = Report("url", "http://x", "0", "now")
     report.stages = [StageResult("security", "passed" if status == "clean" else "incomplete")]
     assert (report.status, report.exit_code) == (status, code)
+
+
+def test_a_native_module_left_unbuilt_points_at_install_scripts(tmp_path):
+    from backend_implementor.verify.engine import _native_hint
+
+    run = _project(tmp_path, "require('bcrypt')")
+    tail = "Error: Cannot find module '/app/node_modules/bcrypt/lib/binding/napi-v3/bcrypt_lib.node'"
+    assert "--install-scripts" in _native_hint(run, tail)
+    assert _native_hint(run, "Error: listen EADDRINUSE") == ""
+    run.opts.install_scripts = True
+    assert _native_hint(run, tail) == ""
