@@ -134,6 +134,7 @@ def scan(db_url: str, password: str) -> tuple[str, str] | None:
 
 def run(ctx: Context) -> None:
     if not ctx.target.db_url:
+        ctx.skip("no database to read (an opt-in check: give --db-url)")
         return
     user = ctx.new_user()
     if user is None:
