@@ -83,7 +83,7 @@ def run_command(
         None,
         "--verify-stages",
         help="Stages the finish check runs (comma list; default all): "
-        "install,build,test,boot,contract,security,static.",
+        "install,build,test,boot,security,contract,static.",
     ),
     resume: str = typer.Option(
         None, "--resume", help="Continue the run with this id (a folder in .bimpl/runs/)."

@@ -29,7 +29,7 @@ class Verify(Tool):
             "path": {"type": "string", "description": "Project folder (default: the workspace root)"},
             "stages": {
                 "type": "string",
-                "description": "Comma list to run only some stages: install,build,test,boot,contract,security,static",
+                "description": "Comma list to run only some stages: install,build,test,boot,security,contract,static",
             },
             "fuzz_time": {
                 "type": "number",

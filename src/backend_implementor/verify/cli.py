@@ -88,7 +88,7 @@ def verify_command(
     stages: str | None = typer.Option(
         None,
         "--stages",
-        help="Comma list of install,build,test,boot,contract,security,static (default: all).",
+        help="Comma list of install,build,test,boot,security,contract,static (default: all).",
     ),
     start_cmd: str | None = typer.Option(
         None, "--start-cmd", help="Command that starts the server (gets PORT)."
