@@ -117,7 +117,6 @@ class Accounts:
         self.created: list[str] = []  # accounts verify registered, for the report
         self.last_body: dict[str, Any] = {}  # the last register body sent
         self._guards: list[str] | None = None  # protected GET paths that refuse anonymous requests
-        self._prefix_checked = False
 
     # ---- discovery ----------------------------------------------------------------------------------
     def discover(self) -> None:
@@ -184,7 +183,7 @@ class Accounts:
             self.reason = reason
             if self.admin is None:
                 self.admin_account = None  # tried once: creating as an ordinary user stays the API's rule
-            if self.admin is not None:
+            else:
                 self.admin.admin = True
         return self.admin
 
