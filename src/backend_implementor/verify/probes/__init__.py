@@ -82,7 +82,7 @@ def open_session(
         if ctx.alive(within=1.0):
             ctx.accounts.discover()
             if ctx.auth is not None or target.users or target.token or target.cookies:
-                ctx.accounts.user(0) and ctx.accounts.user(1)
+                ctx.accounts.user(1)  # registers (or logs in) users 0 and 1
     except (BudgetExceeded, ServerDown):
         pass
     # The probes' own budget starts now: logging in is not probing.

@@ -20,7 +20,6 @@ import httpx
 from ..auth import (
     CSRF_NAME_RE,
     FROM_PROBING,
-    TOKEN_KEYS,
     Account,
     AuthConfig,
     find_token,
@@ -332,7 +331,7 @@ class Accounts:
             token = self.token_from(register_resp)
             if token:
                 resp = register_resp
-        why = self._login_failure(resp)
+        why = self.login_failure(resp)
         if why:
             self.reason = f"login failed: POST {cfg.login_path} {why}"
             return None
@@ -349,7 +348,8 @@ class Accounts:
                     register_json=json_of(register_resp), login_json=json_of(resp), fields=fields)  # fmt: skip
         return self._accepted(user, f"POST {cfg.login_path}")
 
-    def _login_failure(self, resp: httpx.Response | None) -> str | None:
+    def login_failure(self, resp: httpx.Response | None) -> str | None:
+        """Why a login answer did not let the client in; None when it did."""
         if resp is None:
             return "got no answer"
         if resp.status_code >= 400:
@@ -507,4 +507,4 @@ class Accounts:
         }  # fmt: skip
 
 
-__all__ = ["TOKEN_KEYS", "Accounts", "hidden_fields", "inputs", "is_html", "retry_after"]
+__all__ = ["Accounts", "hidden_fields", "inputs", "is_html", "retry_after", "text_excerpt"]

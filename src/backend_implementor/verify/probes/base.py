@@ -438,7 +438,7 @@ class Context:
             break
         if resp.status_code == 429 and retry_429:
             self.blocked(f"{method} {path} stayed rate-limited (HTTP 429{self._retry_note(resp)})")
-        if is_2xx(resp):
+        if method == "POST" and is_2xx(resp):  # ids are handed out by creates: parse only those
             self._harvest_ids(json_of(resp))
         body = resp.text[:EXCERPT] if resp.content else ""
         exchange = Exchange(req_text, redact(f"HTTP {resp.status_code}\n{body}", self._secrets))
@@ -506,9 +506,7 @@ class Context:
         return self.recent[-1] if self.recent else Exchange("", "")
 
     # ---- users -------------------------------------------------------------------------------------
-    def login(
-        self, ident: str, password: str, *, headers: dict | None = None, retry_429: bool = True
-    ) -> httpx.Response | None:
+    def login(self, ident: str, password: str, *, retry_429: bool = True) -> httpx.Response | None:
         assert self.auth is not None
         resp, _ = self.accounts.login_request(ident, password, retry_429=retry_429)
         return resp
@@ -519,7 +517,7 @@ class Context:
     def logged_in(self, resp: httpx.Response | None) -> bool:
         """Whether a login answer let the client in (a token, or a session cookie without a redirect back
         to the login page)."""
-        return resp is not None and self.accounts._login_failure(resp) is None
+        return resp is not None and self.accounts.login_failure(resp) is None
 
     def new_user(self, *, password: str | None = None, extra: dict | None = None) -> User | None:
         """Register and log in a fresh user (None when the backend has no working auth: the probe is then
