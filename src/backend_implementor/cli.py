@@ -6,7 +6,7 @@ import typer
 
 from backend_implementor import __version__
 from backend_implementor.agent.commands import agents_app, run_command
-from backend_implementor.generate.cli import new_command
+from backend_implementor.generate.cli import new_command, update_command
 from backend_implementor.spec.cli import spec_app
 from backend_implementor.verify.cli import verify_command
 
@@ -39,6 +39,7 @@ def _root(
 app.command("run")(run_command)
 app.add_typer(agents_app, name="agents")
 app.command("new")(new_command)
+app.command("update")(update_command)
 app.add_typer(spec_app, name="spec")
 app.command("verify")(verify_command)
 

@@ -143,6 +143,10 @@ class Field(_Model):
         default="restrict", description="ref: what deleting the referenced row does (default restrict)."
     )
     items: ItemType | None = F(default=None, description="array: the scalar type of the items.")
+    renamed_from: Identifier | None = F(
+        default=None,
+        description="The field's previous name: `bimpl update` renames the column, keeping its values.",
+    )
     precision: int = F(default=12, ge=1, le=1000, description="decimal: total digits (default 12).")
     scale: int = F(default=2, ge=0, le=1000, description="decimal: digits after the point (default 2).")
 
@@ -168,6 +172,10 @@ class Access(_Model):
 
 class Resource(_Model):
     description: str | None = None
+    renamed_from: Identifier | None = F(
+        default=None,
+        description="The resource's previous name: `bimpl update` renames the table, keeping its rows.",
+    )
     owned: bool = F(
         default=False, description="owner_id is set from the token on create, never from the body."
     )

@@ -211,7 +211,8 @@ TYPE_KEYS: dict[str, set[str]] = {
     "ref": {"to", "on_delete"},
     "array": {"items", "min_length", "max_length", "values"},
 }
-COMMON_KEYS = {"type", "description", "required", "unique", "index", "default", "private", "readonly"}
+COMMON_KEYS = {"type", "description", "required", "unique", "index", "default", "private", "readonly",
+               "renamed_from"}  # fmt: skip
 NOT_COMPARABLE = {"json", "array"}  # no equality filter, sort, btree unique/index on these
 
 # `integer` is a PostgreSQL integer (32-bit) in the generated schema.
@@ -245,7 +246,35 @@ class _Checker:
         self.check_auth()
         for name, res in self.spec.resources.items():
             self.check_resource(name, res)
+        self.check_renames()
         return self.issues
+
+    def check_renames(self) -> None:
+        """`renamed_from` must name something that no longer exists under its own name, and only once."""
+        resources = self.spec.resources
+
+        def check(
+            path: PathT, new: str, old: str | None, current: Any, claimed: dict[str, str], what: str
+        ) -> None:
+            if old is None:
+                return
+            if old == new:
+                self.add(path, f"'{old}' is this {what}'s own name; remove renamed_from")
+            elif old in current:
+                self.add(path, f"a {what} named '{old}' still exists, so this one cannot be its new name")
+            elif old in claimed:
+                self.add(path, f"'{old}' is already the renamed_from of {claimed[old]}")
+            else:
+                claimed[old] = new
+
+        claimed_tables: dict[str, str] = {}
+        for name, res in resources.items():
+            base: PathT = ("resources", name)
+            check((*base, "renamed_from"), name, res.renamed_from, resources, claimed_tables, "resource")
+            claimed_fields: dict[str, str] = {}
+            for fname, f in res.fields.items():
+                path = (*base, "fields", fname, "renamed_from")
+                check(path, fname, f.renamed_from, res.fields, claimed_fields, "field")
 
     def check_auth(self) -> None:
         auth = self.spec.auth

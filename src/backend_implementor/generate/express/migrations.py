@@ -13,7 +13,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from backend_implementor.generate.express.codegen import ResourceCode
+from backend_implementor.generate.express.codegen import ResourceCode, js_number
 
 # Fixed so output is reproducible; drizzle only needs journal timestamps to increase.
 MIGRATION_WHEN = 1735689600000
@@ -126,29 +126,44 @@ def tables(resources: list[ResourceCode], auth: bool) -> list[Table]:
     return out
 
 
+def create_table_sql(t: Table) -> str:
+    lines = [c.sql() for c in t.columns]
+    lines += [f'CONSTRAINT "{t.unique_name(col)}" UNIQUE("{col}")' for col in t.unique]
+    return f'CREATE TABLE "{t.name}" (\n' + ",\n".join("\t" + line for line in lines) + "\n);"
+
+
+def add_fk_sql(t: Table, fk: ForeignKey) -> str:
+    return (
+        f'ALTER TABLE "{t.name}" ADD CONSTRAINT "{fk.name(t.name)}" FOREIGN KEY ("{fk.column}") '
+        f'REFERENCES "public"."{fk.ref_table}"("id") ON DELETE {fk.on_delete} ON UPDATE no action;'
+    )
+
+
+def create_index_sql(t: Table, col: str) -> str:
+    return f'CREATE INDEX "{t.index_name(col)}" ON "{t.name}" USING btree ("{col}");'
+
+
+def join_statements(statements: list[str]) -> str:
+    return BREAKPOINT.join(statements) + "\n"
+
+
 def up_sql(model: list[Table]) -> str:
-    creates, fks, indexes = [], [], []
-    for t in model:
-        lines = [c.sql() for c in t.columns]
-        lines += [f'CONSTRAINT "{t.unique_name(col)}" UNIQUE("{col}")' for col in t.unique]
-        creates.append(f'CREATE TABLE "{t.name}" (\n' + ",\n".join("\t" + line for line in lines) + "\n)")
-        fks += [
-            f'ALTER TABLE "{t.name}" ADD CONSTRAINT "{fk.name(t.name)}" FOREIGN KEY ("{fk.column}") '
-            f'REFERENCES "public"."{fk.ref_table}"("id") ON DELETE {fk.on_delete} ON UPDATE no action'
-            for fk in t.foreign_keys
-        ]
-        indexes += [
-            f'CREATE INDEX "{t.index_name(col)}" ON "{t.name}" USING btree ("{col}")' for col in t.indexes
-        ]
-    return BREAKPOINT.join(s + ";" for s in creates + fks + indexes) + "\n"
+    creates = [create_table_sql(t) for t in model]
+    fks = [add_fk_sql(t, fk) for t in model for fk in t.foreign_keys]
+    indexes = [create_index_sql(t, col) for t in model for col in t.indexes]
+    return join_statements(creates + fks + indexes)
 
 
 def down_sql(model: list[Table]) -> str:
     return BREAKPOINT.join(f'DROP TABLE "{t.name}" CASCADE;' for t in reversed(model)) + "\n"
 
 
-def snapshot(model: list[Table]) -> dict[str, Any]:
-    """drizzle-kit's PostgreSQL snapshot (version 7) of the schema after this migration."""
+ROOT_SNAPSHOT_ID = "00000000-0000-0000-0000-000000000000"
+
+
+def snapshot(model: list[Table], prev_id: str = ROOT_SNAPSHOT_ID) -> dict[str, Any]:
+    """drizzle-kit's PostgreSQL snapshot (version 7) of the schema after a migration; `prev_id` chains it
+    to the snapshot before (the root id for the first migration)."""
     table_entries: dict[str, Any] = {}
     for t in sorted(model, key=lambda t: t.name):
         columns = {}
@@ -214,18 +229,77 @@ def snapshot(model: list[Table]) -> dict[str, Any]:
         "views": {},
         "_meta": {"columns": {}, "schemas": {}, "tables": {}},
     }
-    snapshot_id = uuid.uuid5(_SNAPSHOT_NAMESPACE, json.dumps(body, sort_keys=True))
-    return {"id": str(snapshot_id), "prevId": "00000000-0000-0000-0000-000000000000", **body}
+    # The first snapshot's id keeps its old derivation (projects already hold it); later ones include
+    # prevId, so returning to an earlier schema still gives a new id.
+    seed = (
+        json.dumps(body, sort_keys=True)
+        if prev_id == ROOT_SNAPSHOT_ID
+        else prev_id + json.dumps(body, sort_keys=True)
+    )
+    snapshot_id = uuid.uuid5(_SNAPSHOT_NAMESPACE, seed)
+    return {"id": str(snapshot_id), "prevId": prev_id, **body}
+
+
+def from_snapshot(snap: dict[str, Any]) -> list[Table]:
+    """The table model a snapshot describes (the inverse of `snapshot`), in the snapshot's order.
+    Raises ValueError naming what it cannot read (a hand-written index on two columns, say)."""
+    out = []
+    for key, t in snap.get("tables", {}).items():
+        name = t["name"]
+        columns = []
+        for c in t["columns"].values():
+            default = c.get("default")
+            columns.append(
+                Column(
+                    c["name"],
+                    c["type"],
+                    bool(c.get("notNull")),
+                    default_sql_of(default),
+                    default,
+                    primary_key=bool(c.get("primaryKey")),
+                )
+            )
+        table = Table(name, columns)
+        for u in t.get("uniqueConstraints", {}).values():
+            if len(u["columns"]) != 1:
+                raise ValueError(f"{key}: unique constraint {u['name']} spans several columns")
+            table.unique.append(u["columns"][0])
+        for i in t.get("indexes", {}).values():
+            cols = i["columns"]
+            if len(cols) != 1 or cols[0].get("isExpression") or i.get("isUnique"):
+                raise ValueError(f"{key}: index {i['name']} is not a single-column btree index")
+            table.indexes.append(cols[0]["expression"])
+        for fk in t.get("foreignKeys", {}).values():
+            if len(fk["columnsFrom"]) != 1 or fk["columnsTo"] != ["id"]:
+                raise ValueError(f"{key}: foreign key {fk['name']} is not a single column referencing id")
+            table.foreign_keys.append(ForeignKey(fk["columnsFrom"][0], fk["tableTo"], fk["onDelete"]))
+        out.append(table)
+    return out
+
+
+def default_sql_of(snapshot_default: Any) -> str | None:
+    """The DEFAULT expression for a default as a snapshot records it (numbers and booleans as JSON)."""
+    if snapshot_default is None or isinstance(snapshot_default, str):
+        return snapshot_default
+    if isinstance(snapshot_default, bool):
+        return "true" if snapshot_default else "false"
+    return js_number(snapshot_default)
+
+
+def journal_entry(idx: int, when: int, tag: str) -> dict[str, Any]:
+    return {"idx": idx, "version": "7", "when": when, "tag": tag, "breakpoints": True}
 
 
 def journal() -> dict[str, Any]:
-    entry = {"idx": 0, "version": "7", "when": MIGRATION_WHEN, "tag": MIGRATION_TAG, "breakpoints": True}
-    return {"version": "7", "dialect": "postgresql", "entries": [entry]}
+    return {
+        "version": "7",
+        "dialect": "postgresql",
+        "entries": [journal_entry(0, MIGRATION_WHEN, MIGRATION_TAG)],
+    }
 
 
-def initial_migration(resources: list[ResourceCode], auth: bool) -> dict[str, str]:
+def initial_migration(model: list[Table]) -> dict[str, str]:
     """The files under drizzle/ for a new project, by relative path."""
-    model = tables(resources, auth)
     return {
         f"drizzle/{MIGRATION_TAG}.sql": up_sql(model),
         f"drizzle/down/{MIGRATION_TAG}.sql": down_sql(model),

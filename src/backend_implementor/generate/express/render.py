@@ -18,8 +18,9 @@ import jinja2
 from backend_implementor.generate.errors import GenerateError
 from backend_implementor.generate.express import codegen
 from backend_implementor.generate.express.codegen import ResourceCode, ts
-from backend_implementor.generate.express.migrations import initial_migration
+from backend_implementor.generate.express.migrations import Table, initial_migration, tables
 from backend_implementor.generate.express.samples import sample_plan
+from backend_implementor.generate.express.schema_diff import Renames
 from backend_implementor.spec.model import Spec
 
 PER_RESOURCE = {
@@ -254,7 +255,27 @@ def _intruders(spec: Spec, create_rule: Any, read_rule: Any, owner: str | None) 
 
 
 def render_files(spec: Spec) -> dict[str, bytes]:
-    """Every file of the project, by relative POSIX path, in sorted order."""
+    """Every file of a new project, by relative POSIX path, in sorted order: the app and its first migration."""
+    files, model = render_app(spec)
+    files.update({p: t.encode("utf-8") for p, t in initial_migration(model).items()})
+    return dict(sorted(files.items()))
+
+
+def spec_renames(spec: Spec) -> Renames:
+    """The spec's `renamed_from` hints, for the next migration."""
+    renames = Renames()
+    for name, res in spec.resources.items():
+        if res.renamed_from:
+            renames.tables[name] = res.renamed_from
+        for fname, f in res.fields.items():
+            if f.renamed_from:
+                renames.columns[(name, fname)] = f.renamed_from
+    return renames
+
+
+def render_app(spec: Spec) -> tuple[dict[str, bytes], list[Table]]:
+    """The files bimpl keeps in step with the spec (everything but drizzle/, the migration history, which only
+    ever grows), and the table model the migrations must build."""
     ctx = build_context(spec)
     env = _env()
     files: dict[str, str] = {}
@@ -271,5 +292,5 @@ def render_files(spec: Spec) -> dict[str, bytes]:
     lock, root = _lockfile(spec.name, auth=ctx["auth"])
     files["package-lock.json"] = lock
     files["package.json"] = _package_json(spec.name, ctx["description"], root)
-    files.update(initial_migration(ctx["resources"], auth=ctx["auth"]))
-    return {p: files[p].encode("utf-8") for p in sorted(files)}
+    model = tables(ctx["resources"], auth=ctx["auth"])
+    return {p: files[p].encode("utf-8") for p in sorted(files)}, model
