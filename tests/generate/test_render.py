@@ -93,16 +93,27 @@ def test_package_json_and_lockfile_agree(library):
     assert not banned & {p.rsplit("node_modules/", 1)[-1] for p in lock["packages"]}
 
 
-def test_refuses_a_non_empty_directory_unless_forced(library, tmp_path):
+def test_refuses_a_non_empty_directory_that_is_not_a_bimpl_project(library, tmp_path):
     out = tmp_path / "app"
     out.mkdir()
     (out / "keep.txt").write_text("mine")
-    with pytest.raises(OutputDirError, match="not empty"):
+    with pytest.raises(OutputDirError, match=r"not empty \(keep.txt\) and not a bimpl project"):
         generate_project(library, out)
-    assert (out / "keep.txt").read_text() == "mine"
-    generate_project(library, out, force=True)
-    assert not (out / "keep.txt").exists() and (out / "src/app.ts").exists()
+    assert [p.name for p in out.iterdir()] == ["keep.txt"] and (out / "keep.txt").read_text() == "mine"
     assert [p.name for p in tmp_path.iterdir()] == ["app"], "no temporary directories left behind"
+
+
+def test_writes_beside_a_fresh_repository_and_the_spec_itself(library, tmp_path):
+    out = tmp_path / "app"
+    (out / ".git").mkdir(parents=True)
+    (out / ".git" / "HEAD").write_text("ref: refs/heads/main\n")
+    spec = out / "spec.yaml"
+    spec.write_bytes(example_path("library").read_bytes())
+    generate_project(library, out, spec.read_bytes(), spec_path=spec)
+    assert (out / ".git" / "HEAD").read_text() == "ref: refs/heads/main\n"
+    assert (out / "bimpl.yaml").read_bytes() == spec.read_bytes() and (out / "src/app.ts").exists()
+    with pytest.raises(OutputDirError, match="already a bimpl project"):
+        generate_project(library, out)
 
 
 def test_a_failed_render_writes_nothing(tmp_path):
@@ -154,9 +165,9 @@ def test_cli_new_writes_and_prints_next_steps(tmp_path):
     assert "npm ci --ignore-scripts && npm test && npm start" in proc.stdout
     assert (tmp_path / "lib" / "src" / "resources" / "books.ts").exists()
     again = _bimpl("new", str(example_path("library")), "-o", str(tmp_path / "lib"), cwd=tmp_path)
-    assert again.returncode == 1 and "--force" in again.stderr and "Traceback" not in again.stderr
+    assert again.returncode == 1 and "bimpl update" in again.stderr and "Traceback" not in again.stderr
     assert again.stderr.startswith(
-        f"error: {tmp_path / 'lib'}: directory is not empty"
+        f"error: {tmp_path / 'lib'}: already a bimpl project"
     )  # the folder, not the spec
 
 
@@ -224,7 +235,8 @@ def test_references_to_owner_read_rows_are_checked_on_create_and_update():
 
 def test_gitignore_covers_bimpl_output_and_the_pglite_dir(library):
     ignored = render_project(library)[".gitignore"].decode().split("\n")
-    assert {".bimpl/", ".data/", "node_modules/", ".env"} <= set(ignored)
+    assert {".bimpl/runs/", ".bimpl/verify/", ".data/", "node_modules/", ".env"} <= set(ignored)
+    assert ".bimpl/" not in ignored, "the manifest and merge base in .bimpl/ are committed"
 
 
 @pytest.mark.parametrize("name", [*EXAMPLES, "alltypes"])

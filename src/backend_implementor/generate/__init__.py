@@ -28,9 +28,19 @@ def render_project(spec: Spec) -> dict[str, bytes]:
     return render_files(spec)
 
 
-def new_project_files(spec: Spec, spec_text: bytes) -> dict[str, bytes]:
+def spec_yaml(spec: Spec) -> bytes:
+    """The spec as YAML, for a project made from a Spec object rather than a file (keys as the author set them)."""
+    import yaml
+
+    data = spec.model_dump(mode="json", exclude_unset=True)
+    return yaml.safe_dump(data, sort_keys=False, allow_unicode=True).encode("utf-8")
+
+
+def new_project_files(spec: Spec, spec_text: bytes | None = None) -> dict[str, bytes]:
     """A new project: the render, its spec as bimpl.yaml, and the manifest and merge base of what was generated."""
     from backend_implementor.generate.project import BASE, MANIFEST, SPEC_FILE, state_for
+
+    spec_text = spec_text if spec_text is not None else spec_yaml(spec)
 
     files = render_project(spec)
     state = state_for(files, spec_text)
@@ -38,7 +48,10 @@ def new_project_files(spec: Spec, spec_text: bytes) -> dict[str, bytes]:
 
 
 def generate_project(
-    spec: Spec, out_dir: str | os.PathLike[str], spec_text: bytes, spec_path: Path | None = None
+    spec: Spec,
+    out_dir: str | os.PathLike[str],
+    spec_text: bytes | None = None,
+    spec_path: Path | None = None,
 ) -> list[Path]:
     """Writes a new project into out_dir and returns the written paths (relative, sorted).
 

@@ -97,15 +97,16 @@ def _drop_column_sql(table: str, column: str) -> str:
 
 
 def _restore_column_sql(table: str, c: Column) -> list[str]:
-    """Down of a dropped column: the column back as it was; its data cannot come back. A NOT NULL column with
-    no default would refuse a table with rows, so it returns nullable (the comment says why)."""
-    if c.not_null and c.default_sql is None:
-        loose = Column(c.name, c.type, False, None, None)
-        return [
-            f"-- {table}.{c.name} was NOT NULL; its values are gone, so it returns nullable\n"
-            + _add_column_sql(table, loose)
-        ]
-    return [_add_column_sql(table, c)]
+    """Down of a dropped column: the column back as it was; its values cannot come back. A NOT NULL column with
+    no default cannot be added to a table with rows, so there it returns nullable."""
+    if not (c.not_null and c.default_sql is None):
+        return [_add_column_sql(table, c)]
+    loose = Column(c.name, c.type, False, None, None)
+    return [
+        _add_column_sql(table, loose),
+        f"DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM {q(table)}) THEN "
+        f"ALTER TABLE {q(table)} ALTER COLUMN {q(c.name)} SET NOT NULL; END IF; END $$;",
+    ]
 
 
 def _alter_type(table: str, column: str, new_type: str) -> str:
@@ -149,8 +150,15 @@ def diff(old: list[Table], new: list[Table], renames: Renames | None = None) -> 
                     RENAME_TABLE,
                     f"rename_{previous}",
                     f"{previous}: renamed to {nt.name} (rows kept)",
-                    [f"ALTER TABLE {q(previous)} RENAME TO {q(nt.name)};"],
-                    [f"ALTER TABLE {q(nt.name)} RENAME TO {q(previous)};"],
+                    # PostgreSQL keeps the primary key's old name; a new project's table would have its own.
+                    [
+                        f"ALTER TABLE {q(previous)} RENAME TO {q(nt.name)};",
+                        _rename_constraint_sql(nt.name, f"{previous}_pkey", f"{nt.name}_pkey"),
+                    ],
+                    [
+                        _rename_constraint_sql(nt.name, f"{nt.name}_pkey", f"{previous}_pkey"),
+                        f"ALTER TABLE {q(nt.name)} RENAME TO {q(previous)};",
+                    ],
                 )
             )
         if ot is None:
@@ -356,10 +364,12 @@ def _alter_table(ot: Table, nt: Table, renames: Renames, table_map: dict[str, st
         kept_fks.add(same.column)
         if old_name != same.name(table):
             out.append(_rename_constraint(table, old_name, same.name(table)))
+    before_fks = {(col_map.get(fk.column), table_map.get(fk.ref_table)) for fk in ot.foreign_keys}
     for fk in nt.foreign_keys:
         if fk.column not in kept_fks:
             risk = None
-            if fk.column not in added:
+            # A new column holds no ids yet, and the same key with another on_delete was valid already.
+            if fk.column not in added and (fk.column, fk.ref_table) not in before_fks:
                 risk = (
                     f"adds a foreign key on {table}.{fk.column}, which fails if a row names a missing "
                     f"{fk.ref_table} id"
@@ -392,13 +402,17 @@ def _fk_sql(table: str, name: str, column: str, target: str, on_delete: str) -> 
     )
 
 
+def _rename_constraint_sql(table: str, old_name: str, new_name: str) -> str:
+    return f"ALTER TABLE {q(table)} RENAME CONSTRAINT {q(old_name)} TO {q(new_name)};"
+
+
 def _rename_constraint(table: str, old_name: str, new_name: str) -> Change:
     return Change(
         RENAME_CONSTRAINT,
         "",
         f"{table}: constraint {old_name} renamed to {new_name}",
-        [f"ALTER TABLE {q(table)} RENAME CONSTRAINT {q(old_name)} TO {q(new_name)};"],
-        [f"ALTER TABLE {q(table)} RENAME CONSTRAINT {q(new_name)} TO {q(old_name)};"],
+        [_rename_constraint_sql(table, old_name, new_name)],
+        [_rename_constraint_sql(table, new_name, old_name)],
     )
 
 
