@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
+
+if TYPE_CHECKING:
+    from backend_implementor.spec.model import Spec
 
 spec_app = typer.Typer(
     name="spec",
@@ -26,8 +30,17 @@ def schema_command() -> None:
 @spec_app.command("check")
 def check_command(
     files: list[Path] = typer.Argument(..., help="Spec files (YAML or JSON).", show_default=False),
+    project: Path | None = typer.Option(
+        None,
+        "--project",
+        help="Also say what `bimpl update` would do to this project's database (default: the project a "
+        "bimpl.yaml sits in).",
+    ),
 ) -> None:
-    """Validate specs: prints 'ok: N resources, M fields' or every error as file:line: path: message."""
+    """Validate specs: prints 'ok: N resources, M fields' or every error as file:line: path: message.
+
+    Against a generated project it also lists the schema changes the next `bimpl update` would make, with a
+    warning for each one that can lose data (those need --allow-destructive)."""
     from backend_implementor.spec.loader import check_file
 
     failed = False
@@ -40,8 +53,42 @@ def check_command(
             continue
         prefix = f"{file}: " if len(files) > 1 else ""
         typer.echo(f"{prefix}ok: {len(spec.resources)} resources, {spec.field_count()} fields")
+        target = project if project is not None else _project_of(file)
+        if target is not None:
+            failed |= not _schema_changes(spec, target, file)
     if failed:
         raise typer.Exit(1)
+
+
+def _project_of(file: Path) -> Path | None:
+    from backend_implementor.generate.project import SPEC_FILE, is_project
+
+    return file.parent if file.name == SPEC_FILE and is_project(file.parent) else None
+
+
+def _schema_changes(spec: Spec, project: Path, file: Path) -> bool:
+    """Prints the next migration's changes against `project`; False when they cannot be worked out."""
+    from backend_implementor.generate.errors import GenerateError
+    from backend_implementor.generate.express.render import render_app, spec_renames
+    from backend_implementor.generate.express.schema_diff import next_migration
+
+    try:
+        migration = next_migration(project, render_app(spec)[1], spec_renames(spec))
+    except GenerateError as exc:
+        typer.echo(f"{file}: cannot compare with {project}: {exc}", err=True)
+        return False
+    if migration is None:
+        typer.echo(f"{file}: no schema change against {project}")
+        return True
+    typer.echo(f"{file}: `bimpl update` would add migration {migration.tag} to {project}:")
+    for change in migration.changes:
+        if change.slug:
+            typer.echo(f"  {change.summary}")
+    for change in migration.destructive:
+        typer.echo(
+            f"{file}: warning: {change.summary}: {change.destructive} (needs --allow-destructive)", err=True
+        )
+    return True
 
 
 @spec_app.command("from-openapi")
