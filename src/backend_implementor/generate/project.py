@@ -272,7 +272,7 @@ def _decide(root: Path, path: str, theirs: bytes, old: State) -> FileAction:
     if base is not None and sha256(base) != known:
         base = None  # a base that is not what the manifest says was generated cannot be trusted
     if base is not None and base == theirs:
-        return FileAction(path, "left alone", current, "you edited it; bimpl's version did not change")
+        return FileAction(path, "unchanged", current, "your edit; bimpl's version did not change")
     # A file the user edited (or wrote where bimpl now generates one): merge; without a base every
     # difference is a conflict, so nothing of the user's is lost.
     merged, clean = merge3(current, base if base is not None else b"", theirs, path)
@@ -287,6 +287,9 @@ def plan_diff(plan: Plan) -> str:
     out = []
     for path, data in plan.writes().items():
         if path in (MANIFEST, BASE):
+            continue
+        if path.startswith("drizzle/meta/") and path.endswith("_snapshot.json"):
+            out.append(f"(new drizzle-kit snapshot {path}: the schema after the migration)\n")
             continue
         before = _read(plan.root / path) or b""
         after = data or b""
