@@ -27,13 +27,39 @@ def test_scaffold_into_workspace_root_beside_the_spec(scaffold):
     package = json.loads((ws / "package.json").read_text())
     assert package["name"] == "blog"
     assert (ws / "src" / "app.ts").is_file() and (ws / "bimpl.yaml").is_file()
-    # a second call refuses to replace what is there, then replaces with overwrite
+    assert (ws / ".bimpl" / "manifest.json").is_file()
+
+
+def test_scaffold_again_updates_the_project_and_keeps_edits(scaffold):
+    tool, ws = scaffold
+    spec = (EXAMPLES / "blog.yaml").read_text()
+    (ws / "bimpl.yaml").write_text(spec)
+    tool({"spec": "bimpl.yaml"})
     (ws / "src" / "app.ts").write_text("// edited by the agent\n")
-    with pytest.raises(ToolError, match=r"file\(s\) would be replaced: .*Pass overwrite=true"):
-        tool({"spec": "bimpl.yaml"})
+    out = tool({"spec": "bimpl.yaml"})
+    assert out.startswith("Updated 'blog'") and "migration" not in out
     assert (ws / "src" / "app.ts").read_text() == "// edited by the agent\n"
-    tool({"spec": "bimpl.yaml", "overwrite": True})
-    assert (ws / "src" / "app.ts").read_text() != "// edited by the agent\n"
+    anchor = "      title: "
+    assert anchor in spec
+    (ws / "bimpl.yaml").write_text(
+        spec.replace(anchor, "      subtitle: {type: string, max_length: 100}\n" + anchor, 1)
+    )
+    out = tool({"spec": "bimpl.yaml"})
+    assert "New migration drizzle/0001_add_posts_subtitle.sql" in out and "replaced: " in out
+    assert "subtitle" in (ws / "src" / "db" / "schema.ts").read_text()
+    (ws / "bimpl.yaml").write_text(spec)
+    with pytest.raises(ToolError, match=r"(?s)drops column posts\.subtitle.*allow_destructive=true"):
+        tool({"spec": "bimpl.yaml"})
+    assert "subtitle" in (ws / "src" / "db" / "schema.ts").read_text()
+
+
+def test_scaffold_refuses_to_replace_files_it_did_not_write(scaffold):
+    tool, ws = scaffold
+    (ws / "bimpl.yaml").write_text((EXAMPLES / "blog.yaml").read_text())
+    (ws / "package.json").write_text("{}\n")
+    with pytest.raises(ToolError, match=r"1 file\(s\) would be replaced: package.json. Pass overwrite=true"):
+        tool({"spec": "bimpl.yaml"})
+    assert (ws / "package.json").read_text() == "{}\n"
 
 
 def test_scaffold_into_subfolder(scaffold):
