@@ -158,7 +158,8 @@ def _drizzle_column(f: Field, kind: str, col: str, spec: Spec) -> tuple[str, str
 def _zod_input(f: Field, kind: str) -> str:
     """The zod schema that validates one value of this kind in a request body."""
     if kind in ("string", "text"):
-        z = "z.string()"
+        # text() refuses U+0000 (and documents it); a field's own pattern decides that for itself.
+        z = "z.string()" if f.pattern else "text()"
         if f.min_length is not None:
             z += f".min({f.min_length})"
         if f.max_length is not None:
@@ -220,10 +221,8 @@ def _zod_output(f: Field, kind: str) -> str:
 
 def _zod_query(f: Field, kind: str) -> str:
     """A filter value arrives as a query string, so numbers and booleans are converted."""
-    if kind == "integer":
-        return _zod_input(f, kind).replace("z.number()", "z.coerce.number()", 1)
-    if kind == "number":
-        return _zod_input(f, kind).replace("z.number()", "z.coerce.number()", 1)
+    if kind in ("integer", "number"):
+        return f"queryNumber({_zod_input(f, kind)})"
     if kind == "boolean":
         return "z.enum(['true', 'false']).transform((value) => value === 'true')"
     if kind in ("json", "array"):

@@ -203,6 +203,7 @@ def build_context(spec: Spec) -> dict[str, Any]:
         "pg_imports": sorted(pg_imports),
         "uses_decimal": uses_decimal,
         "uses_json": any(f.type == "json" for r in ordered for f in r.fields),
+        "uses_text": auth is not None or any("text()" in f.zod_create for r in ordered for f in r.fields),
         "sql_defaults": any(f.sql_literal_default for r in ordered for f in r.fields),
         "restrict_children": restrict_children,
         "samples": samples,

@@ -6,6 +6,7 @@ import { z } from 'zod';
 {% if auth %}
 import type { Access } from './middleware/authorize.js';
 {% endif %}
+import { onlyMethods } from './middleware/errors.js';
 import * as s from './schemas.js';
 
 const json = (schema: z.ZodType) => ({ content: { 'application/json': { schema } } });
@@ -219,6 +220,16 @@ export function buildOpenApi(): object {
   });
 {% endfor %}
 
+  // What any operation may answer besides its own outcomes: a refused body, a database that is down or behind.
+  for (const definition of registry.definitions) {
+    if (definition.type !== 'route') continue;
+    const { route } = definition;
+    if (route.request?.body) {
+      route.responses[413] = problem('Body larger than the BODY_LIMIT setting');
+      route.responses[415] = problem('Body missing or not application/json');
+    }
+    route.responses[503] = problem('Database unreachable or migrations pending; retry after Retry-After seconds');
+  }
   return new OpenApiGeneratorV31(registry.definitions).generateDocument({
     openapi: '3.1.0',
     info: { title: {{ name | ts }}, version: '0.1.0', description: {{ description | ts }} },
@@ -257,10 +268,12 @@ export function docsRouter(): Router {
   router.get('/docs/init.js', (_req, res) => {
     res.type('js').send(DOCS_INIT);
   });
-  for (const file of ['swagger-ui.css', 'swagger-ui-bundle.js']) {
+  const files = ['swagger-ui.css', 'swagger-ui-bundle.js'];
+  for (const file of files) {
     router.get(`/docs/${file}`, (_req, res) => {
       res.sendFile(file, { root: swaggerDir, maxAge: '1d' });
     });
   }
+  router.all(['/openapi.json', '/docs', '/docs/init.js', ...files.map((f) => `/docs/${f}`)], onlyMethods('GET'));
   return router;
 }

@@ -13,10 +13,22 @@ const timestamps = {
   updated_at: z.iso.datetime(),
 };
 
+/**
+ * A number from the query string. Not z.coerce: Number('') is 0, so `?offset=` would pass as 0, and the
+ * OpenAPI document would call the parameter nullable.
+ */
+const queryNumber = <T extends z.ZodType>(schema: T) =>
+  z.preprocess((value) => (typeof value === 'string' ? (value.trim() === '' ? Number.NaN : Number(value)) : value), schema);
+{% if uses_text %}
+
+/** Free text: PostgreSQL cannot store U+0000, so it is refused (and the document says so). */
+const text = () => z.string().regex(/^[^\u0000]*$/, 'NUL characters are not accepted.');
+{% endif %}
+
 /** Shared list parameters; unknown query keys are rejected by each resource's strict query schema. */
 const page = {
-  limit: z.coerce.number().int().min(1).max(100).default(20),
-  offset: z.coerce.number().int().min(0).default(0),
+  limit: queryNumber(z.number().int().min(1).max(100)).default(20),
+  offset: queryNumber(z.number().int().min(0).max(Number.MAX_SAFE_INTEGER)).default(0),
 };
 
 const listOf = <T extends z.ZodType>(item: T) =>
@@ -64,10 +76,10 @@ export const Problem = z
 // ---- auth ----
 
 const Email = z.email().max(320);
-const Password = z.string().min(8).max(256);
+const Password = text().min(8).max(256);
 
 export const Credentials = z.strictObject({ email: Email, password: Password }).openapi('Credentials');
-export const RefreshRequest = z.strictObject({ refresh_token: z.string().min(1).max(512) }).openapi('RefreshRequest');
+export const RefreshRequest = z.strictObject({ refresh_token: text().min(1).max(512) }).openapi('RefreshRequest');
 export const TokenPair = z
   .object({
     access_token: z.string(),

@@ -3,6 +3,7 @@ import { Router } from 'express';
 import { rateLimit } from 'express-rate-limit';
 import { HttpError } from '../errors.js';
 import { authorize, currentUser } from '../middleware/authorize.js';
+import { onlyMethods, requireJson } from '../middleware/errors.js';
 import { validate } from '../middleware/validate.js';
 import { Credentials, RefreshRequest } from '../schemas.js';
 import type { AuthService } from './service.js';
@@ -20,23 +21,23 @@ export function authRouter(auth: AuthService, options: { rateLimit: number }): R
     },
   });
 
-  router.post('/register', limiter, async (req, res) => {
+  router.post('/register', requireJson, limiter, async (req, res) => {
     const body = validate(Credentials, req.body, 'body');
     const user = await auth.register(body.email, body.password);
     res.status(201).location('/auth/me').json(user);
   });
 
-  router.post('/login', limiter, async (req, res) => {
+  router.post('/login', requireJson, limiter, async (req, res) => {
     const body = validate(Credentials, req.body, 'body');
     res.json(await auth.login(body.email, body.password));
   });
 
-  router.post('/refresh', limiter, async (req, res) => {
+  router.post('/refresh', requireJson, limiter, async (req, res) => {
     const body = validate(RefreshRequest, req.body, 'body');
     res.json(await auth.refresh(body.refresh_token));
   });
 
-  router.post('/logout', async (req, res) => {
+  router.post('/logout', requireJson, async (req, res) => {
     const body = validate(RefreshRequest, req.body, 'body');
     await auth.logout(body.refresh_token);
     res.status(204).end();
@@ -46,6 +47,8 @@ export function authRouter(auth: AuthService, options: { rateLimit: number }): R
     res.json(await auth.me(currentUser(req).id));
   });
 
+  router.all(['/register', '/login', '/refresh', '/logout'], onlyMethods('POST'));
+  router.all('/me', onlyMethods('GET'));
   return router;
 }
 {% endif %}

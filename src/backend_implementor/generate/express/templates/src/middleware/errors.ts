@@ -1,4 +1,6 @@
+import { isUtf8 } from 'node:buffer';
 import type { ErrorRequestHandler, RequestHandler, Response } from 'express';
+import { type DatabaseOutage, isUnavailable } from '../db/outage.js';
 import { HttpError, notFound as notFoundError } from '../errors.js';
 import type { Logger } from './logger.js';
 
@@ -29,15 +31,39 @@ function sqlState(error: unknown): string | undefined {
 
 export const notFound: RequestHandler = (_req, _res, next) => next(notFoundError('No route matches this path.'));
 
-/** Every error leaves as problem+json; 500s are logged in full and never leak stack traces or SQL. */
-export function errorHandler(logger: Logger): ErrorRequestHandler {
+/** The last handler of a path: every method it does not serve gets 405 with `Allow` (OPTIONS: 204 with it). */
+export function onlyMethods(allow: string): RequestHandler {
+  return (req, res) => {
+    res.setHeader('Allow', allow);
+    if (req.method === 'OPTIONS') return void res.status(204).end();
+    throw new HttpError(405, `${req.method} is not supported here; use ${allow}.`);
+  };
+}
+
+/** Refuses a body that is not UTF-8 (express.json would turn bad bytes into U+FFFD and store them). */
+export function utf8Only(_req: unknown, _res: unknown, body: Buffer): void {
+  if (!isUtf8(body)) throw Object.assign(new Error('Request body is not valid UTF-8.'), { type: 'body.not_utf8' });
+}
+
+/**
+ * Every error leaves as problem+json. A database that cannot be reached is a 503 with Retry-After (logged
+ * as an outage, not per request); other 500s are logged in full and never leak stack traces or SQL.
+ */
+export function errorHandler(logger: Logger, outage?: DatabaseOutage): ErrorRequestHandler {
   return (error: unknown, req, res, _next) => {
     if (error instanceof HttpError) return send(res, error);
+    const type = (error as { type?: unknown }).type;
+    if (type === 'body.not_utf8') return send(res, new HttpError(400, 'Request body is not valid UTF-8.'));
     // body-parser errors (malformed JSON, 413) carry a safe status and `expose`.
     const status = (error as { status?: unknown }).status;
     if (typeof status === 'number' && status >= 400 && status < 500 && (error as { expose?: unknown }).expose) {
       const detail = status === 413 ? 'Request body is too large.' : 'Request body is not valid JSON.';
       return send(res, new HttpError(status, detail));
+    }
+    if (isUnavailable(error)) {
+      outage?.failed(error);
+      res.setHeader('Retry-After', '5');
+      return send(res, new HttpError(503, 'The database is unavailable; try again shortly.'));
     }
     switch (sqlState(error)) {
       case '23505':
@@ -50,7 +76,8 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
   };
 }
 
-/** Writes must be JSON (415 otherwise), which also shuts out form-encoded CSRF. */
+/** Writes must be JSON (415 otherwise), which also shuts out form-encoded CSRF. Used on each write route, so
+ * a method a path does not serve is a 405 whatever its body. */
 export const requireJson: RequestHandler = (req, _res, next) => {
   if (['POST', 'PUT', 'PATCH'].includes(req.method) && !req.is('application/json')) {
     throw new HttpError(415, 'Send a JSON body with Content-Type: application/json.');

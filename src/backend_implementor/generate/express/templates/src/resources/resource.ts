@@ -11,6 +11,7 @@ import { {{ r.imports_errors | join(', ') }} } from '../errors.js';
 {% if r.imports_authorize %}
 import { {{ r.imports_authorize | join(', ') }} } from '../middleware/authorize.js';
 {% endif %}
+import { onlyMethods, requireJson } from '../middleware/errors.js';
 import { validate } from '../middleware/validate.js';
 import { {{ R }}Create, {{ R }}ListQuery, {{ R }}Update } from '../schemas.js';
 import { idParam{{ ', iso' if r.has_datetime else '' }}{{ ', orderBy' if r.sort else '' }} } from './common.js';
@@ -139,7 +140,7 @@ export function {{ r.router }}(db: Db): Router {
     res.json(toJson(row));
   });
 
-  router.post('/', {{ authorized('create') }}async (req, res) => {
+  router.post('/', requireJson, {{ authorized('create') }}async (req, res) => {
     const body = validate({{ R }}Create, req.body, 'body');
 {% if r.guards %}
     await checkReferences(body, {{ 'req.user' if r.guard_user_optional else 'currentUser(req)' }});
@@ -157,7 +158,7 @@ export function {{ r.router }}(db: Db): Router {
     res.status(201).location(`/{{ r.name }}/${row.id}`).json(toJson(row));
   });
 
-  router.patch('/:id', {{ authorized('update') }}async (req, res) => {
+  router.patch('/:id', requireJson, {{ authorized('update') }}async (req, res) => {
     const id = idParam(req.params.id);
     const body = validate({{ R }}Update, req.body, 'body');
 {% if r.guards %}
@@ -189,5 +190,7 @@ export function {{ r.router }}(db: Db): Router {
     res.status(204).end();
   });
 
+  router.all('/', onlyMethods('GET, POST'));
+  router.all('/:id', onlyMethods('GET, PATCH, DELETE'));
   return router;
 }
