@@ -1,7 +1,7 @@
 import { mkdir, readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { PGlite } from '@electric-sql/pglite';
-import { desc, eq, sql } from 'drizzle-orm';
+import { and, desc, eq, max, sql } from 'drizzle-orm';
 import { drizzle as drizzlePg } from 'drizzle-orm/node-postgres';
 import { migrate as migratePg } from 'drizzle-orm/node-postgres/migrator';
 import { bigint, type PgDatabase, type PgQueryResultHKT, pgSchema, serial, text } from 'drizzle-orm/pg-core';
@@ -15,8 +15,10 @@ export type Db = PgDatabase<PgQueryResultHKT, typeof schema>;
 
 export interface Database {
   db: Db;
-  /** Applies every pending migration in drizzle/. */
+  /** Applies every pending migration in drizzle/ (on PostgreSQL one instance at a time, see migrateLocked). */
   migrate(): Promise<void>;
+  /** Tags of the migrations in drizzle/ that the database does not have yet, oldest first. */
+  pendingMigrations(): Promise<string[]>;
   /** Reverts the most recently applied migration with its drizzle/down/ script; returns its tag. */
   rollback(): Promise<string | undefined>;
   close(): Promise<void>;
@@ -32,7 +34,8 @@ export async function openDatabase(options: { url?: string | undefined; pgliteDi
     const db = drizzlePg(pool, { schema });
     return {
       db,
-      migrate: () => migratePg(db, { migrationsFolder }),
+      migrate: () => migrateLocked(pool),
+      pendingMigrations: () => pendingMigrations(db),
       rollback: () => rollback(db),
       close: () => pool.end(),
     };
@@ -44,28 +47,77 @@ export async function openDatabase(options: { url?: string | undefined; pgliteDi
   const db = drizzlePglite(client, { schema });
   return {
     db,
+    // PGlite belongs to this one process, so there is nobody to race and no lock to take.
     migrate: () => migratePglite(db, { migrationsFolder }),
+    pendingMigrations: () => pendingMigrations(db),
     rollback: () => rollback(db),
     close: () => client.close(),
   };
 }
 
-// drizzle's own bookkeeping table, declared here so rollback can query it without raw SQL.
+// Key of the PostgreSQL advisory lock that migrations run under: "drizzle" in ASCII, read as one bigint (sent
+// as a string, which PostgreSQL casts). Any constant would do as long as every instance uses the same one.
+const MIGRATION_LOCK_KEY = 0x64_72_69_7a_7a_6c_65n.toString();
+
+/**
+ * Runs drizzle's migrator on one connection that holds the advisory lock. Replicas started together queue
+ * on the lock; each one after the first finds nothing left to apply. (Unlocked, they race: all but one
+ * fail on CREATE SCHEMA or CREATE TABLE.)
+ */
+async function migrateLocked(pool: pg.Pool): Promise<void> {
+  const client = await pool.connect();
+  try {
+    await client.query('select pg_advisory_lock($1)', [MIGRATION_LOCK_KEY]);
+    await migratePg(drizzlePg(client, { schema }), { migrationsFolder });
+  } finally {
+    // The lock belongs to this session: if unlocking fails, destroying the connection releases it too.
+    const failed = await client.query('select pg_advisory_unlock($1)', [MIGRATION_LOCK_KEY]).then(
+      () => undefined,
+      (error: Error) => error,
+    );
+    client.release(failed);
+  }
+}
+
+// drizzle's own bookkeeping table, declared here so rollback and pendingMigrations can query it without raw SQL.
 const appliedMigrations = pgSchema('drizzle').table('__drizzle_migrations', {
   id: serial('id').primaryKey(),
   hash: text('hash').notNull(),
   created_at: bigint('created_at', { mode: 'number' }),
 });
 
+// Only to ask whether drizzle's table exists yet: before the first migration neither it nor its schema does.
+const catalogTables = pgSchema('pg_catalog').table('pg_tables', {
+  schemaname: text('schemaname').notNull(),
+  tablename: text('tablename').notNull(),
+});
+
 interface Journal {
   entries: { idx: number; when: number; tag: string }[];
 }
 
+async function readJournal(): Promise<Journal> {
+  return JSON.parse(await readFile(`${migrationsFolder}/meta/_journal.json`, 'utf8')) as Journal;
+}
+
+/** drizzle's own rule: a migration is applied when its journal `when` is <= the newest created_at recorded. */
+export async function pendingMigrations(db: Db): Promise<string[]> {
+  const { entries } = await readJournal();
+  const [table] = await db
+    .select({ name: catalogTables.tablename })
+    .from(catalogTables)
+    .where(and(eq(catalogTables.schemaname, 'drizzle'), eq(catalogTables.tablename, '__drizzle_migrations')));
+  if (!table) return entries.map((e) => e.tag);
+  const [newest] = await db.select({ when: max(appliedMigrations.created_at) }).from(appliedMigrations);
+  const applied = newest?.when ?? -Infinity;
+  return entries.filter((e) => e.when > applied).map((e) => e.tag);
+}
+
 async function rollback(db: Db): Promise<string | undefined> {
-  const journal = JSON.parse(await readFile(`${migrationsFolder}/meta/_journal.json`, 'utf8')) as Journal;
+  const { entries } = await readJournal();
   const [last] = await db.select().from(appliedMigrations).orderBy(desc(appliedMigrations.created_at)).limit(1);
   if (!last) return undefined;
-  const entry = journal.entries.find((e) => e.when === last.created_at);
+  const entry = entries.find((e) => e.when === last.created_at);
   if (!entry) throw new Error(`applied migration ${last.created_at} is not in drizzle/meta/_journal.json`);
   const script = await readFile(`${migrationsFolder}/down/${entry.tag}.sql`, 'utf8');
   await db.transaction(async (tx) => {
