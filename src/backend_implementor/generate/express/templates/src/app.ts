@@ -10,7 +10,8 @@ import { AuthService } from './auth/service.js';
 import { usersRouter } from './auth/users.js';
 {% endif %}
 import type { Config } from './config.js';
-import type { Db } from './db/client.js';
+import { type Db, pendingMigrations } from './db/client.js';
+import { requireCurrentSchema, SchemaState, sendSchemaPending } from './db/readiness.js';
 {% if auth %}
 import { authenticate } from './middleware/authenticate.js';
 {% endif %}
@@ -26,10 +27,13 @@ export interface AppDeps {
   db: Db;
   config: Config;
   logger: Logger;
+  /** Whether migrations are pending; by default checked against db (server.ts passes its own). */
+  schema?: SchemaState;
 }
 
 /** The whole HTTP pipeline; the order of app.use calls below is the order requests flow through. */
-export function createApp({ db, config, logger }: AppDeps): Express {
+export function createApp({ db, config, logger, ...deps }: AppDeps): Express {
+  const schema = deps.schema ?? new SchemaState(() => pendingMigrations(db));
 {% if auth %}
   const auth = new AuthService(db, config);
 {% endif %}
@@ -49,11 +53,16 @@ export function createApp({ db, config, logger }: AppDeps): Express {
   app.use(authenticate(auth.jwtKey));
 {% endif %}
 
+  // Readiness: 200 only when the database is reachable and has every migration; otherwise 503 naming them.
   app.get('/health', async (_req, res) => {
+    const pending = await schema.pendingMigrations();
+    if (pending.length > 0) return sendSchemaPending(res, pending);
     await db.execute(sql`select 1`);
     res.json({ status: 'ok' });
   });
   app.use(docsRouter());
+  // Everything below needs the current schema: while migrations are pending it answers 503, not 500s.
+  app.use(requireCurrentSchema(schema));
 {% if auth %}
   app.use('/auth', authRouter(auth, { rateLimit: config.authRateLimit }));
 {% endif %}

@@ -16,6 +16,7 @@ const optional = <T extends z.ZodType>(schema: T) =>
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   DATABASE_URL: optional(z.string().min(1)),
   PGLITE_DIR: z.string().default('.data/pglite'),
+  MIGRATE_ON_START: z.stringbool().default(true),
 {% if auth %}
   JWT_SECRET: optional(z.string()),
   ACCESS_TTL_SECONDS: z.coerce.number().int().positive().default({{ access_ttl }}),
@@ -58,6 +59,8 @@ export interface Config {
   databaseUrl: string | undefined;
   /** Directory of the embedded PGlite database; empty means in-memory. Ignored when databaseUrl is set. */
   pgliteDir: string;
+  /** Apply pending migrations at start; when false, another process runs `npm run db:migrate`. */
+  migrateOnStart: boolean;
 {% if auth %}
   jwtSecret: string;
   accessTtlSeconds: number;
@@ -95,6 +98,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     logLevel: e.LOG_LEVEL,
     databaseUrl: e.DATABASE_URL,
     pgliteDir: e.PGLITE_DIR,
+    migrateOnStart: e.MIGRATE_ON_START,
 {% if auth %}
     jwtSecret: e.JWT_SECRET ?? DEV_JWT_SECRET,
     accessTtlSeconds: e.ACCESS_TTL_SECONDS,

@@ -4,6 +4,7 @@ import { AuthService } from './auth/service.js';
 {% endif %}
 import { ConfigError, loadConfig, loadDotEnv } from './config.js';
 import { openDatabase } from './db/client.js';
+import { SchemaState } from './db/readiness.js';
 {% if admin_role %}
 import { ADMIN_ROLE } from './middleware/authorize.js';
 {% endif %}
@@ -20,18 +21,45 @@ try {
 }
 const logger = createLogger(config.logLevel);
 
-const database = await openDatabase({ url: config.databaseUrl, pgliteDir: config.pgliteDir });
-await database.migrate();
-{% if admin_role %}
-if (config.admin) {
-  await new AuthService(database.db, config).seedAdmin(config.admin.email, config.admin.password, ADMIN_ROLE);
-  logger.info({ email: config.admin.email }, 'admin account ready');
+// drizzle wraps the driver's error, whose message is the reason, in one that quotes the whole SQL.
+function rootCause(error: unknown): string {
+  while (error instanceof Error && error.cause instanceof Error) error = error.cause;
+  return error instanceof Error ? error.message : String(error);
 }
-{% elif auth %}
+
+const database = await openDatabase({ url: config.databaseUrl, pgliteDir: config.pgliteDir });
+if (config.migrateOnStart) {
+  try {
+    await database.migrate();
+  } catch (error) {
+    // No crash loop: keep serving, and /health answers 503 naming what is pending until someone fixes it.
+    logger.error({ err: error }, `migrations failed: ${rootCause(error)}`);
+  }
+}
+{% if admin_role %}
+// The admin account needs the users table, so it is seeded once the schema is current (now, or after db:migrate).
+const schema = new SchemaState(() => database.pendingMigrations(), {
+  onCurrent: async () => {
+    if (!config.admin) return;
+    await new AuthService(database.db, config).seedAdmin(config.admin.email, config.admin.password, ADMIN_ROLE);
+    logger.info({ email: config.admin.email }, 'admin account ready');
+  },
+});
+{% else %}
+{% if auth %}
 if (config.admin) logger.warn('ADMIN_EMAIL is ignored: the spec has no admin_role');
 {% endif %}
+const schema = new SchemaState(() => database.pendingMigrations());
+{% endif %}
+try {
+  const pending = await schema.pendingMigrations();
+  if (pending.length > 0) logger.warn({ pending }, 'migrations pending; answering 503 until `npm run db:migrate`');
+} catch (error) {
+  // E.g. the database is unreachable: every request checks again.
+  logger.error({ err: error }, 'could not check the database schema');
+}
 
-const app = createApp({ db: database.db, config, logger });
+const app = createApp({ db: database.db, config, logger, schema });
 const server = app.listen(config.port, config.host, () => {
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;
