@@ -10,14 +10,17 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import hashlib
+import json
 import os
 import shutil
 import signal
 import subprocess
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 import pytest
@@ -137,8 +140,8 @@ class Server:
         return self.proc.returncode
 
 
-@contextlib.contextmanager
-def serve(project: Project, tmp: Path, extra_env: dict[str, str] | None = None) -> Iterator[Server]:
+def start(project: Project, tmp: Path, extra_env: dict[str, str] | None = None) -> Server:
+    """Starts the built project (`node dist/server.js`) without waiting for it; logs go to tmp/server.log."""
     build(project)
     port = free_port()
     env = {
@@ -153,6 +156,7 @@ def serve(project: Project, tmp: Path, extra_env: dict[str, str] | None = None) 
         "LOG_LEVEL": "warn",
         **(extra_env or {}),
     }
+    tmp.mkdir(parents=True, exist_ok=True)
     log = tmp / "server.log"
     # A DATABASE_URL from the caller's shell must never leak in: PGlite unless the test sets one.
     full_env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"} | env
@@ -165,20 +169,31 @@ def serve(project: Project, tmp: Path, extra_env: dict[str, str] | None = None) 
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-    server = Server(url=f"http://127.0.0.1:{port}", proc=proc, log=log, env=env)
+    return Server(url=f"http://127.0.0.1:{port}", proc=proc, log=log, env=env)
+
+
+def wait_for_health(server: Server, name: str, status: int = 200, timeout: float = 60) -> httpx.Response:
+    """Polls /health until it answers `status`; fails if the server exits or takes longer than `timeout`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if server.proc.poll() is not None:
+            pytest.fail(f"{name} exited with {server.proc.returncode}:\n{server.log.read_text()[-3000:]}")
+        try:
+            answer = httpx.get(f"{server.url}/health", timeout=2)
+            if answer.status_code == status:
+                return answer
+        except httpx.TransportError:
+            pass
+        if time.monotonic() > deadline:
+            pytest.fail(f"{name}: /health did not answer {status}:\n{server.log.read_text()[-3000:]}")
+        time.sleep(0.2)
+
+
+@contextlib.contextmanager
+def serve(project: Project, tmp: Path, extra_env: dict[str, str] | None = None) -> Iterator[Server]:
+    server = start(project, tmp, extra_env)
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"{project.name} exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
-            try:
-                if httpx.get(f"{server.url}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"{project.name} did not become healthy:\n{log.read_text()[-3000:]}")
-            time.sleep(0.2)
+        wait_for_health(server, project.name)
         yield server
     finally:
         server.stop()
@@ -189,3 +204,34 @@ def node_eval(project: Project, code: str, env: dict[str, str] | None = None) ->
     proc = run(["node", "--input-type=module", "-e", code], project.dir, env=env, timeout=120)
     require_ok(proc, "node script")
     return proc.stdout
+
+
+ADMIN_SQL = """
+import pg from 'pg';
+const client = new pg.Client({ connectionString: process.env.ADMIN_URL });
+await client.connect();
+const result = await client.query(process.env.SQL);
+console.log(JSON.stringify(result.rows ?? []));
+await client.end();
+"""
+
+
+@pytest.fixture
+def database_url(projects):
+    """A fresh, empty database on BIMPL_TEST_DATABASE_URL's server, dropped afterwards."""
+    base = os.environ.get("BIMPL_TEST_DATABASE_URL")
+    if not base:
+        if os.environ.get("CI"):
+            pytest.fail("CI is set but BIMPL_TEST_DATABASE_URL is not: the PostgreSQL tests must run in CI")
+        pytest.skip("BIMPL_TEST_DATABASE_URL is not set")
+    project = projects["library"]  # any project: only its `pg` package is used
+    name = f"bimpl_{uuid.uuid4().hex[:12]}"
+    sql = lambda statement: node_eval(project, ADMIN_SQL, env={"ADMIN_URL": base, "SQL": statement})  # noqa: E731
+    sql(f'CREATE DATABASE "{name}"')
+    parts = urlsplit(base)
+    yield urlunsplit(parts._replace(path=f"/{name}"))
+    sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def query(project, url: str, statement: str) -> list[dict]:
+    return json.loads(node_eval(project, ADMIN_SQL, env={"ADMIN_URL": url, "SQL": statement}))

@@ -1,48 +1,15 @@
-"""The same black-box checks against a real PostgreSQL (BIMPL_TEST_DATABASE_URL), one database per test,
-plus migrations up -> down (rollback) -> up with the project's own npm scripts."""
+"""The same black-box checks against a real PostgreSQL (BIMPL_TEST_DATABASE_URL), one database per test
+(the `database_url` fixture in conftest.py), plus migrations up -> down (rollback) -> up with the project's
+own npm scripts."""
 
 from __future__ import annotations
-
-import json
-import os
-import uuid
-from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
 from .blackbox import run_checks
-from .conftest import ADMIN_EMAIL, ADMIN_PASSWORD, EXAMPLES, node_eval, require_ok, run, serve
+from .conftest import ADMIN_EMAIL, ADMIN_PASSWORD, EXAMPLES, query, require_ok, run, serve
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
-
-ADMIN_SQL = """
-import pg from 'pg';
-const client = new pg.Client({ connectionString: process.env.ADMIN_URL });
-await client.connect();
-const result = await client.query(process.env.SQL);
-console.log(JSON.stringify(result.rows ?? []));
-await client.end();
-"""
-
-
-@pytest.fixture
-def database_url(projects):
-    base = os.environ.get("BIMPL_TEST_DATABASE_URL")
-    if not base:
-        if os.environ.get("CI"):
-            pytest.fail("CI is set but BIMPL_TEST_DATABASE_URL is not: the PostgreSQL tests must run in CI")
-        pytest.skip("BIMPL_TEST_DATABASE_URL is not set")
-    project = projects["library"]  # any project: only its `pg` package is used
-    name = f"bimpl_{uuid.uuid4().hex[:12]}"
-    sql = lambda statement: node_eval(project, ADMIN_SQL, env={"ADMIN_URL": base, "SQL": statement})  # noqa: E731
-    sql(f'CREATE DATABASE "{name}"')
-    parts = urlsplit(base)
-    yield urlunsplit(parts._replace(path=f"/{name}"))
-    sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-def query(project, url: str, statement: str) -> list[dict]:
-    return json.loads(node_eval(project, ADMIN_SQL, env={"ADMIN_URL": url, "SQL": statement}))
 
 
 @pytest.mark.parametrize("name", EXAMPLES)
