@@ -54,7 +54,7 @@ class Client:
         return {"Authorization": f"Bearer {self.tokens[key]}"} if key else {}
 
     def req(self, method: str, path: str, key: str | None = None, **kw: Any) -> httpx.Response:
-        res = self.http.request(method, path, headers=self.auth(key), **kw)
+        res = self.http.request(method, path, headers={**self.auth(key), **kw.pop("headers", {})}, **kw)
         assert res.status_code < 500, f"{method} {path} -> {res.status_code}: {res.text[:500]}"
         return res
 
@@ -272,7 +272,78 @@ def run_checks(base: str, spec: Spec, admin: tuple[str, str]) -> dict[str, Any]:
                 if f.type == "ref" and not f.readonly and spec.resources[f.to].access.read == "owner":
                     reference_checks(c, spec, create, name, fname, default)
 
+    hostile_input_checks(c, spec)
     return {"emails": [f"{k}@example.com" for k in c.ids]}
+
+
+JSON = {"content-type": "application/json"}
+# Bodies no schema accepts and some no database stores: each must be a 4xx problem, never a 500.
+HOSTILE_BODIES = {
+    "10,000-deep nesting": b"[" * 10_000 + b"]" * 10_000,
+    "10,000-deep object": b'{"a":' * 10_000 + b"1" + b"}" * 10_000,
+    "invalid UTF-8": b'{"x": "caf\xe9 \xff\xfe"}',
+    "lone surrogate": b'{"x": "\\ud800"}',
+    "NUL": b'{"x": "a\\u0000b"}',
+    "not JSON": b"{'x': 1",
+    "empty": b"",  # with a JSON content type: {} to the schema, so a 400 too
+}
+UNKNOWN_ID = "00000000-0000-4000-8000-000000000000"
+
+
+def problem(res: httpx.Response, *statuses: int) -> None:
+    assert res.status_code in statuses, (
+        f"{res.request.method} {res.request.url} -> {res.status_code}: {res.text[:300]}"
+    )
+    assert res.headers["content-type"].startswith("application/problem+json"), res.headers
+
+
+def hostile_input_checks(c: Client, spec: Spec) -> None:
+    """Hostile bodies and query strings, anonymous and logged in, and methods a path does not serve."""
+    who: list[str | None] = [None, "admin"] if spec.auth else [None]
+    if spec.auth:
+        for label, body in HOSTILE_BODIES.items():
+            for path in ("/auth/login", "/auth/register"):
+                problem(c.req("POST", path, content=body, headers=JSON), 400)
+            if label in ("lone surrogate", "NUL"):
+                res = c.req("POST", "/auth/login", content=body.replace(b'"x"', b'"email"'), headers=JSON)
+                problem(res, 400)
+                assert res.json()["errors"][0]["path"] == "body.email", res.text
+        for path in ("/auth/login", "/auth/register"):
+            problem(c.req("POST", path, content=b'{"email": "a@example.com"}'), 415)  # no content type
+    for name, r in spec.resources.items():
+        for key in who:
+            for label, body in HOSTILE_BODIES.items():
+                if label == "empty":
+                    continue  # {} is a valid body wherever no field is required
+                for method, path in (("POST", f"/{name}"), ("PATCH", f"/{name}/{UNKNOWN_ID}")):
+                    res = c.req(method, path, key, content=body, headers=JSON)
+                    # Logged in as the admin (or with no auth at all) the body itself is judged.
+                    judged = key == "admin" or not spec.auth
+                    problem(res, *((400, 403) if judged else (400, 401, 403)))
+            fname = next((f for f, fd in r.fields.items() if fd.is_stringlike and not fd.readonly), None)
+            if fname and (key == "admin" or not spec.auth):
+                res = c.req(
+                    "POST", f"/{name}", key, content=f'{{"{fname}": "a\\ud800"}}'.encode(), headers=JSON
+                )
+                if res.status_code != 403:
+                    problem(res, 400)
+                    assert f"body.{fname}" in [e["path"] for e in res.json()["errors"]], res.text
+            for query in (
+                "offset=",
+                "limit=",
+                "offset=99999999999999999999",
+                "limit=0",
+                "offset=-1",
+                "offset=1e400",
+            ):
+                res = c.req("GET", f"/{name}?{query}", key)
+                if res.status_code not in (401, 403):
+                    problem(res, 400)
+        for path, allow in ((f"/{name}", "GET, POST"), (f"/{name}/{UNKNOWN_ID}", "GET, PATCH, DELETE")):
+            for method in ("PUT", "TRACE"):
+                res = c.req(method, path)
+                problem(res, 405)
+                assert res.headers["allow"] == allow
 
 
 def no_auth_surface(c: Client, doc: dict[str, Any]) -> None:

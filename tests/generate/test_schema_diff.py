@@ -220,7 +220,7 @@ def test_a_stale_renamed_from_is_harmless():
 
 
 def test_destructive_reasons_name_table_and_column():
-    spec, model = model_of(changed(lambda d: books(d).pop("note")))
+    _, model = model_of(changed(lambda d: books(d).pop("note")))
     _, base_model = model_of(BASE)
     (change,) = [c for c in diff(from_snapshot(snapshot(base_model)), model) if c.destructive]
     assert change.destructive == "drops column books.note and its values"

@@ -11,11 +11,12 @@ import { usersRouter } from './auth/users.js';
 {% endif %}
 import type { Config } from './config.js';
 import { type Db, pendingMigrations } from './db/client.js';
+import { DatabaseOutage } from './db/outage.js';
 import { requireCurrentSchema, SchemaState, sendSchemaPending } from './db/readiness.js';
 {% if auth %}
 import { authenticate } from './middleware/authenticate.js';
 {% endif %}
-import { errorHandler, notFound, requireJson } from './middleware/errors.js';
+import { errorHandler, notFound, onlyMethods, utf8Only } from './middleware/errors.js';
 import { httpLogger, type Logger } from './middleware/logger.js';
 import { requestId } from './middleware/requestId.js';
 import { docsRouter } from './openapi.js';
@@ -29,11 +30,14 @@ export interface AppDeps {
   logger: Logger;
   /** Whether migrations are pending; by default checked against db (server.ts passes its own). */
   schema?: SchemaState;
+  /** Where database outages are logged; server.ts shares it with the connection pool. */
+  outage?: DatabaseOutage;
 }
 
 /** The whole HTTP pipeline; the order of app.use calls below is the order requests flow through. */
 export function createApp({ db, config, logger, ...deps }: AppDeps): Express {
   const schema = deps.schema ?? new SchemaState(() => pendingMigrations(db));
+  const outage = deps.outage ?? new DatabaseOutage(logger);
 {% if auth %}
   const auth = new AuthService(db, config);
 {% endif %}
@@ -47,8 +51,8 @@ export function createApp({ db, config, logger, ...deps }: AppDeps): Express {
   app.use(helmet({ contentSecurityPolicy: { directives: { upgradeInsecureRequests: null } } }));
   // Only listed origins may call from a browser; with none listed, no CORS headers are sent at all.
   app.use(cors({ origin: config.corsOrigins.length > 0 ? config.corsOrigins : false }));
-  app.use(requireJson);
-  app.use(express.json({ limit: config.bodyLimit, type: 'application/json' }));
+  // JSON bodies only (each write route answers 415 to anything else), and only valid UTF-8.
+  app.use(express.json({ limit: config.bodyLimit, type: 'application/json', verify: utf8Only }));
 {% if auth %}
   app.use(authenticate(auth.jwtKey));
 {% endif %}
@@ -60,6 +64,7 @@ export function createApp({ db, config, logger, ...deps }: AppDeps): Express {
     await db.execute(sql`select 1`);
     res.json({ status: 'ok' });
   });
+  app.all('/health', onlyMethods('GET'));
   app.use(docsRouter());
   // Everything below needs the current schema: while migrations are pending it answers 503, not 500s.
   app.use(requireCurrentSchema(schema));
@@ -74,6 +79,6 @@ export function createApp({ db, config, logger, ...deps }: AppDeps): Express {
 {% endfor %}
 
   app.use(notFound);
-  app.use(errorHandler(logger));
+  app.use(errorHandler(logger, outage));
   return app;
 }

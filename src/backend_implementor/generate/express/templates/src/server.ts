@@ -4,6 +4,7 @@ import { AuthService } from './auth/service.js';
 {% endif %}
 import { ConfigError, loadConfig, loadDotEnv } from './config.js';
 import { openDatabase } from './db/client.js';
+import { DatabaseOutage, rootMessage } from './db/outage.js';
 import { SchemaState } from './db/readiness.js';
 {% if admin_role %}
 import { ADMIN_ROLE } from './middleware/authorize.js';
@@ -21,19 +22,14 @@ try {
 }
 const logger = createLogger(config.logLevel);
 
-// drizzle wraps the driver's error, whose message is the reason, in one that quotes the whole SQL.
-function rootCause(error: unknown): string {
-  while (error instanceof Error && error.cause instanceof Error) error = error.cause;
-  return error instanceof Error ? error.message : String(error);
-}
-
-const database = await openDatabase({ url: config.databaseUrl, pgliteDir: config.pgliteDir });
+const outage = new DatabaseOutage(logger);
+const database = await openDatabase({ url: config.databaseUrl, pgliteDir: config.pgliteDir, outage });
 if (config.migrateOnStart) {
   try {
     await database.migrate();
   } catch (error) {
     // No crash loop: keep serving, and /health answers 503 naming what is pending until someone fixes it.
-    logger.error({ err: error }, `migrations failed: ${rootCause(error)}`);
+    logger.error({ err: error }, `migrations failed: ${rootMessage(error)}`);
   }
 }
 {% if admin_role %}
@@ -59,7 +55,7 @@ try {
   logger.error({ err: error }, 'could not check the database schema');
 }
 
-const app = createApp({ db: database.db, config, logger, schema });
+const app = createApp({ db: database.db, config, logger, schema, outage });
 const server = app.listen(config.port, config.host, () => {
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;

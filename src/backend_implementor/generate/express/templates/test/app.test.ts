@@ -54,6 +54,43 @@ describe('the HTTP pipeline', () => {
     expect(res.body.detail).not.toMatch(/at |node_modules/);
   });
 
+  it('refuses hostile bodies with 400 naming the field: deep nesting, invalid UTF-8, lone surrogates, NUL', async () => {
+    // serialize: superagent would otherwise JSON-encode a Buffer instead of sending its bytes.
+    const post = (body: string | Buffer) =>
+      request(t.app).post('{{ post_path }}').set('Content-Type', 'application/json').serialize((raw) => raw).send(body);
+    // Checked without recursion (the black-box tests send 10,000 levels; this suite's body limit is 1kb).
+    const deep = await post('['.repeat(400) + ']'.repeat(400)).expect(400);
+    expect(deep.body.errors[0].message).toMatch(/Nested more than/);
+    const utf8 = await post(Buffer.from('{"x": "caf\xe9"}', 'latin1')).expect(400);
+    expect(utf8.body.detail).toBe('Request body is not valid UTF-8.');
+    const lone = await post('{"email": "a\\ud800"}').expect(400);
+    expect(lone.body.errors).toEqual([{ path: 'body.email', message: expect.stringMatching(/surrogate/) }]);
+    const nul = await post('{"email": "a\\u0000"}').expect(400);
+    expect(nul.body.errors).toEqual([{ path: 'body.email', message: expect.stringMatching(/NUL/) }]);
+  });
+
+  it('answers methods a path does not serve with 405 and Allow', async () => {
+{% set one = '/' ~ resources[0].name %}
+    for (const method of ['put', 'trace'] as const) {
+      const res = await request(t.app)[method]('{{ one }}').expect(405);
+      expect(res.headers.allow).toBe('GET, POST');
+      expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
+    }
+    const one = await request(t.app).put('{{ one }}/00000000-0000-4000-8000-000000000000').send({}).expect(405);
+    expect(one.headers.allow).toBe('GET, PATCH, DELETE');
+    await request(t.app).post('/health').expect(405);
+  });
+
+{% set public_lists = [] %}
+{% for r in resources if r.access['list'] == 'public' %}{% do public_lists.append('/' ~ r.name) %}{% endfor %}
+{% if public_lists %}
+  it('refuses empty and out-of-range paging parameters (400)', async () => {
+    for (const query of ['offset=', 'limit=', 'limit=0', 'limit=101', 'offset=-1', 'offset=9007199254740992']) {
+      await request(t.app).get(`{{ public_lists[0] }}?${query}`).expect(400);
+    }
+  });
+
+{% endif %}
   it('serves a valid OpenAPI 3.1 document and the docs page', async () => {
     const res = await request(t.app).get('/openapi.json').expect(200);
     expect(res.body.openapi).toBe('3.1.0');

@@ -8,6 +8,7 @@ import { bigint, type PgDatabase, type PgQueryResultHKT, pgSchema, serial, text 
 import { drizzle as drizzlePglite } from 'drizzle-orm/pglite';
 import { migrate as migratePglite } from 'drizzle-orm/pglite/migrator';
 import pg from 'pg';
+import type { DatabaseOutage } from './outage.js';
 import * as schema from './schema.js';
 
 /** The same drizzle API over either driver; routers only ever see this type. */
@@ -28,9 +29,19 @@ export interface Database {
 const migrationsFolder = fileURLToPath(new URL('../../drizzle', import.meta.url));
 
 /** PostgreSQL via node-postgres when a URL is given, otherwise embedded PGlite (in memory when dir is empty). */
-export async function openDatabase(options: { url?: string | undefined; pgliteDir?: string }): Promise<Database> {
+export async function openDatabase(options: {
+  url?: string | undefined;
+  pgliteDir?: string;
+  /** Told of connection failures and recoveries (PostgreSQL only). */
+  outage?: DatabaseOutage;
+}): Promise<Database> {
   if (options.url) {
-    const pool = new pg.Pool({ connectionString: options.url, max: 10 });
+    // A connection that cannot be had within 5 s fails the request (503) instead of queueing it forever.
+    const pool = new pg.Pool({ connectionString: options.url, max: 10, connectionTimeoutMillis: 5_000 });
+    // An idle connection that dies (a database restart, a failover) emits 'error' on the pool; unheard, that
+    // would end the process. The pool drops the dead client and connects anew on the next query.
+    pool.on('error', (error) => options.outage?.failed(error));
+    pool.on('connect', () => options.outage?.recovered());
     const db = drizzlePg(pool, { schema });
     return {
       db,

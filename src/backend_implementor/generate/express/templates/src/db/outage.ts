@@ -56,7 +56,8 @@ export class DatabaseOutage {
   }
 }
 
-function rootMessage(error: unknown): string {
+/** The innermost reason: drizzle wraps the driver's error, whose message is the reason, in one quoting the SQL. */
+export function rootMessage(error: unknown): string {
   let e = error;
   while (e instanceof Error && e.cause instanceof Error) e = e.cause;
   if (e instanceof AggregateError && e.errors[0] instanceof Error) e = e.errors[0];

@@ -49,7 +49,7 @@ export function utf8Only(_req: unknown, _res: unknown, body: Buffer): void {
  * Every error leaves as problem+json. A database that cannot be reached is a 503 with Retry-After (logged
  * as an outage, not per request); other 500s are logged in full and never leak stack traces or SQL.
  */
-export function errorHandler(logger: Logger, outage?: DatabaseOutage): ErrorRequestHandler {
+export function errorHandler(logger: Logger, outage: DatabaseOutage): ErrorRequestHandler {
   return (error: unknown, req, res, _next) => {
     if (error instanceof HttpError) return send(res, error);
     const type = (error as { type?: unknown }).type;
@@ -61,7 +61,7 @@ export function errorHandler(logger: Logger, outage?: DatabaseOutage): ErrorRequ
       return send(res, new HttpError(status, detail));
     }
     if (isUnavailable(error)) {
-      outage?.failed(error);
+      outage.failed(error);
       res.setHeader('Retry-After', '5');
       return send(res, new HttpError(503, 'The database is unavailable; try again shortly.'));
     }
@@ -79,8 +79,6 @@ export function errorHandler(logger: Logger, outage?: DatabaseOutage): ErrorRequ
 /** Writes must be JSON (415 otherwise), which also shuts out form-encoded CSRF. Used on each write route, so
  * a method a path does not serve is a 405 whatever its body. */
 export const requireJson: RequestHandler = (req, _res, next) => {
-  if (['POST', 'PUT', 'PATCH'].includes(req.method) && !req.is('application/json')) {
-    throw new HttpError(415, 'Send a JSON body with Content-Type: application/json.');
-  }
+  if (!req.is('application/json')) throw new HttpError(415, 'Send a JSON body with Content-Type: application/json.');
   next();
 };
