@@ -153,6 +153,20 @@ def run_checks(base: str, spec: Spec, admin: tuple[str, str]) -> dict[str, Any]:
                 assert res.json()["errors"] == [
                     {"path": f"body.{fname}", "message": "NUL characters are not accepted."}
                 ]
+            if f.type == "json" and not f.readonly:  # and in a key, at any depth
+                res = c.req("POST", path, creator, json={**body, fname: {"a": [{"b\u0000": 1}]}})
+                assert res.status_code == 400, (name, fname, res.status_code, res.text)
+        # Early instants PostgreSQL stores answer back as ISO 8601 (Date cannot parse "0017-01-01 00:01:00+00").
+        for fname, f in r.fields.items():
+            if f.type == "datetime" and not f.readonly:
+                for value, answer in (
+                    ("0017-01-01T00:01:00Z", "0017-01-01T00:01:00.000Z"),
+                    ("0001-01-02T00:00:00.5+01:00", "0001-01-01T23:00:00.500Z"),
+                ):
+                    made = create(name, **{fname: value})
+                    assert made[fname] == answer, (name, fname, made)
+                    got = c.req("GET", f"{path}/{made['id']}", read_as)
+                    assert got.json()[fname] == answer, (name, fname, got.text)
         assert c.req("GET", f"{path}?nope=1", list_as).status_code == 400
         assert c.req("GET", f"{path}?sort=password_hash", list_as).status_code == 400
         assert c.req("GET", f"{path}?limit=1000", list_as).status_code == 400
@@ -328,6 +342,23 @@ def hostile_input_checks(c: Client, spec: Spec) -> None:
                 if res.status_code != 403:
                     problem(res, 400)
                     assert f"body.{fname}" in [e["path"] for e in res.json()["errors"]], res.text
+            # Valid ISO 8601 that PostgreSQL cannot store (or answer back as ISO 8601): a 400, not a 500.
+            unstorable = {
+                "date": ["0000-06-01"],
+                "datetime": [
+                    "0000-06-01T00:00:00Z",
+                    "2020-01-01T00:00:00+16:00",
+                    "9999-12-31T23:00:00-05:00",
+                ],
+            }
+            for dname, fd in r.fields.items():
+                if fd.readonly or fd.type not in unstorable or not (key == "admin" or not spec.auth):
+                    continue
+                for value in unstorable[fd.type]:
+                    res = c.req("PATCH", f"/{name}/{UNKNOWN_ID}", key, json={dname: value})
+                    if res.status_code != 403:
+                        problem(res, 400)
+                        assert [e["path"] for e in res.json()["errors"]] == [f"body.{dname}"], res.text
             for query in (
                 "offset=",
                 "limit=",
@@ -381,7 +412,7 @@ def token_checks(c: Client, spec: Spec, default: str) -> None:
 
 def reference_checks(c: Client, spec: Spec, create: Any, name: str, fname: str, owner: str) -> None:
     """`name.fname` refers to an owner-read resource: another user's row is refused like an unknown id
-    (400 at body.fname) on create and on update; the sender's own rows and the admin role pass."""
+    (409 naming body.fname) on create and on update; the sender's own rows and the admin role pass."""
     target = spec.resources[name].fields[fname].to
     intruder = f"{owner}_2"
     theirs = create(target, owner)
@@ -392,16 +423,16 @@ def reference_checks(c: Client, spec: Spec, create: Any, name: str, fname: str, 
             own_rows = spec.resources[f.to].access.read == "owner"
             body[other] = create(f.to, intruder if own_rows else None)["id"]
     foreign = c.req("POST", f"/{name}", intruder, json={**body, fname: theirs["id"]})
-    assert foreign.status_code == 400, (name, fname, foreign.status_code, foreign.text)
+    assert foreign.status_code == 409, (name, fname, foreign.status_code, foreign.text)
     assert [e["path"] for e in foreign.json()["errors"]] == [f"body.{fname}"]
     unknown = c.req(
         "POST", f"/{name}", intruder, json={**body, fname: "00000000-0000-4000-8000-000000000000"}
     )
-    assert unknown.status_code == 400 and unknown.json() == foreign.json()
+    assert unknown.status_code == 409 and unknown.json() == foreign.json()
     # Update: the intruder's own row cannot be moved under the other user's row either.
     own = create(name, intruder, **{fname: create(target, intruder)["id"]})
     moved = c.req("PATCH", f"/{name}/{own['id']}", intruder, json={fname: theirs["id"]})
-    assert moved.status_code == 400 and moved.json() == foreign.json(), moved.text
+    assert moved.status_code == 409 and moved.json() == foreign.json(), moved.text
     assert c.req("PATCH", f"/{name}/{own['id']}", intruder, json={fname: own[fname]}).status_code == 200
     admin = c.req("POST", f"/{name}", "admin", json={**body, fname: theirs["id"]})
     assert admin.status_code == 201, admin.text

@@ -148,3 +148,12 @@ def test_a_schema_change_becomes_the_next_migration_and_applies(node_modules, tm
     rolled = run(["npm", "run", "db:rollback"], project.dir, env=env)
     require_ok(rolled, "db:rollback")
     assert "pages" not in node_eval(project, script, env=env).strip().split(",")
+
+
+def test_arrays_of_emails_dates_and_instants_build_and_pass_their_tests(node_modules, tmp_path):
+    project = make_project("arrays", tmp_path, node_modules)
+    build(project)
+    require_ok(run(["npm", "run", "typecheck"], project.dir), "npm run typecheck (src + test)")
+    proc = run(["npm", "test"], project.dir, timeout=900)
+    require_ok(proc, "npm test")
+    assert " passed" in proc.stdout and "failed" not in proc.stdout

@@ -6,7 +6,6 @@ exactly, and (on PGlite) drizzle-kit agrees with the snapshot and the generated 
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -172,26 +171,6 @@ def test_six_spec_changes_on_pglite(node_modules, tmp_path):
 
 
 @pytest.mark.postgres
-def test_six_spec_changes_on_postgres(node_modules, tmp_path, fresh_database):
-    walk = Walk(tmp_path, node_modules, {"DATABASE_URL": fresh_database})
+def test_six_spec_changes_on_postgres(node_modules, tmp_path, database_url):
+    walk = Walk(tmp_path, node_modules, {"DATABASE_URL": database_url})
     walk_six_changes(walk, full=False)
-
-
-@pytest.fixture
-def fresh_database(tmp_path):
-    import uuid
-    from urllib.parse import urlsplit, urlunsplit
-
-    import psycopg
-
-    base = os.environ.get("BIMPL_TEST_DATABASE_URL")
-    if not base:
-        if os.environ.get("CI"):
-            pytest.fail("CI is set but BIMPL_TEST_DATABASE_URL is not: the PostgreSQL tests must run in CI")
-        pytest.skip("BIMPL_TEST_DATABASE_URL is not set")
-    name = f"bimpl_update_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(base, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    yield urlunsplit(urlsplit(base)._replace(path=f"/{name}"))
-    with psycopg.connect(base, autocommit=True) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -114,7 +114,7 @@ def test_atomic_write_leaves_no_temp_file_on_encoding_error(ws: Path, tools) -> 
 def test_atomic_write_leaves_no_temp_file_when_replace_fails(ws: Path, tools, monkeypatch) -> None:
     (ws / "a.ts").write_text("original\n")
 
-    def failing_replace(src, dst):
+    def failing_replace(src, dst, **_):
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(os, "replace", failing_replace)

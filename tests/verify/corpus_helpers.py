@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
@@ -56,16 +57,19 @@ def ensure_node_modules(corpus: Path = CORPUS) -> None:
     lock = corpus / "package-lock.json"
     stamp = corpus / "node_modules" / ".bimpl-lock-sha256"
     digest = hashlib.sha256(lock.read_bytes()).hexdigest()
-    if stamp.is_file() and stamp.read_text() == digest:
-        return
-    subprocess.run(
-        ["npm", "ci", "--ignore-scripts", "--no-audit", "--no-fund"],
-        cwd=corpus,
-        check=True,
-        capture_output=True,
-        timeout=300,
-    )
-    stamp.write_text(digest)
+    # xdist workers call this at once: two `npm ci` in one folder delete each other's packages.
+    with open(corpus / ".npm-ci.lock", "w") as guard:
+        fcntl.flock(guard, fcntl.LOCK_EX)
+        if stamp.is_file() and stamp.read_text() == digest:
+            return
+        subprocess.run(
+            ["npm", "ci", "--ignore-scripts", "--no-audit", "--no-fund"],
+            cwd=corpus,
+            check=True,
+            capture_output=True,
+            timeout=300,
+        )
+        stamp.write_text(digest)
 
 
 @dataclass

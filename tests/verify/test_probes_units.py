@@ -472,3 +472,63 @@ def test_idor_read_is_judged_against_the_listing(monkeypatch, list_scoped, read_
         assert '"owner"' in findings[0].evidence.response
     else:
         assert findings == []
+
+
+def test_pattern_values_are_not_handed_out_twice():
+    # hypothesis draws "0" for this one time in ten: a unique slug then met a 409 on the second create.
+    schema = {"type": "string", "pattern": "^[a-z0-9-]{1,80}$"}
+    values = [example_value(None, schema, "slug") for _ in range(40)]
+    assert len(set(values)) == 40
+    short = [example_value(None, {"type": "string", "maxLength": 6}, "name") for _ in range(40)]
+    assert all(len(v) <= 6 for v in short) and len(set(short)) > 30  # truncation keeps the random tail
+
+
+def test_a_create_refused_as_a_duplicate_is_drawn_again(monkeypatch):
+    """An earlier probe's row holds the unique value the first body drew: a 409 is not a blocked probe."""
+    slugs: set[str] = {"taken"}
+    posts: list[str] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self):
+            body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)) or b"{}")
+            posts.append(body["slug"])
+            status = 409 if len(posts) == 1 or body["slug"] in slugs else 201
+            slugs.add(body["slug"])
+            raw = json.dumps({"id": len(posts), **body} if status == 201 else {"error": "dup"}).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(raw)))
+            self.end_headers()
+            self.wfile.write(raw)
+
+        def log_message(self, *args):
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    spec = _spec(
+        {
+            "/tags": {
+                "post": _body(
+                    {"type": "object", "required": ["slug"], "properties": {"slug": {"type": "string"}}}
+                )
+            },
+            "/tags/{id}": {
+                "parameters": [{"name": "id", "in": "path", "required": True, "schema": {"type": "integer"}}],
+                "get": {"responses": {"200": {"description": "ok"}}},
+            },
+        }
+    )
+    made = []
+
+    def creator(ctx):
+        made.append(ctx.create(ctx.resource_kinds()[0], None))
+
+    monkeypatch.setattr(probes, "PROBES", (_fake(creator, "creator"),))
+    try:
+        run = run_probes(ProbeTarget(f"http://127.0.0.1:{httpd.server_address[1]}", spec), budget_s=10)
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+    assert run.results[0].outcome == "clean", run.results[0].detail
+    assert made[0] is not None and made[0].id == 2 and len(posts) == 2 and posts[0] != posts[1]

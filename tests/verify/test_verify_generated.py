@@ -1,4 +1,6 @@
-"""End to end: `bimpl new examples/library.yaml`, then `bimpl verify` on it must come out clean.
+"""End to end: `bimpl new examples/NAME.yaml`, then `bimpl verify` on it must come out clean — probes, and
+the contract fuzzed with every schemathesis check at 200 examples per operation (what the server does is
+what its document says).
 
 Needs node, npm and the npm registry. With $BIMPL_NPM_CACHE_DIR set (scripts/test.sh sets it) the project
 gets a symlink to the node_modules tests/generate installed there (same cache key scheme, same file lock),
@@ -27,12 +29,12 @@ pytestmark = [
 ]
 
 
-def shared_node_modules(lock: bytes, package_json: bytes) -> Path | None:
+def shared_node_modules(name: str, lock: bytes, package_json: bytes) -> Path | None:
     """The node_modules of tests/generate's cache (its key: the lockfile without the project name)."""
     base = os.environ.get("BIMPL_NPM_CACHE_DIR")
     if not base:
         return None
-    key = hashlib.sha256(lock.replace(b'"library"', b'"x"')).hexdigest()[:16]
+    key = hashlib.sha256(lock.replace(f'"{name}"'.encode(), b'"x"')).hexdigest()[:16]
     target = Path(base) / f"express-{key}"
     target.parent.mkdir(parents=True, exist_ok=True)
     with open(Path(base) / f".{key}.lock", "w") as lockfile:
@@ -51,13 +53,17 @@ def shared_node_modules(lock: bytes, package_json: bytes) -> Path | None:
     return target / "node_modules"
 
 
-def test_generated_library_verifies_clean(tmp_path):
+EXAMPLES = ("blog", "inventory", "library", "notes", "projects", "shop")
+
+
+@pytest.mark.parametrize("name", EXAMPLES)
+def test_generated_example_verifies_clean(name, tmp_path):
     runner = CliRunner()
-    proj = tmp_path / "library"
-    made = runner.invoke(app, ["new", str(ROOT / "examples" / "library.yaml"), "-o", str(proj)])
+    proj = tmp_path / name
+    made = runner.invoke(app, ["new", str(ROOT / "examples" / f"{name}.yaml"), "-o", str(proj)])
     assert made.exit_code == 0, made.output
     shared = shared_node_modules(
-        (proj / "package-lock.json").read_bytes(), (proj / "package.json").read_bytes()
+        name, (proj / "package-lock.json").read_bytes(), (proj / "package.json").read_bytes()
     )
     if shared is not None:
         (proj / "node_modules").symlink_to(shared, target_is_directory=True)
@@ -66,7 +72,8 @@ def test_generated_library_verifies_clean(tmp_path):
     out = tmp_path / "verify"
     result = runner.invoke(
         app,
-        ["verify", str(proj), "--stages", "install,build,boot,contract,security,static", "--fuzz-time", "5",
+        ["verify", str(proj), "--stages", "install,build,boot,contract,security,static",
+         "--fuzz-time", "60", "--contract-examples", "200", "--contract-checks", "all",
          "--format", "json", "--out", str(out)],
     )  # fmt: skip
     report = json.loads((out / "report.json").read_text())
@@ -79,10 +86,16 @@ def test_generated_library_verifies_clean(tmp_path):
         assert stages["install"]["detail"].startswith("node_modules is a symlink")
     assert (stages["build"]["status"], stages["boot"]["status"]) == ("passed", "passed"), report["stages"]
     assert stages["boot"]["detail"].endswith("GET /health -> 200")  # ready means the database answers
+    assert report["contract"]["failures"] == [], report["contract"]
     assert stages["contract"]["status"] == "passed", report["contract"]
-    assert report["contract"]["authenticated"] is True  # registered + logged in by bimpl's convention
+    has_users = name != "notes"
+    assert report["contract"]["authenticated"] is has_users  # registered + logged in by bimpl's convention
     assert report["findings"] == []
     assert result.exit_code == 0, result.output
+    # verify used its own PGlite directory, not the project's .data/.
+    assert (out / "pglite").is_dir() and not (proj / ".data").exists()
+    if name != "library":
+        return
     # The four deliverables are filled from the generated project.
     d = report["deliverables"]
     assert {"method": "POST", "path": "/auth/login"}.items() <= next(
@@ -91,5 +104,3 @@ def test_generated_library_verifies_clean(tmp_path):
     assert {t["name"] for t in d["schema"]["tables"]} >= {"users", "authors", "books", "loans"}
     assert any(i["name"] == "books_title_idx" for i in d["schema"]["indexes"])
     assert d["middleware"]["items"], d["middleware"]
-    # verify used its own PGlite directory, not the project's .data/.
-    assert (out / "pglite").is_dir() and not (proj / ".data").exists()

@@ -430,3 +430,22 @@ def test_report_write_replaces_atomically(tmp_path, monkeypatch):
     r.write(tmp_path)
     assert json.loads(j.read_text())["summary"]["cwes"] == [89]
     assert "CWE-89" in m.read_text()
+
+
+@pytest.mark.parametrize(
+    ("pattern", "accepts"),
+    [
+        (r"^\d{1,8}(\.\d{1,2})?$", r"[0-9]{1,8}(\.[0-9]{1,2})?"),  # a decimal with no sign
+        (r"^\w{3,6}$", r"[A-Za-z0-9_]{3,6}"),
+        (r"^[A-Z]{3}-\d{4}$", r"[A-Z]{3}-[0-9]{4}"),
+    ],
+)
+def test_values_for_a_pattern_match_it_as_ecmascript_reads_it(pattern, accepts):
+    # Python's \d takes any Unicode digit ("٣"), ECMAScript's only 0-9: the server would refuse the value.
+    import re
+
+    from backend_implementor.verify.openapi_doc import example_value
+
+    for _ in range(40):
+        value = example_value(None, {"type": "string", "pattern": pattern}, "price")
+        assert re.fullmatch(accepts, value, re.ASCII), value

@@ -10,8 +10,8 @@ from typing import Any, ClassVar
 from backend_implementor.tools.base import Tool, ToolError
 from backend_implementor.tools.workspace import (
     atomic_write,
-    current_fingerprint,
     display,
+    exists_beneath,
     read_text,
     resolve_in_workspace,
 )
@@ -183,7 +183,7 @@ class WriteFile(Tool):
                 f"({line!r}). write_file replaces the whole file, so the elided code would be lost. "
                 f"Write the complete content, or use edit_file to change only part of {rel}."
             )
-        existed = resolved.exists()
+        existed = exists_beneath(self.ctx, resolved)
         self.ctx.seen[resolved] = atomic_write(self.ctx, resolved, content)
         count = len(_split_lines(content))
         return f"{'Overwrote' if existed else 'Created'} {rel} ({count} line{'s' if count != 1 else ''})."
@@ -331,4 +331,4 @@ def _closest_window(file_lines: list[str], old_lines: list[str]) -> tuple[int, l
     return best_start + 1, file_lines[best_start : best_start + n]
 
 
-__all__ = ["EditFile", "ReadFile", "WriteFile", "current_fingerprint", "find_elision"]
+__all__ = ["EditFile", "ReadFile", "WriteFile", "find_elision"]

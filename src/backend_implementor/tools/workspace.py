@@ -4,15 +4,21 @@ One function, `resolve_in_workspace`, checks every path a tool receives. Paths a
 no `~` expansion, no URL decoding, no environment variables. Symlinks are resolved (also in parent
 directories and dangling ones) and the result must stay inside the workspace, so a link the agent made
 with bash (`ln -s /etc x`) cannot be used to read or write outside.
+
+The check alone would race: a process the model started can swap a checked directory for a symlink before
+the file is opened. So every open, create and rename then walks the checked, symlink-free path one
+component at a time from a handle on the workspace, each directory opened with O_NOFOLLOW, and works on the
+last one through its directory handle: a symlink that appears in between makes the call fail, never escape.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import os
+import secrets
 import stat
-import tempfile
 from pathlib import Path
 
 from backend_implementor.tools.base import ToolContext, ToolError
@@ -143,11 +149,7 @@ def fingerprint_bytes(data: bytes, st: os.stat_result) -> Fingerprint:
 def read_text(ctx: ToolContext, resolved: Path) -> tuple[str, Fingerprint]:
     """Read a workspace file as UTF-8 text, refusing huge, binary and non-UTF-8 files."""
     rel = display(ctx, resolved)
-    try:
-        # O_NOFOLLOW: the path is already resolved; a symlink appearing here now is a race, not a file.
-        fd = os.open(resolved, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
-    except OSError as exc:
-        raise ToolError(f"cannot open {rel}: {exc.strerror}") from None
+    fd = open_beneath(ctx, resolved, os.O_RDONLY | os.O_NONBLOCK)
     with os.fdopen(fd, "rb") as fh:
         st = os.fstat(fh.fileno())
         if not stat.S_ISREG(st.st_mode):
@@ -171,13 +173,65 @@ def read_text(ctx: ToolContext, resolved: Path) -> tuple[str, Fingerprint]:
     return text, fingerprint_bytes(data, st)
 
 
-def current_fingerprint(resolved: Path) -> Fingerprint | None:
+def _dir_beneath(ctx: ToolContext, parts: tuple[str, ...], rel: str, *, create: bool) -> int:
+    """A handle on workspace/parts, reached one component at a time without following any symlink."""
+    fd = os.open(ctx.workspace, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
-        data = resolved.read_bytes()
-        st = resolved.stat()
+        for part in parts:
+            flags = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+            try:
+                child = os.open(part, flags, dir_fd=fd)
+            except FileNotFoundError:
+                if not create:
+                    raise
+                with contextlib.suppress(FileExistsError):  # made meanwhile: opened (or refused) below
+                    os.mkdir(part, dir_fd=fd)
+                child = os.open(part, flags, dir_fd=fd)
+            os.close(fd)
+            fd = child
+    except OSError as exc:
+        os.close(fd)
+        raise _beneath_error(exc, rel) from None
+    return fd
+
+
+def _beneath_error(exc: OSError, rel: str) -> ToolError:
+    if exc.errno in (errno.ELOOP, errno.ENOTDIR, errno.EMLINK):
+        return ToolError(
+            f"{rel} changed while it was being opened: a part of its path is now a symlink or a file "
+            f"(nothing was read or written outside the workspace)"
+        )
+    if isinstance(exc, FileNotFoundError):
+        return ToolError(f"file not found: {rel} (it was removed while being opened)")
+    return ToolError(f"cannot open {rel}: {exc.strerror or exc}")
+
+
+def exists_beneath(ctx: ToolContext, resolved: Path) -> bool:
+    parts = resolved.relative_to(ctx.workspace).parts
+    try:
+        dfd = _dir_beneath(ctx, parts[:-1], display(ctx, resolved), create=False)
+    except ToolError:
+        return False
+    try:
+        os.stat(parts[-1], dir_fd=dfd, follow_symlinks=False)
+        return True
     except OSError:
-        return None
-    return fingerprint_bytes(data, st)
+        return False
+    finally:
+        os.close(dfd)
+
+
+def open_beneath(ctx: ToolContext, resolved: Path, flags: int) -> int:
+    """Open a file at a checked path; fails instead of following a symlink swapped in since the check."""
+    rel = display(ctx, resolved)
+    parts = resolved.relative_to(ctx.workspace).parts
+    dfd = _dir_beneath(ctx, parts[:-1], rel, create=False)
+    try:
+        return os.open(parts[-1], flags | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dfd)
+    except OSError as exc:
+        raise _beneath_error(exc, rel) from None
+    finally:
+        os.close(dfd)
 
 
 def atomic_write(ctx: ToolContext, resolved: Path, text: str) -> Fingerprint:
@@ -193,31 +247,33 @@ def atomic_write(ctx: ToolContext, resolved: Path, text: str) -> Fingerprint:
         raise ToolError(
             f"content for {rel} cannot be encoded as UTF-8 ({exc.reason} at {exc.start})"
         ) from None
+    parts = resolved.relative_to(ctx.workspace).parts
+    dfd = _dir_beneath(ctx, parts[:-1], rel, create=True)
+    name = parts[-1]
+    tmp = f".{name[:100]}.{secrets.token_hex(4)}.bimpl-tmp"
     try:
-        resolved.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            mode = stat.S_IMODE(os.stat(name, dir_fd=dfd, follow_symlinks=False).st_mode)
+        except FileNotFoundError:
+            mode = 0o666 & ~_UMASK
+        # The temporary file and the rename go through the directory handle: a symlink swapped in for
+        # the directory meanwhile cannot redirect them (and renaming onto a symlink replaces the link).
+        fd = os.open(
+            tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600, dir_fd=dfd
+        )
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fchmod(fh.fileno(), mode)
+                st = os.fstat(fh.fileno())
+            os.replace(tmp, name, src_dir_fd=dfd, dst_dir_fd=dfd)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp, dir_fd=dfd)
+            raise
     except OSError as exc:
-        raise ToolError(f"cannot create the directory for {rel}: {exc.strerror}") from None
-    # The directories may have been created through a symlink made since the check; re-check.
-    real_parent = Path(os.path.realpath(resolved.parent))
-    if real_parent != ctx.workspace and ctx.workspace not in real_parent.parents:
-        raise ToolError(f"path {rel!r} goes through a symlink that points outside the workspace")
-    try:
-        mode = stat.S_IMODE(os.stat(resolved, follow_symlinks=False).st_mode)
-    except FileNotFoundError:
-        mode = 0o666 & ~_UMASK
-    except OSError as exc:
-        raise ToolError(f"cannot access {rel}: {exc.strerror}") from None
-    fd, tmp = tempfile.mkstemp(dir=resolved.parent, prefix=f".{resolved.name[:100]}.", suffix=".bimpl-tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fchmod(fh.fileno(), mode)
-        os.replace(tmp, resolved)
-    except BaseException as exc:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        if isinstance(exc, OSError):
-            raise ToolError(f"cannot write {rel}: {exc.strerror or exc}") from None
-        raise
-    return fingerprint_bytes(data, os.stat(resolved))
+        raise ToolError(f"cannot write {rel}: {exc.strerror or exc}") from None
+    finally:
+        os.close(dfd)
+    return fingerprint_bytes(data, st)

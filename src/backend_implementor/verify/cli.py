@@ -131,6 +131,9 @@ def verify_command(
     fmt: str = typer.Option(
         "summary", "--format", help="What stdout gets at the end: summary, md (the whole report) or json."
     ),
+    contract_examples: int = typer.Option(
+        50, "--contract-examples", min=1, help="schemathesis examples per operation (-n), within --fuzz-time."
+    ),
     contract_checks: str | None = typer.Option(
         None, "--contract-checks", help="schemathesis checks (or 'all')."
     ),
@@ -188,6 +191,7 @@ def verify_command(
             install_scripts=install_scripts,
             db_url=db_url,
             fuzz_time=fuzz_time,
+            contract_examples=contract_examples,
             out_dir=out,
             spec=spec,
             probe_budget=probe_budget,
@@ -256,9 +260,18 @@ def print_summary(console: Any, report: Any, *, brief: bool = False) -> None:
             console.print(Panel(escape(boot.log_tail), title="last server log lines", border_style="red"))
     verdict = {
         0: "[green]clean[/]",
-        1: f"[red]{len(report.findings)} finding(s) or failed stages[/]",
+        1: f"[red]{_failures(report)}[/]",
         2: "[red]error[/]",
         3: f"[yellow]incomplete: {len(report.inconclusive)} check(s) could not run[/]",
     }[report.exit_code]
     where = f" · full report: {escape(report.out_dir)}/report.md" if report.out_dir else ""
     console.print(f"result: {verdict} (exit {report.exit_code}){where}")
+
+
+def _failures(report: Any) -> str:
+    """'2 finding(s)', 'failed stage(s): build' or both: what made the verdict a failure."""
+    failed = [s.name for s in report.stages if s.status in ("failed", "error")]
+    parts = [f"{len(report.findings)} finding(s)"] if report.findings else []
+    if failed:
+        parts.append(f"failed stage(s): {', '.join(failed)}")
+    return " and ".join(parts)

@@ -85,6 +85,7 @@ class VerifyOptions:
     install_scripts: bool = False  # run packages' install scripts (native modules such as bcrypt, sqlite3)
     db_url: str | None = None
     fuzz_time: float = 30.0  # seconds of schemathesis; 0 skips the contract stage
+    contract_examples: int = 50  # schemathesis -n: examples per operation (within fuzz_time)
     out_dir: Path | None = None
     spec: str | None = None  # OpenAPI file or URL; otherwise fetched from the server
     contract_checks: str = DEFAULT_CHECKS
@@ -500,13 +501,24 @@ def _new_server_env(run: _Run) -> dict[str, str]:
         # Set but empty means unset to a bimpl backend, and neither the shell's value nor one from the
         # project's .env (which the backend reads) can replace it: the probes stay off the developer's data.
         env["DATABASE_URL"] = ""
-    if run.project is not None and run.project.bimpl_generated and not run.opts.admin:
+    if run.project is not None and _seeds_admin(run.project) and not run.opts.admin:
         # A bimpl backend seeds its admin_role account from these: the probes get a staff account that
         # may create what ordinary users may not (books a loan refers to), as a user would give --admin.
         env["ADMIN_EMAIL"] = f"bimpl-admin-{secrets.token_hex(4)}@example.com"
         env["ADMIN_PASSWORD"] = f"Bimpl-{secrets.token_hex(8)}-Adm9!"
     env.update(run.opts.env)
     return env
+
+
+def _seeds_admin(project: Project) -> bool:
+    """A bimpl backend with accounts reads ADMIN_EMAIL in its config; one without has no login to seed."""
+    if not project.bimpl_generated:
+        return False
+    config = project.root / "src" / "config.ts"
+    try:
+        return "ADMIN_EMAIL" in config.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return False
 
 
 def _secrets_to_give(run: _Run) -> list[str]:
@@ -594,6 +606,7 @@ def _stage_contract(run: _Run, base_url: str, is_alive: Callable[[], bool]) -> S
         fuzz_time_s=run.opts.fuzz_time,
         headers=headers,
         checks=run.opts.contract_checks,
+        max_examples=run.opts.contract_examples,
     )
     log = str(run.out / "contract.log")
     if parsed is None:

@@ -3,7 +3,6 @@ example values."""
 
 from __future__ import annotations
 
-import functools
 import re
 import secrets
 import warnings
@@ -211,7 +210,8 @@ def _string(schema: dict, name: str) -> str:
     if len(value) < lo:
         value += "x" * (lo - len(value))
     if hi is not None and len(value) > int(hi):
-        value = value[: max(int(hi), lo)]
+        hi = max(int(hi), lo)
+        value = (value[: max(hi - 4, 0)] + _rand(4))[:hi]  # the random tail stays: unique fields
     pattern = schema.get("pattern")
     if isinstance(pattern, str) and not _search(pattern, value):
         value = _from_pattern(pattern, lo, hi) or value
@@ -220,8 +220,9 @@ def _string(schema: dict, name: str) -> str:
 
 def js_pattern(pattern: str) -> str:
     """An ECMAScript pattern as Python reads it: `$` ends the string (Python's `$` also matches before
-    a final newline)."""
-    return re.sub(r"(?<!\\)\$", r"\\Z", pattern)
+    a final newline), and `\\d`, `\\w`, `\\b` are ASCII (Python's `\\d` takes any Unicode digit: a "٣" that
+    the server's `^\\d+$` refuses)."""
+    return "(?a)" + re.sub(r"(?<!\\)\$", r"\\Z", pattern)
 
 
 def _search(pattern: str, value: str) -> bool:
@@ -231,26 +232,59 @@ def _search(pattern: str, value: str) -> bool:
         return True  # an ECMAScript-only pattern: nothing better to offer than the default
 
 
-@functools.lru_cache(maxsize=256)
-def _pattern_strategy(pattern: str) -> Any:
-    from hypothesis import strategies as st  # schemathesis' dependency; imported only when needed
+_GIVEN: dict[str, set[str]] = {}  # pattern -> values handed out: a unique slug must not come back
+_POOL: dict[str, list[str]] = {}  # pattern -> drawn, not yet handed out
 
-    return st.from_regex(js_pattern(pattern), fullmatch=False)
+
+def _draw(pattern: str, count: int) -> list[str]:
+    """`count` strings drawn by hypothesis for the pattern. Not `.example()`: under CI (the `CI`
+    variable) hypothesis derandomizes it, and 40 draws for ^[a-z0-9-]+$ gave 10 distinct values."""
+    from hypothesis import HealthCheck, Phase, given, settings  # schemathesis' dependency
+    from hypothesis import strategies as st
+
+    drawn: list[str] = []
+
+    @settings(
+        database=None,
+        derandomize=False,
+        max_examples=count,
+        deadline=None,
+        phases=[Phase.generate],
+        suppress_health_check=list(HealthCheck),
+    )
+    @given(st.from_regex(js_pattern(pattern), fullmatch=False))
+    def collect(value: str) -> None:
+        drawn.append(value)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        collect()
+    return drawn
 
 
 def _from_pattern(pattern: str, lo: int, hi: Any) -> str | None:
-    """A fresh string the pattern accepts (an ISBN for ^[0-9]{13}$), within the length bounds."""
-    try:
-        strategy = _pattern_strategy(pattern)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # .example() warns that it is meant for interactive use
-            for _ in range(10):
-                value = strategy.example()
-                if lo <= len(value) <= (int(hi) if hi is not None else len(value)) and "\x00" not in value:
+    """A fresh string the pattern accepts (an ISBN for ^[0-9]{13}$), within the length bounds, and not
+    one handed out before: hypothesis draws "0" for ^[a-z0-9-]+$ often, and a unique field then
+    answers 409 to the second create. Falls back to a repeat when the pattern has no fresh value."""
+    handed_out = _GIVEN.setdefault(pattern, set())
+    pool = _POOL.setdefault(pattern, [])
+    top = int(hi) if hi is not None else None
+    fallback = None
+    for _ in range(3):
+        if not pool:
+            try:
+                pool.extend(_draw(pattern, 50))
+            except Exception:  # an unsupported pattern: keep the default
+                return None
+        for i, value in enumerate(pool):
+            if lo <= len(value) <= (top if top is not None else len(value)) and "\x00" not in value:
+                if value not in handed_out:
+                    del pool[: i + 1]
+                    handed_out.add(value)
                     return value
-    except Exception:  # an unsupported pattern: keep the default
-        return None
-    return None
+                fallback = fallback or value
+        pool.clear()
+    return fallback
 
 
 @dataclass

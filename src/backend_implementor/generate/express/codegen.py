@@ -168,7 +168,7 @@ def _zod_input(f: Field, kind: str) -> str:
             z += f".regex({regex_literal(f.pattern)})"
         return z
     if kind == "email":
-        return f"z.email().max({f.max_length or EMAIL_MAX})"
+        return f"email().max({f.max_length or EMAIL_MAX})"
     if kind == "url":
         # Only web URLs: `javascript:` and friends are rejected at the door.
         return f"z.url({{ protocol: /^https?$/ }}).max({f.max_length or URL_MAX})"
@@ -190,14 +190,19 @@ def _zod_input(f: Field, kind: str) -> str:
     if kind == "boolean":
         return "z.boolean()"
     if kind == "date":
-        return "z.iso.date()"
+        return "isoDate()"
     if kind == "datetime":
-        return "z.iso.datetime({ offset: true })"
+        return "isoDateTime()"
     if kind in ("uuid", "ref"):
         return "z.uuid()"
     if kind == "json":
         return "JsonValue"
     raise GenerateError(f"unsupported field type {kind!r}")
+
+
+def _or_null(zod: str) -> str:
+    # zod-to-openapi drops .nullable() on a reference to a recursive (z.lazy) schema; a union keeps it.
+    return f"z.union([{zod}, z.null()])" if zod == "JsonValue" else zod + ".nullable()"
 
 
 def _zod_output(f: Field, kind: str) -> str:
@@ -222,7 +227,7 @@ def _zod_output(f: Field, kind: str) -> str:
 def _zod_query(f: Field, kind: str) -> str:
     """A filter value arrives as a query string, so numbers and booleans are converted."""
     if kind in ("integer", "number"):
-        return f"queryNumber({_zod_input(f, kind)})"
+        return f"{'queryInteger' if kind == 'integer' else 'queryNumber'}({_zod_input(f, kind)})"
     if kind == "boolean":
         return "z.enum(['true', 'false']).transform((value) => value === 'true')"
     if kind in ("json", "array"):
@@ -356,11 +361,12 @@ def field_code(spec: Spec, res_name: str, name: str, f: Field) -> FieldCode:
 
     if kind == "array":
         item = f.items or "string"
-        base_col, imp = _drizzle_column(f, item, name, spec)
-        drizzle = f"{base_col}.array()"
-        sql_type = _sql_type(f, item) + "[]"
-        # min_length/max_length of an array count items; its elements get no length constraint.
+        # min_length/max_length of an array count items; its elements get no length constraint (not in
+        # the column's type either, or an 11-character tag would pass validation and fail the insert).
         item_field = f.model_copy(update={"min_length": None, "max_length": None, "type": item})
+        base_col, imp = _drizzle_column(item_field, item, name, spec)
+        drizzle = f"{base_col}.array()"
+        sql_type = _sql_type(item_field, item) + "[]"
         zin = f"z.array({_zod_input(item_field, item)})"
         if f.min_length is not None:
             zin += f".min({f.min_length})"
@@ -397,12 +403,14 @@ def field_code(spec: Spec, res_name: str, name: str, f: Field) -> FieldCode:
         drizzle += f".references(() => {camel(f.to or '')}.id, {{ onDelete: {ts(on_delete)} }})"
 
     required_in_body = f.required and not has_default
-    zod_create = zin if required_in_body else (zin + (".nullable()" if nullable else "") + ".optional()")
-    zod_update = zin + (".nullable()" if nullable else "") + ".optional()"
-    zod_output = zout + (".nullable()" if nullable else "")
-    if kind == "datetime":
+    zin_null, zout_null = (_or_null(zin), _or_null(zout)) if nullable else (zin, zout)
+    zod_create = zin if required_in_body else zin_null + ".optional()"
+    zod_update = zin_null + ".optional()"
+    zod_output = zout_null
+    if kind == "datetime" or (kind == "array" and f.items == "datetime"):
         # Stored with mode 'string'; always answer in ISO 8601 UTC.
-        to_json = f"row.{name} === null ? null : iso(row.{name})" if nullable else f"iso(row.{name})"
+        value = f"row.{name}.map(iso)" if kind == "array" else f"iso(row.{name})"
+        to_json = f"row.{name} === null ? null : {value}" if nullable else value
     else:
         to_json = f"row.{name}"
     return FieldCode(

@@ -8,6 +8,7 @@ the lockfile are produced here in Python. Output is a pure function of the spec:
 from __future__ import annotations
 
 import json
+import re
 from functools import cache
 from importlib import resources as importlib_resources
 from pathlib import PurePosixPath
@@ -168,7 +169,7 @@ def build_context(spec: Spec) -> dict[str, Any]:
         pg_imports |= {f.pg_import for f in r.fields}
         if r.indexes:
             pg_imports.add("index")
-        r.has_datetime = any(f.type == "datetime" and not f.private for f in r.fields)  # type: ignore[attr-defined]
+        r.has_datetime = any(re.search(r"\biso\b", f.to_json) for f in r.fields if not f.private)  # type: ignore[attr-defined]
         r.private_fields = [f.name for f in r.fields if f.private]  # type: ignore[attr-defined]
         r.sort_values = [v for s in r.sort for v in (s, "-" + s)]  # type: ignore[attr-defined]
     by_name = {r.name: r for r in ordered}
@@ -202,13 +203,22 @@ def build_context(spec: Spec) -> dict[str, Any]:
         "resources_by_name": sorted(ordered, key=lambda r: r.name),
         "pg_imports": sorted(pg_imports),
         "uses_decimal": uses_decimal,
-        "uses_json": any(f.type == "json" for r in ordered for f in r.fields),
-        "uses_text": auth is not None or any("text()" in f.zod_create for r in ordered for f in r.fields),
+        "uses_json": _calls(ordered, "JsonValue"),
+        "uses_text": auth is not None or _calls(ordered, "text()") or _calls(ordered, "JsonValue"),
+        "uses_email": auth is not None or _calls(ordered, "email()"),
+        "uses_date": _calls(ordered, "isoDate()"),
+        "uses_query_number": _calls(ordered, "queryNumber("),
+        "uses_datetime": _calls(ordered, "isoDateTime()"),
         "sql_defaults": any(f.sql_literal_default for r in ordered for f in r.fields),
         "restrict_children": restrict_children,
         "samples": samples,
         "samples_ts": json.dumps(samples, indent=2, ensure_ascii=False),
     }
+
+
+def _calls(resources: list[ResourceCode], helper: str) -> bool:
+    """Whether a request schema (body or filter) uses this helper of schemas.ts."""
+    return any(helper in f.zod_create + (f.zod_filter or "") for r in resources for f in r.fields)
 
 
 def _reference_guards(r: ResourceCode, by_name: dict[str, ResourceCode], auth: bool) -> None:
@@ -237,7 +247,7 @@ def _reference_guards(r: ResourceCode, by_name: dict[str, ResourceCode], auth: b
     r.guard_user_optional = optional_user  # type: ignore[attr-defined]
     r.imports_drizzle = [*drizzle, "eq", "sql"]  # type: ignore[attr-defined]
     r.imports_tables = sorted({r.var, *(g["target"].var for g in guards)})  # type: ignore[attr-defined]
-    r.imports_errors = ["badRequest", "type FieldError", "notFound"] if guards else ["notFound"]  # type: ignore[attr-defined]
+    r.imports_errors = ["HttpError", "type FieldError", "notFound"] if guards else ["notFound"]  # type: ignore[attr-defined]
     r.imports_authorize = authorize  # type: ignore[attr-defined]
     r.imports_user_type = bool(r.any_owner_action or guards)  # type: ignore[attr-defined]
 

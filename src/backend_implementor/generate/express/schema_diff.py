@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -261,78 +262,10 @@ def _alter_table(ot: Table, nt: Table, renames: Renames, table_map: dict[str, st
                 )
             )
 
-    # Unique constraints, indexes and foreign keys, each known by what it constrains (after renames). Those on
-    # a dropped column are dropped explicitly too, so that down can put them back with the column.
-    kept_unique = set()
-    for before in ot.unique:
-        col = col_map.get(before)
-        old_name, here = f"{ot.name}_{before}_unique", col or before
-        if col is None or col not in nt.unique:
-            out.append(
-                Change(
-                    DROP_CONSTRAINT,
-                    f"{table}_{here}_not_unique",
-                    f"{table}: {here} no longer unique",
-                    [_drop_constraint(table, old_name)],
-                    [_unique_sql(table, old_name, here)],
-                )
-            )
-            continue
-        kept_unique.add(col)
-        if old_name != nt.unique_name(col):
-            out.append(_rename_constraint(table, old_name, nt.unique_name(col)))
-    for col in nt.unique:
-        if col not in kept_unique:
-            risk = None if col in added else f"makes {table}.{col} unique, which fails if rows share a value"
-            out.append(
-                Change(
-                    ADD_CONSTRAINT,
-                    f"{table}_{col}_unique",
-                    f"{table}: {col} unique",
-                    [_unique_sql(table, nt.unique_name(col), col)],
-                    [_drop_constraint(table, nt.unique_name(col))],
-                    risk,
-                )
-            )
-
-    kept_index = set()
-    for before in ot.indexes:
-        col = col_map.get(before)
-        old_name, here = f"{ot.name}_{before}_idx", col or before
-        if col is None or col not in nt.indexes:
-            out.append(
-                Change(
-                    DROP_CONSTRAINT,
-                    f"{table}_{here}_unindexed",
-                    f"{table}: drop index on {here}",
-                    [f"DROP INDEX {q(old_name)};"],
-                    [_index_sql(table, old_name, here)],
-                )
-            )
-            continue
-        kept_index.add(col)
-        new_name = nt.index_name(col)
-        if old_name != new_name:
-            out.append(
-                Change(
-                    RENAME_CONSTRAINT,
-                    "",
-                    f"{table}: index {old_name} renamed to {new_name}",
-                    [f"ALTER INDEX {q(old_name)} RENAME TO {q(new_name)};"],
-                    [f"ALTER INDEX {q(new_name)} RENAME TO {q(old_name)};"],
-                )
-            )
-    for col in nt.indexes:
-        if col not in kept_index:
-            out.append(
-                Change(
-                    ADD_CONSTRAINT,
-                    f"{table}_{col}_idx",
-                    f"{table}: index {col}",
-                    [create_index_sql(nt, col)],
-                    [f"DROP INDEX {q(nt.index_name(col))};"],
-                )
-            )
+    # Unique constraints and indexes, each known by its column (after renames). Those on a dropped column are
+    # dropped explicitly too, so that down can put them back with the column.
+    out += _single_column(UNIQUE, table, ot.name, ot.unique, nt.unique, col_map, added)
+    out += _single_column(INDEX, table, ot.name, ot.indexes, nt.indexes, col_map, added)
 
     # A foreign key is the same when its column, target (after renames) and on_delete are.
     kept_fks = set()
@@ -387,12 +320,71 @@ def _alter_table(ot: Table, nt: Table, renames: Renames, table_map: dict[str, st
     return out
 
 
-def _unique_sql(table: str, name: str, column: str) -> str:
-    return f"ALTER TABLE {q(table)} ADD CONSTRAINT {q(name)} UNIQUE({q(column)});"
+@dataclass(frozen=True)
+class _Kind:
+    """A single-column unique constraint or index: its name, and the SQL to add, drop and rename one."""
+
+    suffix: str  # drizzle-kit's name is <table>_<column><suffix>
+    add: Callable[[str, str, str], str]  # (table, name, column)
+    drop: Callable[[str, str], str]  # (table, name)
+    rename: Callable[[str, str, str], str]  # (table, old name, new name)
+    added: str  # summary of adding one, {col}
+    dropped: str  # summary of dropping one, {col}
+    risk: str | None  # why adding one to an existing column can fail, {where}
 
 
-def _index_sql(table: str, name: str, column: str) -> str:
-    return f"CREATE INDEX {q(name)} ON {q(table)} USING btree ({q(column)});"
+UNIQUE = _Kind(
+    "_unique",
+    lambda table, name, col: f"ALTER TABLE {q(table)} ADD CONSTRAINT {q(name)} UNIQUE({q(col)});",
+    lambda table, name: _drop_constraint(table, name),
+    lambda table, old, new: _rename_constraint_sql(table, old, new),
+    "{col} unique",
+    "{col} no longer unique",
+    "makes {where} unique, which fails if rows share a value",
+)
+INDEX = _Kind(
+    "_idx",
+    lambda table, name, col: f"CREATE INDEX {q(name)} ON {q(table)} USING btree ({q(col)});",
+    lambda _table, name: f"DROP INDEX {q(name)};",
+    lambda _table, old, new: f"ALTER INDEX {q(old)} RENAME TO {q(new)};",
+    "index {col}",
+    "drop index on {col}",
+    None,
+)
+
+
+def _single_column(
+    kind: _Kind,
+    table: str,
+    old_table: str,
+    old_cols: list[str],
+    new_cols: list[str],
+    col_map: dict[str, str],
+    added: set[str],
+) -> list[Change]:
+    out = []
+    kept = set()
+    slug = kind.suffix.strip("_")
+    for before in old_cols:
+        col = col_map.get(before)
+        old_name, here = f"{old_table}_{before}{kind.suffix}", col or before
+        if col is None or col not in new_cols:
+            out.append(Change(DROP_CONSTRAINT, f"{table}_{here}_no_{slug}", f"{table}: {kind.dropped.format(col=here)}",
+                              [kind.drop(table, old_name)], [kind.add(table, old_name, here)]))  # fmt: skip
+            continue
+        kept.add(col)
+        new_name = f"{table}_{col}{kind.suffix}"
+        if old_name != new_name:
+            out.append(Change(RENAME_CONSTRAINT, "", f"{table}: {old_name} renamed to {new_name}",
+                              [kind.rename(table, old_name, new_name)], [kind.rename(table, new_name, old_name)]))  # fmt: skip
+    for col in new_cols:
+        if col in kept:
+            continue
+        name = f"{table}_{col}{kind.suffix}"
+        risk = kind.risk.format(where=f"{table}.{col}") if kind.risk and col not in added else None
+        out.append(Change(ADD_CONSTRAINT, f"{table}_{col}_{slug}", f"{table}: {kind.added.format(col=col)}",
+                          [kind.add(table, name, col)], [kind.drop(table, name)], risk))  # fmt: skip
+    return out
 
 
 def _fk_sql(table: str, name: str, column: str, target: str, on_delete: str) -> str:

@@ -7,12 +7,12 @@ sent to resources this probe created."""
 from __future__ import annotations
 
 from ..openapi_doc import Operation, fill_path
-from .base import Context, is_2xx
+from .base import Context, Resource, is_2xx
 
 ID = "auth-missing"
 CWE = 306
 SECONDS = 15
-MAX_REQUESTS = 60
+MAX_REQUESTS = 200  # one anonymous request per protected operation, plus one created row per resource
 
 
 def _protected(ctx: Context) -> list[Operation]:
@@ -34,7 +34,9 @@ def run(ctx: Context) -> None:
     kinds = {k.create.path: k for k in ctx.resource_kinds()}
     item_kind = {o.path: k for k in kinds.values() for o in k.items}
     flagged = 0
-    for op in _protected(ctx):
+    made: dict[str, Resource] = {}  # one row per resource serves all its item operations while refused
+    # DELETE last, so a refused one leaves the row for nothing after it, and an accepted one for no one.
+    for op in sorted(_protected(ctx), key=lambda o: o.method == "DELETE"):
         if flagged >= 3:
             return
         path = fill_path(op.path, ctx.path_values(op))
@@ -42,15 +44,18 @@ def run(ctx: Context) -> None:
             kind = item_kind.get(op.path)
             if kind is None or user is None:
                 continue
-            res = ctx.create(kind, user)
+            res = made.get(kind.create.path) or ctx.create(kind, user)
             if res is None or res.id is None:
                 continue
+            made[kind.create.path] = res
             path = ctx.item_path(op, res)
         elif op.method != "GET" and op.path not in kinds:
             continue  # only create where we know what the write does
         body = ctx.example_body(op) if op.method in ("POST", "PUT", "PATCH") else None
         resp = ctx.request(op.method, path, json_body=body, params=ctx.query_values(op))
         if is_2xx(resp) and not ctx.denied(resp):
+            if op.path_params:
+                made.pop(item_kind[op.path].create.path, None)  # changed or gone: the next one gets a new row
             flagged += 1
             ctx.add(
                 ID,

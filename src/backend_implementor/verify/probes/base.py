@@ -618,13 +618,18 @@ class Context:
     ) -> Resource | None:
         """Create one resource as `user`. When a valid create fails (`required`), the probe is blocked: it
         could not test what needs the resource. A 403 is the API's rule (that user may not create it): the
-        admin account, if given, creates it instead."""
-        body = body if body is not None else self.example_body(kind.create, marker)
-        if isinstance(body, dict):
-            self._fill_references(kind, body, user, depth)
-        resp = self.request("POST", kind.create.path, json_body=body, user=user)
-        if resp is not None and resp.status_code == 403 and (admin := self.admin()) is not None:
-            resp = self.request("POST", kind.create.path, json_body=body, user=admin)
+        admin account, if given, creates it instead. A 409 to a body drawn here (a unique value met one
+        an earlier probe left) is drawn again: the values are fresh each time."""
+        drawn = body is None
+        for _ in range(3 if drawn else 1):
+            body = self.example_body(kind.create, marker) if drawn else body
+            if isinstance(body, dict):
+                self._fill_references(kind, body, user, depth)
+            resp = self.request("POST", kind.create.path, json_body=body, user=user)
+            if resp is not None and resp.status_code == 403 and (admin := self.admin()) is not None:
+                resp = self.request("POST", kind.create.path, json_body=body, user=admin)
+            if resp is None or resp.status_code != 409:
+                break
         if not is_2xx(resp):
             if required and resp is not None and resp.status_code != 403:
                 self.blocked(

@@ -10,6 +10,8 @@ import { onlyMethods } from './middleware/errors.js';
 import * as s from './schemas.js';
 
 const json = (schema: z.ZodType) => ({ content: { 'application/json': { schema } } });
+// Every write route refuses a missing body (415), so the document says the body is required.
+const jsonBody = (schema: z.ZodType) => ({ required: true, ...json(schema) });
 const problem = (description: string): ResponseConfig => ({
   description,
   content: { 'application/problem+json': { schema: s.Problem } },
@@ -71,7 +73,7 @@ function registerCrud(registry: OpenAPIRegistry, doc: CrudDoc): void {
     200: { description: 'A page of results', ...json(doc.list) },
     400: problem('Unknown or invalid query parameter'),
   });
-  op('post', doc.path, `Create one of ${doc.tag}`, {{ 'doc.access.create, ' if auth else '' }}{ body: json(doc.create) }, {
+  op('post', doc.path, `Create one of ${doc.tag}`, {{ 'doc.access.create, ' if auth else '' }}{ body: jsonBody(doc.create) }, {
     201: { description: 'Created', ...json(doc.item) },
     400: problem('Invalid body'),
     409: problem('Unique or reference conflict'),
@@ -80,7 +82,7 @@ function registerCrud(registry: OpenAPIRegistry, doc: CrudDoc): void {
     200: { description: 'Found', ...json(doc.item) },
     404: problem('Not found'),
   });
-  op('patch', one, `Update one of ${doc.tag}`, {{ 'doc.access.update, ' if auth else '' }}{ params: IdParams, body: json(doc.update) }, {
+  op('patch', one, `Update one of ${doc.tag}`, {{ 'doc.access.update, ' if auth else '' }}{ params: IdParams, body: jsonBody(doc.update) }, {
     200: { description: 'Updated', ...json(doc.item) },
     400: problem('Invalid body'),
     404: problem('Not found'),
@@ -118,7 +120,7 @@ export function buildOpenApi(): object {
     path: '/auth/register',
     tags: ['auth'],
     summary: 'Create an account (always with the default role)',
-    request: { body: json(s.Credentials) },
+    request: { body: jsonBody(s.Credentials) },
     responses: {
       201: { description: 'Registered', ...json(s.User) },
       400: problem('Invalid body'),
@@ -131,7 +133,7 @@ export function buildOpenApi(): object {
     path: '/auth/login',
     tags: ['auth'],
     summary: 'Exchange credentials for tokens',
-    request: { body: json(s.Credentials) },
+    request: { body: jsonBody(s.Credentials) },
     responses: {
       200: { description: 'Tokens', ...json(s.TokenPair) },
       400: problem('Invalid body'),
@@ -144,7 +146,7 @@ export function buildOpenApi(): object {
     path: '/auth/refresh',
     tags: ['auth'],
     summary: 'Rotate a refresh token',
-    request: { body: json(s.RefreshRequest) },
+    request: { body: jsonBody(s.RefreshRequest) },
     responses: {
       200: { description: 'New tokens; the old refresh token is revoked', ...json(s.TokenPair) },
       400: problem('Invalid body'),
@@ -157,7 +159,7 @@ export function buildOpenApi(): object {
     path: '/auth/logout',
     tags: ['auth'],
     summary: 'Revoke a refresh token and its session',
-    request: { body: json(s.RefreshRequest) },
+    request: { body: jsonBody(s.RefreshRequest) },
     responses: { 204: { description: 'Logged out' }, 400: problem('Invalid body') },
   });
   registry.registerPath({
@@ -190,7 +192,7 @@ export function buildOpenApi(): object {
     tags: ['users'],
     summary: "Set a user's role (admin)",
     security: authed,
-    request: { params: IdParams, body: json(s.UserUpdate) },
+    request: { params: IdParams, body: jsonBody(s.UserUpdate) },
     responses: {
       200: { description: 'Updated user', ...json(s.User) },
       400: problem('Invalid body'),

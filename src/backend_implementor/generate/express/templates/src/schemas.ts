@@ -14,47 +14,99 @@ const timestamps = {
 };
 
 /**
- * A number from the query string. Not z.coerce: Number('') is 0, so `?offset=` would pass as 0, and the
- * OpenAPI document would call the parameter nullable.
+ * A number from the query string, read only when written the plain way (`20`, `-1.5`, `2e3`). Not z.coerce:
+ * Number('') is 0, so `?offset=` would pass as 0, and Number('0x10') is 16. An integer takes digits alone,
+ * so `?offset=0.0` is refused like any other value the document does not allow.
  */
-const queryNumber = <T extends z.ZodType>(schema: T) =>
-  z.preprocess((value) => (typeof value === 'string' ? (value.trim() === '' ? Number.NaN : Number(value)) : value), schema);
+const fromQuery =
+  (syntax: RegExp) =>
+  <T extends z.ZodType>(schema: T) =>
+    z.preprocess((value) => (typeof value === 'string' ? (syntax.test(value) ? Number(value) : Number.NaN) : value), schema);
+const queryInteger = fromQuery(/^-?\d+$/);
+{% if uses_query_number %}
+const queryNumber = fromQuery(/^-?\d+(\.\d+)?(e[+-]?\d+)?$/i);
+{% endif %}
 {% if uses_text %}
 
 /** Free text: PostgreSQL cannot store U+0000, so it is refused (and the document says so). */
 const text = () => z.string().regex(/^[^\u0000]*$/, 'NUL characters are not accepted.');
 {% endif %}
+{% if uses_date %}
+
+/** A calendar date PostgreSQL can store: it has no year 0000 (1 BC comes before 0001). */
+const isoDate = () => z.iso.date().regex(/^(?!0000-)/, 'year 0000 does not exist; years start at 0001.').openapi({ format: 'date' });
+{% endif %}
+{% if uses_datetime %}
+
+/**
+ * An instant with its offset, within what PostgreSQL stores and answers back as ISO 8601: offsets under 16
+ * hours, and no first or last day of years 0001–9999 (an offset could move it out of them).
+ */
+const storableInstant = /^(?!0000-|0001-01-01T|9999-12-31T)(?!.*[+-](?:1[6-9]|2\d):)/;
+const isoDateTime = () =>
+  z.iso
+    .datetime({ offset: true })
+    .regex(storableInstant, 'must fall between 0001-01-02 and 9999-12-30, with an offset under 16 hours.')
+    .openapi({ format: 'date-time' });
+{% endif %}
+{% if uses_email %}
+
+/**
+ * An address as HTML forms define it (the WHATWG rule): what browsers send, and what the document's
+ * `format: email` admits. zod's stricter default refuses valid ones such as `^w@t.net`.
+ */
+const email = () => z.email({ pattern: z.regexes.html5Email });
+{% endif %}
 
 /** Shared list parameters; unknown query keys are rejected by each resource's strict query schema. */
 const page = {
-  limit: queryNumber(z.number().int().min(1).max(100)).default(20),
-  offset: queryNumber(z.number().int().min(0).max(Number.MAX_SAFE_INTEGER)).default(0),
+  limit: queryInteger(z.number().int().min(1).max(100)).default(20),
+  offset: queryInteger(z.number().int().min(0).max(Number.MAX_SAFE_INTEGER)).default(0),
 };
 
 const listOf = <T extends z.ZodType>(item: T) =>
   z.object({ items: z.array(item), total: z.number().int(), limit: z.number().int(), offset: z.number().int() });
 {% if uses_json %}
 
-/** Any JSON value. Not z.json(): its recursion cannot be walked by the OpenAPI generator. */
-const JsonValue = z
-  .union([z.record(z.string(), z.unknown()), z.array(z.unknown()), z.string(), z.number(), z.boolean(), z.null()])
-  .openapi({ description: 'Any JSON value' });
+type Json = string | number | boolean | (Json | null)[] | { [key: string]: Json | null };
+
+/**
+ * Any JSON value jsonb can hold (no NUL in a string or a key, at any depth), documented as one recursive
+ * schema. null is a separate branch wherever it is allowed, so `anyOf: [JsonValue, null]` matches once.
+ */
+const JsonValue: z.ZodType<Json> = z
+  .lazy(() =>
+    z.union([
+      text(),
+      z.number(),
+      z.boolean(),
+      z.array(z.union([JsonValue, z.null()])),
+      // propertyNames is JSON Schema 2020-12 (OpenAPI 3.1); the library's metadata type predates it.
+      z
+        .record(text(), z.union([JsonValue, z.null()]))
+        .openapi({ propertyNames: { pattern: '^[^\\u0000]*$' } } as object),
+    ]),
+  )
+  .openapi('JsonValue', { description: 'Any JSON value' });
 {% endif %}
 {% if uses_decimal %}
 
 /**
  * A decimal travels as a string ("12.50") so no precision is lost; input may also be a JSON number.
- * Digits are checked against the column's precision and scale, so the database never overflows.
+ * Digits are checked against the column's precision and scale, so the database never overflows. With a
+ * minimum of 0 or more the pattern has no sign, so the document refuses negatives as the server does.
  */
 function decimal(precision: number, scale: number, min: number | null, max: number | null) {
-  const digits = scale > 0 ? `^-?\\d{1,${precision - scale}}(\\.\\d{1,${scale}})?$` : `^-?\\d{1,${precision}}$`;
+  const sign = min !== null && min >= 0 ? '' : '-?';
+  const digits = scale > 0 ? `^${sign}\\d{1,${precision - scale}}(\\.\\d{1,${scale}})?$` : `^${sign}\\d{1,${precision}}$`;
+  const shape = `a ${sign ? '' : 'non-negative '}decimal with at most ${precision - scale} digits before and ${scale} after the point`;
   return z
     .union([z.string(), z.number()])
     .transform(String)
     .pipe(
       z
         .string()
-        .regex(new RegExp(digits), `expected a decimal with at most ${precision - scale} digits before and ${scale} after the point`)
+        .regex(new RegExp(digits), `expected ${shape}`)
         .refine((v) => min === null || Number(v) >= min, `must be at least ${min}`)
         .refine((v) => max === null || Number(v) <= max, `must be at most ${max}`),
     )
@@ -75,7 +127,7 @@ export const Problem = z
 
 // ---- auth ----
 
-const Email = z.email().max(320);
+const Email = email().max(320);
 const Password = text().min(8).max(256);
 
 export const Credentials = z.strictObject({ email: Email, password: Password }).openapi('Credentials');
@@ -88,7 +140,7 @@ export const TokenPair = z
     expires_in: z.number().int(),
   })
   .openapi('TokenPair');
-export const User = z.object({ id: z.uuid(), email: z.email(), role: z.enum(ROLES) }).openapi('User');
+export const User = z.object({ id: z.uuid(), email: email(), role: z.enum(ROLES) }).openapi('User');
 {% endif %}
 {% if admin_role %}
 export const UserList = listOf(User).openapi('UserList');

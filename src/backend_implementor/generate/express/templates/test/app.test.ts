@@ -84,8 +84,10 @@ describe('the HTTP pipeline', () => {
 {% set public_lists = [] %}
 {% for r in resources if r.access['list'] == 'public' %}{% do public_lists.append('/' ~ r.name) %}{% endfor %}
 {% if public_lists %}
-  it('refuses empty and out-of-range paging parameters (400)', async () => {
-    for (const query of ['offset=', 'limit=', 'limit=0', 'limit=101', 'offset=-1', 'offset=9007199254740992']) {
+  it('refuses empty, out-of-range and non-integer paging parameters (400)', async () => {
+    const queries = ['offset=', 'limit=', 'limit=0', 'limit=101', 'offset=-1', 'offset=9007199254740992'];
+    // Digits alone: 0.0, 0x10 and a padded 5 are not the integers the document declares.
+    for (const query of [...queries, 'offset=0.0', 'limit=0x10', 'limit=%205']) {
       await request(t.app).get(`{{ public_lists[0] }}?${query}`).expect(400);
     }
   });
@@ -105,6 +107,26 @@ describe('the HTTP pipeline', () => {
     const docs = await request(t.app).get('/docs').expect(200);
     expect(docs.text).toContain('swagger-ui');
     await request(t.app).get('/docs/swagger-ui-bundle.js').expect(200);
+  });
+
+  // Contract drift caught where it is made: the document's methods are the server's, and what every
+  // route may answer (415, 413, 503) is declared. `bimpl verify` fuzzes the rest (see the README).
+  it('documents exactly the methods each path serves, with its refusals', async () => {
+    const doc = (await request(t.app).get('/openapi.json').expect(200)).body;
+    type Operation = { requestBody?: { required?: boolean }; responses: Record<string, unknown> };
+    for (const [path, item] of Object.entries(doc.paths as Record<string, Record<string, Operation>>)) {
+      const url = path.replace(/\{[^}]+\}/g, '00000000-0000-4000-8000-000000000000');
+      const served = await request(t.app).trace(url).expect(405);
+      const allowed = (served.headers.allow ?? '').split(', ').map((m: string) => m.toLowerCase()).sort();
+      expect(Object.keys(item).sort(), path).toEqual(allowed);
+      for (const [method, op] of Object.entries(item)) {
+        expect(op.responses, `${method} ${path}`).toHaveProperty('503');
+        if (op.requestBody) {
+          expect(op.requestBody.required, `${method} ${path}`).toBe(true);
+          expect(Object.keys(op.responses), `${method} ${path}`).toEqual(expect.arrayContaining(['413', '415']));
+        }
+      }
+    }
   });
 {% if auth %}
 

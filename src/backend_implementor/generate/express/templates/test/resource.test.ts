@@ -178,7 +178,7 @@ describe('{{ path }}', () => {
 {% for g in r.guards if g.intruders %}
 {% set intruder = g.intruders[0] %}
 
-  it('refuses a {{ g.field }} that names a {{ g.label }} the user cannot read, exactly like an unknown id (400)', async () => {
+  it('refuses a {{ g.field }} that names a {{ g.label }} the user cannot read, exactly like an unknown id (409)', async () => {
     const theirs = await t.create('{{ g.target.name }}');
     const body = await t.body('{{ r.name }}');
     const attempt = (id: string) =>
@@ -188,7 +188,7 @@ describe('{{ path }}', () => {
         .set(t.as({{ intruder | ts }}))
 {% endif %}
         .send({ ...body, {{ g.field }}: id })
-        .expect(400);
+        .expect(409);
     const foreign = await attempt(theirs.id);
     expect(foreign.body.errors).toEqual([{ path: 'body.{{ g.field }}', message: 'No such {{ g.label }}.' }]);
     const unknown = await attempt('6b0a3b5e-7f2d-4c8e-9a1b-2c3d4e5f6a7b');

@@ -37,7 +37,13 @@ export async function openDatabase(options: {
 }): Promise<Database> {
   if (options.url) {
     // A connection that cannot be had within 5 s fails the request (503) instead of queueing it forever.
-    const pool = new pg.Pool({ connectionString: options.url, max: 10, connectionTimeoutMillis: 5_000 });
+    // Sessions in UTC, as PGlite's are: timestamps read back with a +00 offset whatever the server's zone.
+    const pool = new pg.Pool({
+      connectionString: options.url,
+      max: 10,
+      connectionTimeoutMillis: 5_000,
+      options: '-c TimeZone=UTC',
+    });
     // An idle connection that dies (a database restart, a failover) emits 'error' on the pool; unheard, that
     // would end the process. The pool drops the dead client and connects anew on the next query.
     pool.on('error', (error) => options.outage?.failed(error));

@@ -24,5 +24,9 @@ export function orderBy(
   return [descending ? desc(column) : asc(column), asc(id)];
 }
 
-/** PostgreSQL timestamps (read as strings so no precision is lost) as ISO 8601 UTC. */
-export const iso = (value: string): string => new Date(value).toISOString();
+/**
+ * PostgreSQL timestamps, read as text (`0017-01-01 00:01:00.5+00` in the UTC sessions the client opens), as
+ * ISO 8601 UTC. Put in ISO form before parsing: Date's fallback parser cannot read a year below 100.
+ */
+export const iso = (value: string): string =>
+  new Date(value.replace(' ', 'T').replace(/([+-]\d\d)$/, '$1:00')).toISOString();

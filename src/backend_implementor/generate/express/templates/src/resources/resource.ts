@@ -63,7 +63,7 @@ export function {{ r.router }}(db: Db): Router {
 
   /**
    * A reference may only name a row the user can read{% for g in r.guards %} ({{ g.field }}: {% if g.rule == 'owner' %}their own {{ g.target.name }}{{ ', or any for the admin role' if admin_role else '' }}{% else %}{{ g.target.name }}, for {{ g.rule | join(', ') }}{% endif %}){{ ';' if not loop.last else '' }}{% endfor %}.
-   * Any other id, someone else's included, gets the same 400 as an id that does not exist.
+   * Any other id, someone else's included, gets the same 409 as an id that does not exist.
    */
   async function checkReferences(body: { {% for g in r.guards %}{{ g.field }}?: string | null{{ '; ' if not loop.last else '' }}{% endfor %} }, user: {{ user_type }}): Promise<void> {
     const errors: FieldError[] = [];
@@ -93,7 +93,8 @@ export function {{ r.router }}(db: Db): Router {
       if (!found) errors.push({ path: 'body.{{ g.field }}', message: 'No such {{ g.label }}.' });
     }
 {% endfor %}
-    if (errors.length > 0) throw badRequest('Invalid request body.', errors);
+    // 409 like a reference the database refuses: the body is well-formed, the row it names is not there.
+    if (errors.length > 0) throw new HttpError(409, 'A referenced record does not exist.', errors);
   }
 {% endif %}
 
