@@ -249,3 +249,110 @@ def test_finish_gate_budget_ends_unverified(tmp_path):
     outcome, state = agent.run(start_state())
     assert isinstance(outcome, Unverified) and outcome.exit_status == "unverified" and outcome.exit_code == 1
     assert state.steps == 2 and "verify still fails after 2 attempts" in str(outcome)
+
+
+class Sleep(Tool):
+    name = "sleep"
+    description = "sleep"
+    parameters = {"type": "object", "properties": {"seconds": {"type": "number"}}, "required": ["seconds"]}
+    cleaned = False
+
+    def time_limit(self, arguments):
+        return 0.5
+
+    def run(self, seconds):
+        import time
+
+        try:
+            time.sleep(seconds)
+        except BaseException:
+            Sleep.cleaned = True  # tools clean up on the way out, as bash kills its group
+            raise
+        return "slept"
+
+
+def test_a_tool_past_its_time_limit_is_stopped_and_the_run_goes_on(tmp_path):
+    import time
+
+    agent, _, _ = make_agent(
+        tmp_path, [reply(call("sleep", seconds=30)), reply(call("finish", summary="ok"))]
+    )
+    agent.tools["sleep"] = Sleep(agent.tools["echo"].ctx)
+    started = time.monotonic()
+    outcome, state = agent.run(start_state())
+    assert time.monotonic() - started < 10
+    assert isinstance(outcome, Finished) and Sleep.cleaned
+    assert state.messages[3]["content"] == "Error: the sleep call was stopped after 0.5 s, its time limit."
+
+
+def test_max_time_holds_while_a_tool_runs(tmp_path):
+    import time
+
+    agent, _, _ = make_agent(
+        tmp_path, [reply(call("echo", text="x")), reply(call("finish", summary="ok"))], Limits(max_time=1.0)
+    )
+
+    class Hang(Echo):
+        def run(self, text):
+            while True:  # pure Python, no timeout of its own
+                pass
+
+    agent.tools["echo"] = Hang(agent.tools["echo"].ctx)
+    started = time.monotonic()
+    outcome, state = agent.run(start_state())
+    assert time.monotonic() - started < 10
+    assert isinstance(outcome, LimitsExceeded) and "time limit reached" in str(outcome)
+    assert "the run's time limit (1 s) was reached while it ran" in state.messages[3]["content"]
+
+
+def test_calls_after_finish_in_the_same_reply_do_not_run(tmp_path):
+    agent, _, _ = make_agent(
+        tmp_path, [reply(call("finish", 1, summary="done"), call("echo", 2, text="late"))]
+    )
+    ran = []
+    agent.on_call = ran.append
+    outcome, state = agent.run(start_state())
+    assert isinstance(outcome, Finished)
+    assert [c.name for c in ran] == ["finish"]
+    assert state.messages[-1]["content"] == "Not run: it came after `finish` in the same reply."
+
+
+def test_a_turn_runs_at_most_the_call_cap(tmp_path):
+    calls = [call("echo", i, text=str(i)) for i in range(1000)]
+    agent, _, _ = make_agent(
+        tmp_path, [reply(*calls), reply(call("finish", summary="ok"))], Limits(max_calls_per_turn=5)
+    )
+    ran = []
+    agent.on_call = ran.append
+    _, state = agent.run(start_state())
+    tool_messages = [m for m in state.messages if m["role"] == "tool"]
+    assert len(ran) == 6  # five echoes, then finish in the next reply
+    assert len(tool_messages) == 1001  # every call id is answered, as the APIs require
+    assert tool_messages[5]["content"].startswith("Not run: at most 5 tool calls are run per reply")
+
+
+@pytest.mark.parametrize("summary", [None, 42, {"a": 1}, ["x"], "  "])
+def test_finish_needs_a_string_summary(tmp_path, summary):
+    agent, _, _ = make_agent(
+        tmp_path, [reply(call("finish", 1, summary=summary)), reply(call("finish", 2, summary="done"))]
+    )
+    outcome, state = agent.run(start_state())
+    assert str(outcome) == "done" and state.verify_failures == 0
+    assert state.messages[3]["content"].startswith("Error: finish needs `summary`, a non-empty string")
+
+
+def test_huge_arguments_and_observations_are_cut_in_history_and_trajectory(tmp_path):
+    content = "x" * 20_000_000
+    agent, _, trajectory = make_agent(
+        tmp_path, [reply(call("echo", 1, text=content)), reply(call("finish", 2, summary="ok"))]
+    )
+    _, state = agent.run(start_state())
+    assert (tmp_path / ".bimpl").exists()
+    size = trajectory.path.stat().st_size
+    assert size < 500_000, size
+    line = trajectory.path.read_text().splitlines()[0]
+    assert "chars elided" in line
+    observation = state.messages[3]["content"]
+    assert len(observation) < 200_000 and "chars elided" in observation
+    # what the tool received was the whole argument
+    assert observation.startswith("echo: xxx") and observation.endswith("xxx")

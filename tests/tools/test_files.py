@@ -220,6 +220,25 @@ def test_edit_requires_unique_match_unless_replace_all(ws: Path, tools) -> None:
     assert (ws / "a.ts").read_text() == "x = 3;\ny = 2;\nx = 3;\n"
 
 
+def test_edit_on_a_big_file_with_many_matches_names_the_first_lines(ws: Path, tools) -> None:
+    # 2.5 million matches in 10 MB: line numbers are counted once, not from the start per match.
+    (ws / "big.txt").write_text("abc\n" * 2_500_000)
+    out = call(tools, "edit_file", path="big.txt", old_text="abc", new_text="x")
+    assert "matches 2500000 times" in out and "lines 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, ...)" in out
+    long_miss = "abc\n" * 1000 + "zzz"
+    assert call(tools, "edit_file", path="big.txt", old_text=long_miss, new_text="x").startswith(
+        "Error: old_text was not found in big.txt."
+    )
+    out = call(tools, "edit_file", path="big.txt", old_text="abc\n", new_text="", replace_all=True)
+    assert out.startswith("Replaced 2500000 occurrences") and (ws / "big.txt").read_text() == ""
+
+
+def test_edit_miss_names_a_match_that_ignores_indentation(ws: Path, tools) -> None:
+    (ws / "a.py").write_text("def f():\n    return 1\n\n\nx = 2\n")
+    out = call(tools, "edit_file", path="a.py", old_text="def f():\n  return 1\nx = 2", new_text="y")
+    assert "It matches lines 1-5 if indentation/blank lines are ignored" in out
+
+
 def test_edit_miss_suggests_closest_lines(ws: Path, tools) -> None:
     (ws / "a.ts").write_text("function add(a, b) {\n  return a + b;\n}\n")
     out = call(tools, "edit_file", path="a.ts", old_text="function add(a,b) {\n  return a+b;", new_text="x")

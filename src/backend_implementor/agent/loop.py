@@ -6,9 +6,13 @@ it once, writes the end record and returns the result.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import signal
+import threading
 import time
 from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -59,6 +63,45 @@ NO_TOOL_CALL = (
     "is complete."
 )
 STUCK_REPEATS = 3
+ARGUMENT_KEEP = 100_000  # chars of one tool-call argument kept in the history and the trajectory
+OBSERVATION_KEEP = 100_000  # chars of one observation
+
+
+class ToolTimeLimit(BaseException):
+    """Raised inside a running tool when its wall time or the run's time is up. A BaseException, like
+    KeyboardInterrupt: tools clean up (kill their process groups) and re-raise, nothing swallows it."""
+
+
+@contextmanager
+def _alarm(seconds: float):
+    """Raise ToolTimeLimit in this thread after `seconds`. Only the main thread receives signals; a loop
+    run elsewhere (a test's thread) relies on each tool's own timeouts."""
+    if seconds == float("inf") or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def fire(signum, frame):
+        raise ToolTimeLimit
+
+    previous = signal.signal(signal.SIGALRM, fire)
+    signal.setitimer(signal.ITIMER_REAL, max(seconds, 0.001))
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def elide(text: str, keep: int) -> str:
+    """`text` cut to about `keep` chars, head and tail kept, saying how much was left out."""
+    if len(text) <= keep:
+        return text
+    head, tail = text[: keep // 2], text[len(text) - keep // 4 :]
+    return f"{head}\n[... {len(text) - len(head) - len(tail):,} chars elided ...]\n{tail}"
+
+
+def _kept_arguments(arguments: dict[str, Any]) -> dict[str, Any]:
+    return {k: elide(v, ARGUMENT_KEEP) if isinstance(v, str) else v for k, v in arguments.items()}
 
 
 @dataclass
@@ -68,6 +111,7 @@ class Limits:
     max_time: float = 3600.0  # seconds of wall time, summed over resumes
     max_format_errors: int = 3  # consecutive
     max_verify_failures: int = 2  # refused finishes before the run ends as `unverified`
+    max_calls_per_turn: int = 25  # tool calls past this in one reply are answered "not run"
 
 
 @dataclass
@@ -131,10 +175,12 @@ class Agent:
         # Runs before a finish is accepted: None when the work passes, else what the model must fix.
         self.gate = gate
         self.specs = [tool.spec() for tool in tools.values()] + [FINISH_SPEC]
+        self._deadline = float("inf")  # monotonic time the run's max_time ends; set by run()
 
     def run(self, state: RunState) -> tuple[AgentExit, RunState]:
         started = time.monotonic()
         base_elapsed = state.elapsed
+        self._deadline = started + self.limits.max_time - base_elapsed
         try:
             while True:
                 state.elapsed = base_elapsed + time.monotonic() - started
@@ -182,28 +228,43 @@ class Agent:
             raise ModelFailed(str(exc)) from None
         state.format_errors = 0
 
-        new: list[dict[str, Any]] = [response.assistant_message()]
+        calls = [ToolCall(c.id, c.name, _kept_arguments(c.arguments)) for c in response.tool_calls]
+        new: list[dict[str, Any]] = [ModelResponse(response.text, calls, response.usage).assistant_message()]
         results: list[tuple[ToolCall, str, bool]] = []
         finish: Finished | None = None
-        for call in response.tool_calls:
-            self.on_call(call)
-            if call.name == "finish":
+        finish_called = False
+        for index, (call, kept) in enumerate(zip(response.tool_calls, calls, strict=True)):
+            if finish_called:
+                observation, ok = "Not run: it came after `finish` in the same reply.", False
+            elif index >= self.limits.max_calls_per_turn:
+                observation, ok = (
+                    f"Not run: at most {self.limits.max_calls_per_turn} tool calls are run per reply; "
+                    "make the rest in your next reply.",
+                    False,
+                )
+            elif call.name == "finish":
+                self.on_call(call)
+                finish_called = True
                 finish, observation, ok = self._finish(call, state)
             else:
+                self.on_call(call)
                 observation, ok = self._execute(call)
-            results.append((call, observation, ok))
+            observation = elide(observation, OBSERVATION_KEEP)
+            results.append((kept, observation, ok))
             new.append({"role": "tool", "tool_call_id": call.id, "name": call.name, "content": observation})
         if not response.tool_calls:
             new.append({"role": "user", "content": NO_TOOL_CALL})
 
-        fingerprint = json.dumps(
-            [
-                response.text if not response.tool_calls else "",
-                [(c.name, c.arguments, o) for c, o, _ in results],
-            ],
-            sort_keys=True,
-            default=str,
-        )
+        fingerprint = hashlib.sha256(
+            json.dumps(
+                [
+                    response.text if not response.tool_calls else "",
+                    [(c.name, c.arguments, o) for c, o, _ in results],
+                ],
+                sort_keys=True,
+                default=str,
+            ).encode()
+        ).hexdigest()
         self._record(state, step, new, response.usage, fingerprint, clock)
         self.on_step(StepEvent(step, response, results))
         if finish is not None:
@@ -236,18 +297,25 @@ class Agent:
     def _finish(self, call: ToolCall, state: RunState) -> tuple[Finished | None, str, bool]:
         """The exit to raise once the step is recorded (None: refused), and the observation."""
         summary = call.arguments.get("summary")
-        deliverables = call.arguments.get("deliverables") or {}
-        if not isinstance(summary, str):
-            summary = json.dumps(summary) if summary is not None else "(no summary)"
-        claims = {str(k): str(v) for k, v in deliverables.items()} if isinstance(deliverables, dict) else {}
-        problem = self.gate() if self.gate else None
+        deliverables = call.arguments.get("deliverables", {})
+        if not isinstance(summary, str) or not summary.strip():
+            return None, "Error: finish needs `summary`, a non-empty string; the run goes on.", False
+        if not isinstance(deliverables, dict) or not all(isinstance(v, str) for v in deliverables.values()):
+            return None, "Error: finish `deliverables` must map each key to a string; the run goes on.", False
+        try:
+            with _alarm(self._deadline - time.monotonic()):
+                problem = self.gate() if self.gate else None
+        except ToolTimeLimit:
+            raise LimitsExceeded(
+                f"time limit reached ({self.limits.max_time:.0f} s) while verifying the finish"
+            ) from None
         if problem is None:
-            return Finished(summary, claims), "Run finished.", True
+            return Finished(summary, dict(deliverables)), "Run finished.", True
         state.verify_failures += 1
         if state.verify_failures > self.limits.max_verify_failures:
             note = f"verify still fails after {state.verify_failures} attempts to finish"
             return (
-                Unverified(f"{summary}\n({note})", claims),
+                Unverified(f"{summary}\n({note})", dict(deliverables)),
                 f"Run ended unverified: {note}.\n{problem}",
                 False,
             )
@@ -266,8 +334,19 @@ class Agent:
         refusal = self.approver.refusal(call)
         if refusal:
             return refusal, False
+        left = self._deadline - time.monotonic()
+        limit = tool.time_limit(call.arguments)
         try:
-            return tool(call.arguments), True
+            with _alarm(min(limit, left)):
+                return tool(call.arguments), True
+        except ToolTimeLimit:
+            if left <= limit:
+                return (
+                    f"Error: the {call.name} call was stopped: the run's time limit "
+                    f"({self.limits.max_time:.0f} s) was reached while it ran.",
+                    False,
+                )
+            return f"Error: the {call.name} call was stopped after {limit:g} s, its time limit.", False
         except ToolError as exc:
             return f"Error: {exc}", False
         except KeyboardInterrupt:

@@ -161,7 +161,10 @@ def _resume(
         options.tool_protocol = saved["tool_protocol"]
     default_limits = asdict(Limits())
     options.limits = Limits(
-        **{k: v if v != default_limits[k] else saved["limits"][k] for k, v in asdict(options.limits).items()}
+        **{
+            k: v if v != default_limits[k] else saved["limits"].get(k, v)  # runs saved before a limit existed
+            for k, v in asdict(options.limits).items()
+        }
     )
     options.sandbox = options.sandbox if options.sandbox != "none" else saved["sandbox"]
     options.deny = options.deny or saved["deny"]

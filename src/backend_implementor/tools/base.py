@@ -14,6 +14,8 @@ from typing import Any, ClassVar
 
 from backend_implementor.models.base import ToolSpec
 
+DEFAULT_TIME_LIMIT = 300.0
+
 
 class ToolError(Exception):
     """A problem the model caused and can fix; its message is the observation."""
@@ -65,6 +67,11 @@ class Tool:
 
     def run(self, **arguments: Any) -> str:
         raise NotImplementedError
+
+    def time_limit(self, arguments: dict[str, Any]) -> float:
+        """Seconds of wall time this call may take before the loop stops it (tools with their own
+        timeout argument allow a margin beyond it, so their own, clearer message comes first)."""
+        return DEFAULT_TIME_LIMIT
 
     def __call__(self, arguments: dict[str, Any]) -> str:
         """Check the arguments against the schema's required keys and types, then run."""

@@ -228,7 +228,8 @@ class EditFile(Tool):
         if count > 1 and not replace_all:
             lines = _match_lines(text, old_text)
             raise ToolError(
-                f"old_text matches {count} times in {rel} (starting at lines {', '.join(map(str, lines[:10]))}). "
+                f"old_text matches {count} times in {rel} (starting at lines {', '.join(map(str, lines))}"
+                f"{', ...' if count > len(lines) else ''}). "
                 f"Include more surrounding lines to make it unique, or set replace_all=true."
             )
         elided = find_elision(new_text, resolved)
@@ -253,10 +254,15 @@ class EditFile(Tool):
         return f"{what} in {rel}{more}. Lines {lo}-{hi} now:\n{snippet}"
 
 
-def _match_lines(text: str, needle: str) -> list[int]:
-    lines, pos = [], text.find(needle)
-    while pos != -1:
-        lines.append(text.count("\n", 0, pos) + 1)
+def _match_lines(text: str, needle: str, cap: int = 10) -> list[int]:
+    """Line numbers of the first `cap` matches, counting newlines once across the text (recounting
+    from the start for every match took minutes on a 10 MB file)."""
+    lines: list[int] = []
+    line, counted, pos = 1, 0, text.find(needle)
+    while pos != -1 and len(lines) < cap:
+        line += text.count("\n", counted, pos)
+        counted = pos
+        lines.append(line)
         pos = text.find(needle, pos + 1)
     return lines
 
@@ -280,15 +286,17 @@ def _miss_hint(text: str, old_text: str) -> str:
     want = [line.strip() for line in old_lines if line.strip()]
     if want:
         # Matching once indentation and trailing spaces are ignored is the most common near miss.
-        nonblank = [(i, s) for i, s in enumerate(stripped) if s]
-        for k in range(len(nonblank) - len(want) + 1):
-            if [s for _, s in nonblank[k : k + len(want)]] == want:
-                a, b = nonblank[k][0] + 1, nonblank[k + len(want) - 1][0] + 1
-                hints.append(
-                    f"It matches lines {a}-{b} if indentation/blank lines are ignored: copy the exact "
-                    f"whitespace from read_file output."
-                )
-                break
+        # One substring search over the joined lines: linear, where comparing windows was not.
+        nonblank = [i for i, s in enumerate(stripped) if s]
+        joined = "\n" + "\n".join(stripped[i] for i in nonblank) + "\n"
+        pos = joined.find("\n" + "\n".join(want) + "\n")
+        if pos != -1:
+            k = joined.count("\n", 0, pos)
+            a, b = nonblank[k] + 1, nonblank[k + len(want) - 1] + 1
+            hints.append(
+                f"It matches lines {a}-{b} if indentation/blank lines are ignored: copy the exact "
+                f"whitespace from read_file output."
+            )
 
     best = _closest_window(file_lines, old_lines)
     out = (" " + " ".join(hints)) if hints else ""
@@ -314,11 +322,15 @@ def _closest_window(file_lines: list[str], old_lines: list[str]) -> tuple[int, l
     first = old_lines[0].strip()
     starts: range | list[int] = range(len(file_lines) - n + 1)
     if len(file_lines) > 400:
-        scored = sorted(
-            range(len(file_lines) - n + 1),
-            key=lambda i: -difflib.SequenceMatcher(None, file_lines[i].strip(), first).quick_ratio(),
-        )
-        starts = scored[:60]
+        candidates = range(len(file_lines) - n + 1)
+        exact = [i for i in candidates if file_lines[i].strip() == first][:60]
+        if exact or len(file_lines) > 20_000:  # scoring every line of a huge file takes too long
+            starts = exact
+        else:
+            starts = sorted(
+                candidates,
+                key=lambda i: -difflib.SequenceMatcher(None, file_lines[i].strip(), first).quick_ratio(),
+            )[:60]
     for i in starts:
         matcher.set_seq1("\n".join(line.strip() for line in file_lines[i : i + n]))
         if matcher.real_quick_ratio() <= best_ratio or matcher.quick_ratio() <= best_ratio:

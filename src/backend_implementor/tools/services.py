@@ -213,6 +213,10 @@ class ServiceTool(Tool):
             ctx.services = ServiceManager(ctx)
         self.manager: ServiceManager = ctx.services
 
+    def time_limit(self, arguments: dict[str, Any]) -> float:
+        timeout = arguments.get("timeout")
+        return (float(timeout) if isinstance(timeout, (int, float)) and 0 < timeout <= 600 else 30.0) + 30
+
     def run(
         self,
         action: str,

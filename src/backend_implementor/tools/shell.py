@@ -58,6 +58,11 @@ class Bash(Tool):
         "required": ["command"],
     }
 
+    def time_limit(self, arguments: dict[str, Any]) -> float:
+        timeout = arguments.get("timeout")
+        ok = isinstance(timeout, (int, float)) and 0 < timeout <= MAX_TIMEOUT
+        return (float(timeout) if ok else self.ctx.command_timeout) + 30
+
     def run(self, command: str, timeout: float | None = None, **_: Any) -> str:
         if not command.strip():
             raise ToolError("command is empty")

@@ -39,6 +39,9 @@ class Verify(Tool):
         "required": [],
     }
 
+    def time_limit(self, arguments: dict) -> float:
+        return 3600.0  # install, build and the project's own tests each have their own timeouts within
+
     def run(self, path: str = ".", stages: str | None = None, fuzz_time: float = 10.0) -> str:
         from backend_implementor.verify.engine import VerifyUsageError, parse_stages
 
