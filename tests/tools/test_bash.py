@@ -2,13 +2,17 @@ from __future__ import annotations
 
 import os
 import re
+import secrets
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
-from tool_helpers import call, group_members, pid_alive
+from tool_helpers import call, running_with
 
 from backend_implementor.processes import clean_output
 from backend_implementor.tools import ToolContext, build_tools, is_secret, scrubbed_env
+from backend_implementor.tools.isolation import isolation
 from backend_implementor.tools.process import OutputCapture
 
 
@@ -36,31 +40,81 @@ def test_each_call_is_a_fresh_shell(tools) -> None:
     assert call(tools, "bash", command='echo "${FOO:-unset}"') == "unset\n[exit code 0]"
 
 
-def test_timeout_kills_the_whole_process_group(ws: Path, tools) -> None:
+@pytest.fixture(params=["namespace", "process groups"])
+def isolated_tools(request, ws: Path):
+    """The bash tool with and without a PID namespace per command (the fallback where the kernel
+    refuses user namespaces)."""
+    if request.param == "namespace" and not isolation().available:
+        pytest.skip(f"no PID namespaces here: {isolation().reason}")
+    ctx = ToolContext(workspace=ws, isolate=request.param == "namespace")
+    yield build_tools(ctx, ["bash"])
+    ctx.close()
+
+
+def test_timeout_kills_every_process_of_the_command(ws: Path, isolated_tools) -> None:
     # Background children, a grandchild and one that ignores SIGTERM (needs the SIGKILL escalation).
+    mark = f"300.{secrets.randbelow(10**6)}"
     command = (
-        "echo $$ > pgid; "
-        "sleep 300 & echo $! >> pids; "
-        "(sleep 300 & echo $! >> pids; wait) & echo $! >> pids; "
-        "(trap '' TERM; sleep 300) & echo $! >> pids; "
-        "sleep 300"
+        f"sleep {mark} & echo 1 >> started; "
+        f"(sleep {mark} & echo 2 >> started; wait) & "
+        f"(trap '' TERM; echo 3 >> started; sleep {mark}) & "
+        f"sleep {mark}"
     )
     # 2 s leaves a loaded machine time to start all four before the timeout hits.
-    out = call(tools, "bash", command=command, timeout=2)
+    out = call(isolated_tools, "bash", command=command, timeout=2)
     assert out.startswith("Error: command timed out after 2s") and "process group was killed" in out
-    pgid = int((ws / "pgid").read_text())
-    pids = [int(p) for p in (ws / "pids").read_text().split()]
-    assert len(pids) == 4
-    assert group_members(pgid) == []
-    assert [p for p in pids if pid_alive(p)] == []
+    assert sorted((ws / "started").read_text().split()) == ["1", "2", "3"]
+    assert running_with(f"sleep {mark}") == []
 
 
-def test_background_processes_left_behind_are_stopped(ws: Path, tools) -> None:
-    out = call(tools, "bash", command="sleep 300 & echo $! > pid; echo $$ > pgid; echo started")
+def test_background_processes_left_behind_are_stopped(isolated_tools) -> None:
+    mark = f"300.{secrets.randbelow(10**6)}"
+    out = call(isolated_tools, "bash", command=f"sleep {mark} & echo started")
     assert out.startswith("started\n[note: the command left background processes running")
     assert out.endswith("[exit code 0]")
-    assert not pid_alive(int((ws / "pid").read_text()))
-    assert group_members(int((ws / "pgid").read_text())) == []
+    assert running_with(f"sleep {mark}") == []
+
+
+@pytest.mark.parametrize(
+    "shape",
+    [
+        "setsid sleep {mark} & echo started",
+        "setsid bash -c 'trap \"\" TERM HUP; sleep {mark}' & echo started",
+        "(setsid sleep {mark} &) ; echo started",  # double fork: the parent is gone at once
+        "nohup setsid sleep {mark} > /dev/null 2>&1 & disown; echo started",
+    ],
+)
+def test_nothing_survives_a_command_however_it_detaches(shape, ws: Path) -> None:
+    if not isolation().available:
+        pytest.skip(f"no PID namespaces here: {isolation().reason}")
+    mark = f"300.{secrets.randbelow(10**6)}"
+    ctx = ToolContext(workspace=ws)
+    tools = build_tools(ctx, ["bash"])
+    out = call(tools, "bash", command=shape.format(mark=mark))
+    assert out.startswith("started")
+    assert running_with(f"sleep {mark}") == []
+    ctx.close()
+
+
+def test_commands_cannot_read_the_environment_of_processes_outside(ws: Path, tools) -> None:
+    if not isolation().available:
+        pytest.skip(f"no PID namespaces here: {isolation().reason}")
+    # Stands in for bimpl: same user, dumpable, an API key in its environment.
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import time; time.sleep(60)"],
+        env={**os.environ, "OPENAI_API_KEY": "sk-MARKMARKMARKMARKMARKMARK"},
+    )
+    try:
+        out = call(tools, "bash", command=f"ls /proc | grep -c '^[0-9]'; cat /proc/{holder.pid}/environ")
+        assert out.startswith("Error: command failed with exit code 1")  # not in its /proc at all
+        assert int(out.split("Output:\n")[1].splitlines()[0]) < 10
+        # Root in the namespace can unmount that /proc and see the host's; the user namespace still
+        # keeps the environment (and ptrace) out of reach.
+        for command in [f"umount -l /proc; cat /proc/{holder.pid}/environ", f"gdb -p {holder.pid} -batch"]:
+            assert "MARKMARK" not in call(tools, "bash", command=command)
+    finally:
+        holder.kill()
+        holder.wait()
 
 
 def test_timeout_argument_is_validated(tools) -> None:

@@ -120,6 +120,39 @@ def test_bwrap_read_only_root_writable_workspace_loopback_only(ws: Path, tmp_pat
     assert holder.poll() is not None  # the network holder ends with the run
 
 
+@needs_bwrap
+def test_bwrap_commands_see_no_outside_process_and_leave_none_behind(ws: Path) -> None:
+    import secrets
+    import subprocess
+    import sys
+
+    from tool_helpers import running_with
+
+    holder = subprocess.Popen(  # stands in for bimpl: an API key in its environment
+        [sys.executable, "-c", "import time; time.sleep(60)"],
+        env={**os.environ, "OPENAI_API_KEY": "sk-MARKMARKMARKMARKMARKMARK"},
+    )
+    ctx = ToolContext(workspace=ws, env={"PATH": os.environ["PATH"]}, sandbox="bwrap")
+    try:
+        tools = build_tools(ctx, ["bash"])
+        for command in [
+            f"cat /proc/{holder.pid}/environ",
+            f"umount -l /proc; mount -t proc proc /tmp; cat /proc/{holder.pid}/environ /tmp/{holder.pid}/environ",
+            "ls /proc | grep -c '^[0-9]'",
+        ]:
+            out = call(tools, "bash", command=command)
+            assert "MARKMARK" not in out
+        assert int(out.splitlines()[0]) < 10
+        mark = f"300.{secrets.randbelow(10**6)}"
+        for shape in ["setsid sleep {m} &", "(setsid bash -c 'trap \"\" TERM HUP; sleep {m}' &)"]:
+            call(tools, "bash", command=shape.format(m=mark) + " echo started")
+            assert running_with(f"sleep {mark}") == []
+    finally:
+        ctx.close()
+        holder.kill()
+        holder.wait()
+
+
 NON_ROOT_SCRIPT = """
 import socket, sys
 from pathlib import Path

@@ -6,7 +6,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from tool_helpers import call, group_members, pid_alive
+from tool_helpers import call, group_members, pid_alive, running_with
 
 from backend_implementor.tools import ToolContext, build_tools
 from backend_implementor.verify.proc import free_port, port_open
@@ -52,6 +52,17 @@ def test_start_waits_for_port_then_logs_and_stop(ws: Path, run_dir: Path, svc) -
     assert not port_open("127.0.0.1", port)
     assert not pid_alive(pid) and group_members(pid) == []
     assert "no service named 'web'" in call(svc, "service", action="logs", name="web")
+
+
+def test_a_service_that_detaches_with_setsid_runs_and_then_stops(svc) -> None:
+    # setsid moves the server out of the process group; the service must still track and stop it.
+    port = free_port()
+    command = f"setsid {http_server(port)}"
+    out = call(svc, "service", action="start", name="web", command=command, port=port, timeout=20)
+    assert out.startswith("Started 'web'") and f"port {port} is accepting connections" in out
+    assert call(svc, "service", action="status", name="web").startswith("web: running")
+    assert call(svc, "service", action="stop", name="web").startswith("Stopped 'web'")
+    assert not port_open("127.0.0.1", port) and running_with(http_server(port)) == []
 
 
 def test_early_exit_is_reported_with_log_tail(svc) -> None:
@@ -106,15 +117,15 @@ def test_close_stops_every_service_including_children(ws: Path) -> None:
     ports = [free_port(), free_port()]
     # `bash -c` starting a child the way `npm run dev` starts node: the child must die too.
     for name, port in zip(["a", "b"], ports, strict=True):
-        command = f"{http_server(port)} & echo $! > {name}.pid; wait"
+        command = f"{http_server(port)} & wait"
         assert call(
             tools, "service", action="start", name=name, command=command, port=port, timeout=20
         ).startswith("Started")
-    child_pids = [int((ws / f"{n}.pid").read_text()) for n in "ab"]
+    assert all(running_with(http_server(p)) for p in ports)
     log_dir = ctx.services._tmp_dir
     assert log_dir is not None and log_dir.exists()
     ctx.close()
     assert not any(port_open("127.0.0.1", p) for p in ports)
-    assert not any(pid_alive(p) for p in child_pids)
+    assert not any(running_with(http_server(p)) for p in ports)
     assert not log_dir.exists()
     ctx.close()  # idempotent

@@ -28,6 +28,7 @@ class ToolContext:
     workspace: Path  # resolved, absolute
     env: dict[str, str] = field(default_factory=dict)  # environment for commands, secrets already removed
     sandbox: str = "none"  # "none" | "bwrap"
+    isolate: bool = True  # without bwrap: a PID and user namespace per command where the kernel allows
     command_timeout: float = 120.0  # seconds, default for bash
     # Per-file fingerprint (mtime_ns, size, sha256) at the agent's last read or write, so edit_file can
     # refuse to edit a file that changed on disk behind its back.

@@ -137,6 +137,9 @@ class Sandbox:
             "npm_config_cache",
             "/tmp/.npm",
             *self._identity(),
+            # Its own processes only: bimpl's environment is out of sight, and when the command ends
+            # (or bimpl dies) everything it started ends with it, however it detached.
+            "--unshare-pid",
             "--die-with-parent",
             "--",
             *argv,
@@ -145,10 +148,11 @@ class Sandbox:
     @staticmethod
     def _identity() -> list[str]:
         # Unprivileged, the entered namespace maps us to uid 0; without this, commands would think they
-        # run as root (npm, for one, behaves differently). Real root stays root.
+        # run as root (npm, for one, behaves differently). Real root stays uid 0 but without
+        # capabilities: with them it could remount the read-only root or unmount /proc and read the host's.
         uid, gid = os.getuid(), os.getgid()
         if uid == 0:
-            return []
+            return ["--cap-drop", "ALL"]
         return ["--unshare-user", "--uid", str(uid), "--gid", str(gid)]
 
     def port_open(self, port: int) -> bool:

@@ -10,12 +10,17 @@ from typing import Any, ClassVar
 from backend_implementor.processes import clean_output, group_alive, kill_group, unwatch, watch
 from backend_implementor.tools.base import Tool, ToolContext, ToolError
 from backend_implementor.tools.env import scrubbed_env
+from backend_implementor.tools.isolation import LEFT_BEHIND, isolation
 from backend_implementor.tools.process import OutputCapture
 
 MAX_TIMEOUT = 3600.0
 OUTPUT_HEAD_BYTES = 10_000
 OUTPUT_TAIL_BYTES = 10_000
 OUTPUT_MAX_LINES = 400  # 200 head + 200 tail
+LEFT_BEHIND_NOTE = (
+    "[note: the command left background processes running; they were stopped when it ended. "
+    "Use the service tool for servers and other long-lived processes.]"
+)
 
 
 def command_env(ctx: ToolContext) -> dict[str, str]:
@@ -30,7 +35,9 @@ def command_argv(ctx: ToolContext, command: str) -> list[str]:
     if ctx.sandbox == "bwrap":
         if ctx.sandbox_runner is None:
             raise ToolError("the bwrap sandbox is not set up (build the tools with build_tools)")
-        argv = ctx.sandbox_runner.wrap(argv)
+        return ctx.sandbox_runner.wrap(argv)
+    if ctx.isolate:
+        return [*isolation().prefix, *argv]
     return argv
 
 
@@ -96,17 +103,18 @@ class Bash(Tool):
             raise
         if code is not None and group_alive(proc.pid):
             kill_group(proc.pid, proc)
-            notes.append(
-                "[note: the command left background processes running; they were stopped when it ended. "
-                "Use the service tool for servers and other long-lived processes.]"
-            )
+            notes.append(LEFT_BEHIND_NOTE)
         elif code is not None:
             unwatch(proc.pid)
         if not capture.join(timeout=5):
             notes.append(
                 "[note: a process that left the process group still holds the output open; it may be cut]"
             )
-        output = clean_output(capture.render()).rstrip("\n") or "(no output)"
+        output = clean_output(capture.render())
+        if LEFT_BEHIND in output:  # said by isolation's pid 1, which stopped them
+            output = output.replace(f"\n{LEFT_BEHIND}\n", "").replace(LEFT_BEHIND, "")
+            notes.insert(0, LEFT_BEHIND_NOTE)
+        output = output.rstrip("\n") or "(no output)"
         tail = ("\n" + "\n".join(notes)) if notes else ""
         if code is None:
             raise ToolError(
@@ -116,6 +124,11 @@ class Bash(Tool):
             )
         if code < 0:
             raise ToolError(f"command was killed by {_signal_name(code)}. Output:\n{output}{tail}")
+        if 128 < code < 160 and self.ctx.sandbox == "none" and self.ctx.isolate and isolation().available:
+            # isolation's pid 1 reports a death by signal N as 128 + N, as the shell does
+            raise ToolError(
+                f"command was killed by {_signal_name(128 - code)} (exit code {code}). Output:\n{output}{tail}"
+            )
         if code != 0:
             raise ToolError(f"command failed with exit code {code}. Output:\n{output}{tail}")
         return f"{output}{tail}\n[exit code 0]"
