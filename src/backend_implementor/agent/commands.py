@@ -101,6 +101,7 @@ def run_command(
     from backend_implementor.agent.display import RunDisplay
     from backend_implementor.agent.loop import Limits
     from backend_implementor.agent.run import RunOptions, execute
+    from backend_implementor.processes import guard_this_process, stop_adopted
 
     if sandbox not in ("none", "bwrap"):
         raise _fail(f"--sandbox must be 'none' or 'bwrap', not {sandbox!r}")
@@ -127,10 +128,13 @@ def run_command(
         verify_stages=verify_stages,
     )
     display = RunDisplay(err if json_out else console, verbose)
+    guard_this_process()  # this process holds the API keys: nothing the model runs may read them
     try:
         result = execute(options, display)
     except UsageError as exc:
         raise _fail(str(exc)) from None
+    finally:
+        stop_adopted()  # whatever escaped its process group and namespace, e.g. from verify's commands
     if json_out:
         console.print_json(json.dumps(result.to_dict(), default=str))
     else:
