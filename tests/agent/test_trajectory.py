@@ -17,7 +17,7 @@ def test_secret_values_picked_by_variable_name():
         "DEPLOY_KEY": "deploy-key-value",
         "UNREMARKABLE_NAME": "sk-proj-abcdefghijklmnop1234",  # a known key format, whatever the name
     }
-    assert set(secret_values(env)) == {
+    assert {v for v in secret_values(env) if v in env.values()} == {
         "sk-live-abcdef123",
         "ghp_123456789",
         "hunter22222",
@@ -25,6 +25,25 @@ def test_secret_values_picked_by_variable_name():
         "deploy-key-value",
         "sk-proj-abcdefghijklmnop1234",
     }
+
+
+def test_encoded_secrets_are_redacted_too(tmp_path):
+    import base64
+    import subprocess
+
+    key = "sk-proj-abcdefghijklmnopqrstuvwx"
+    t = Trajectory.create(tmp_path, {"OPENAI_API_KEY": key})
+    echoed = subprocess.run(  # what `echo $KEY | base64` and `| xxd -p` would show the model
+        ["bash", "-c", f"echo {key} | base64 -w0; echo; printf %s {key} | od -An -tx1 | tr -d ' \n'"],
+        capture_output=True,
+        text=True,
+    ).stdout
+    t.append({"type": "step", "content": echoed, "b64": base64.urlsafe_b64encode(key.encode()).decode()})
+    raw = t.path.read_text()
+    assert key not in raw
+    for line in echoed.splitlines():
+        assert line[:40] not in raw
+    assert base64.urlsafe_b64encode(key.encode()).decode()[:40] not in raw
 
 
 def test_redaction_reaches_nested_values_and_disk(tmp_path):

@@ -188,6 +188,14 @@ SECRETS = {
     "INNOCENT_NAME": "ghp_abcdefghijklmnopqrstuvwxyz0123456789",  # caught by its value
     "JWT_SIGNING_KEY": "jwtsigningvalue",
     "GOOGLE_APPLICATION_CREDENTIALS": "/home/me/creds.json",
+    "DATABASE_URL": "postgres://app:hunter2hunter2@db.internal:5432/app",  # a password in the URL
+    "REDIS_URL": "redis://:redispassword@127.0.0.1:6379/0",
+    "MYSQL_PWD": "mysqlpwdvalue",
+    "SMTP_PASS": "smtppassvalue",
+    "SENTRY_DSN": "https://abc123def456@o1.ingest.sentry.io/1",
+    "PLAIN_LOOKING": "sk_live_abcdefghijklmnop",  # Stripe, by value
+    "SOME_PEM": "-----BEGIN OPENSSH PRIVATE KEY-----\nabc\n",
+    "GROQ_LIKE": "gsk_abcdefghijklmnopqrstuvwxyz",
 }
 KEPT = {
     "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
@@ -202,7 +210,17 @@ def test_secret_detection(name: str, value: str) -> None:
 
 
 @pytest.mark.parametrize(
-    ("name", "value"), [*KEPT.items(), ("HOME", "/root"), ("PORT", "3000"), ("KEYBOARD", "us")]
+    ("name", "value"),
+    [
+        *KEPT.items(),
+        ("HOME", "/root"),
+        ("PORT", "3000"),
+        ("KEYBOARD", "us"),
+        ("PWD", "/work"),
+        ("OLDPWD", "/"),
+        ("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres"),  # no password in it
+        ("HTTP_PROXY_URL", "http://proxy:3128"),
+    ],
 )
 def test_ordinary_variables_are_kept(name: str, value: str) -> None:
     assert not is_secret(name, value)

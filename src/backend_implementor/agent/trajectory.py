@@ -7,6 +7,7 @@ the environment are replaced before anything reaches the disk.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import re
@@ -31,7 +32,23 @@ def secret_values(environ: Mapping[str, str]) -> list[str]:
     Very short values are kept: redacting "1" or "yes" everywhere would garble the record, not protect it.
     """
     values = {v for k, v in environ.items() if is_secret(k, v) and len(v) >= 6}
-    return sorted(values, key=len, reverse=True)
+    return sorted(values | {e for v in values for e in _encodings(v)}, key=len, reverse=True)
+
+
+def _encodings(value: str) -> set[str]:
+    """The value as a model that got hold of it might echo it: base64 and hex. A whole-group base64
+    prefix (and the hex) is also found inside the encoding of the value plus a newline (`echo $KEY |
+    base64`). Keys never reach commands (tools.env); this keeps an accident out of the record too."""
+    raw = value.encode()
+    if len(raw) < 12:
+        return set()
+    head = raw[: len(raw) // 3 * 3]
+    return {
+        base64.b64encode(head).decode(),
+        base64.urlsafe_b64encode(head).decode(),
+        raw.hex(),
+        raw.hex().upper(),
+    }
 
 
 def redact(value: Any, secrets_: Iterable[str]) -> Any:
