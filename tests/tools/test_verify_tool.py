@@ -74,3 +74,32 @@ def test_project_code_run_by_verify_never_sees_api_keys(tmp_path, monkeypatch):
     ctx = ToolContext(workspace=tmp_path, run_dir=tmp_path / ".bimpl" / "runs" / "r")
     out = build_tools(ctx, ["verify"])["verify"]({"stages": "test"})
     assert "key=[] setting=[visible]" in out
+
+
+def test_project_commands_run_by_verify_are_confined_like_bash(tmp_path):
+    import os
+    import secrets
+    import subprocess
+    import sys
+
+    from tool_helpers import running_with
+
+    from backend_implementor.tools.isolation import isolation
+
+    if not isolation().available:
+        pytest.skip(f"no PID namespaces here: {isolation().reason}")
+    holder = subprocess.Popen(  # stands in for bimpl, with a key in its environment
+        [sys.executable, "-c", "import time; time.sleep(60)"],
+        env={**os.environ, "OPENAI_API_KEY": "sk-MARKMARKMARKMARKMARKMARK"},
+    )
+    mark = f"300.{secrets.randbelow(10**6)}"
+    script = f"setsid sleep {mark} & cat /proc/{holder.pid}/environ; ls /proc | grep -c '^[0-9]'; exit 1"
+    (tmp_path / "package.json").write_text(json.dumps({"name": "p", "scripts": {"test": script}}))
+    ctx = ToolContext(workspace=tmp_path, run_dir=tmp_path / ".bimpl" / "runs" / "r")
+    try:
+        out = build_tools(ctx, ["verify"])["verify"]({"stages": "test"})
+    finally:
+        holder.kill()
+        holder.wait()
+    assert "- test: failed" in out and "MARKMARK" not in out and "No such file" in out
+    assert running_with(f"sleep {mark}") == []

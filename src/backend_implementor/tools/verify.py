@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from backend_implementor.tools.base import Tool, ToolContext, ToolError
+from backend_implementor.tools.isolation import isolation
 from backend_implementor.tools.shell import command_env
 from backend_implementor.tools.workspace import resolve_in_workspace
 
@@ -77,6 +78,8 @@ def run_verify(ctx: ToolContext, root: Path, stages: list[str] | None, fuzz_time
             fuzz_time=fuzz_time,
             out_dir=out_dir,
             base_env=command_env(ctx),
+            # and run in a PID namespace as bash does: they must not read bimpl's keys or outlive it
+            confine=isolation().prefix if ctx.isolate else (),
             progress=ctx.progress,
         )
         return verify_project(root, options)

@@ -98,6 +98,7 @@ class VerifyOptions:
     # What the project's commands and server start from; None = this process's environment. The agent
     # passes its scrubbed environment, so code the model wrote never sees the user's API keys.
     base_env: dict[str, str] | None = None
+    confine: tuple[str, ...] = ()  # argv prefix for the project's commands and server (the agent's namespace)
     progress: ProgressFn | None = None
 
 
@@ -208,6 +209,7 @@ def _stage_install(run: _Run, project: Project) -> StageResult:
         log_path=run.out / "install.log",
         timeout_s=run.opts.install_timeout,
         base_env=run.opts.base_env,
+        confine=run.opts.confine,
     )
     if res.ok:
         return StageResult("install", "passed", detail=res.cmd, log=str(res.log_path))
@@ -284,6 +286,7 @@ def _stage_build(run: _Run, project: Project) -> StageResult:
             log_path=logs[i],
             timeout_s=run.opts.build_timeout,
             base_env=run.opts.base_env,
+            confine=run.opts.confine,
             cancel=run.cancel,
         )
 
@@ -356,6 +359,7 @@ def _stage_test(run: _Run, project: Project) -> StageResult:
         log_path=run.out / "test.log",
         timeout_s=run.opts.test_timeout,
         base_env=run.opts.base_env,
+        confine=run.opts.confine,
         cancel=run.cancel,
     )
     if res.error or res.timed_out:
@@ -910,6 +914,7 @@ def _boot_and_probe(run: _Run, project: Project) -> None:
             log_path=run.out / f"server{len(servers) or ''}.log",
             env=_server_env(run),
             base_env=run.opts.base_env,
+            confine=run.opts.confine,
         )
         servers.append(s)
         return s
@@ -945,6 +950,7 @@ def _boot_and_probe(run: _Run, project: Project) -> None:
                 log_path=run.out / f"server-restart{len(servers)}.log",
                 env=_server_env(run),
                 base_env=run.opts.base_env,
+                confine=run.opts.confine,
             )
             servers.append(s2)
             try:

@@ -52,6 +52,12 @@ def child_env(
     return env
 
 
+def confined(cmd: Sequence[str] | str, confine: Sequence[str]) -> list[str]:
+    """The argv to start: a string is a shell command line (run by /bin/sh, as shell=True would)."""
+    argv = ["/bin/sh", "-c", cmd] if isinstance(cmd, str) else list(cmd)
+    return [*confine, *argv]
+
+
 def run_cmd(
     cmd: Sequence[str] | str,
     *,
@@ -62,11 +68,13 @@ def run_cmd(
     base_env: Mapping[str, str] | None = None,
     display: str | None = None,
     cancel: threading.Event | None = None,
+    confine: Sequence[str] = (),
 ) -> CmdResult:
     """Run to completion with output to `log_path`; the group is killed on timeout or interruption.
 
     `display` replaces the command line in logs and results (to keep secrets out of them). `cancel` lets
-    another thread stop a command run in a worker thread (Ctrl-C only reaches the main thread)."""
+    another thread stop a command run in a worker thread (Ctrl-C only reaches the main thread).
+    `confine` is an argv prefix the command runs under (the agent's PID namespace: tools.isolation)."""
     shell = isinstance(cmd, str)
     shown = display or (cmd if shell else " ".join(cmd))
     log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -76,9 +84,8 @@ def run_cmd(
         log.flush()
         try:
             proc = subprocess.Popen(
-                cmd,
+                confined(cmd, confine),
                 cwd=cwd,
-                shell=shell,
                 env=child_env(env, base_env),
                 stdin=subprocess.DEVNULL,
                 stdout=log,
@@ -151,6 +158,7 @@ class Server:
         env: Mapping[str, str] | None = None,
         base_env: Mapping[str, str] | None = None,
         host: str = "127.0.0.1",
+        confine: Sequence[str] = (),
     ) -> None:
         self.cmd = cmd
         self.cwd = cwd
@@ -159,6 +167,7 @@ class Server:
         self.log_path = log_path
         self.env = dict(env or {})
         self.base_env = base_env
+        self.confine = tuple(confine)
         self.proc: subprocess.Popen | None = None
         self._log = None
 
@@ -177,9 +186,8 @@ class Server:
         env = {"PORT": str(self.port), "HOST": self.host, "NODE_ENV": "test", **self.env}
         try:
             self.proc = subprocess.Popen(
-                self.cmd,
+                confined(self.cmd, self.confine),
                 cwd=self.cwd,
-                shell=True,
                 env=child_env(env, self.base_env),
                 stdin=subprocess.DEVNULL,
                 stdout=self._log,
