@@ -96,7 +96,9 @@ def test_finish_ends_run_with_summary_and_observations_are_recorded(tmp_path):
     # the model saw the first observation on its second turn
     assert model.seen[1][-1] == {"role": "tool", "tool_call_id": "c1", "name": "echo", "content": "echo: hi"}
     records = trajectory.records()
-    assert [r["step"] for r in records] == [1, 2, 3]
+    assert [(r["type"], r["step"]) for r in records] == [
+        (kind, n) for n in (1, 2, 3) for kind in ("pending", "step")
+    ]
 
 
 def test_tool_bug_becomes_observation_not_crash(tmp_path):
@@ -356,3 +358,25 @@ def test_huge_arguments_and_observations_are_cut_in_history_and_trajectory(tmp_p
     assert len(observation) < 200_000 and "chars elided" in observation
     # what the tool received was the whole argument
     assert observation.startswith("echo: xxx") and observation.endswith("xxx")
+
+
+def test_a_step_interrupted_while_its_calls_ran_is_answered_as_interrupted(tmp_path):
+    from backend_implementor.agent.loop import INTERRUPTED, interrupted_step
+
+    agent, _, trajectory = make_agent(tmp_path, [reply(call("echo", 1, text="a"), cost=0.1)])
+    state = start_state()
+    trajectory.append({"type": "start", "messages": list(state.messages)})
+    agent.run(state)  # step 1 completes, then the script ends
+    assert interrupted_step(trajectory.records()) is None
+    # A second step whose calls were running when the process died: only its marker is on disk.
+    message = reply(call("echo", 2, text="b"), call("echo", 3, text="c")).assistant_message()
+    trajectory.append({"type": "pending", "step": 2, "message": message, "usage": vars(Usage(7, 3, 0.05))})
+    record = interrupted_step(trajectory.records())
+    assert record["step"] == 2 and record["messages"][0] == message
+    assert [m["content"] for m in record["messages"][1:]] == [INTERRUPTED, INTERRUPTED]
+    assert [m["tool_call_id"] for m in record["messages"][1:]] == ["c2", "c3"]
+    trajectory.append(record)
+    rebuilt = RunState.from_records(trajectory.records())
+    assert rebuilt.steps == 2 and rebuilt.usage.cost == pytest.approx(0.15)
+    assert rebuilt.messages[-1]["content"] == INTERRUPTED
+    assert interrupted_step(trajectory.records()) is None

@@ -43,10 +43,11 @@ def workspace(tmp_path):
     return ws
 
 
-def run_records(ws: Path) -> tuple[str, list[dict]]:
+def run_records(ws: Path, pending: bool = False) -> tuple[str, list[dict]]:
+    """The run's trajectory records; without `pending`, the markers written before each step's calls."""
     (run_dir,) = (ws / ".bimpl" / "runs").iterdir()
-    lines = (run_dir / "trajectory.jsonl").read_text().splitlines()
-    return run_dir.name, [json.loads(line) for line in lines]
+    records = [json.loads(line) for line in (run_dir / "trajectory.jsonl").read_text().splitlines()]
+    return run_dir.name, [r for r in records if pending or r["type"] != "pending"]
 
 
 def test_scripted_run_edits_files_and_reports(tmp_path, workspace):
@@ -154,17 +155,14 @@ def background_run(script_path: Path, workspace: Path) -> Iterator[subprocess.Po
             os.killpg(proc.pid, signal.SIGKILL)
 
 
-def test_kill_9_mid_run_then_resume_reaches_same_end_state(tmp_path, workspace):
+def test_kill_9_mid_run_then_resume_tells_the_model_the_step_was_interrupted(tmp_path, workspace):
     entries = [
         tool("write_file", path="a.txt", content="a\n"),
-        tool("bash", command="sleep 4; echo slow > slow.txt"),
+        tool("bash", command="echo started >> log.txt; sleep 4; echo slow > slow.txt"),
         tool("write_file", path="b.txt", content="b\n"),
         tool("finish", summary="all written"),
     ]
     path = script(tmp_path, entries)
-    reference = tmp_path / "reference"
-    reference.mkdir()
-    assert bimpl("run", "--model", f"scripted:{path}", "-w", str(reference), "t").returncode == 0
 
     with background_run(path, workspace) as proc:
         deadline = time.monotonic() + 30
@@ -178,17 +176,21 @@ def test_kill_9_mid_run_then_resume_reaches_same_end_state(tmp_path, workspace):
         time.sleep(0.5)  # inside the slow bash step now
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(timeout=10)
-    run_id, records = run_records(workspace)
-    assert records[-1]["type"] == "step" and records[-1]["step"] == 1
+    run_id, records = run_records(workspace, pending=True)
+    assert [(r["type"], r["step"]) for r in records[-2:]] == [("step", 1), ("pending", 2)]
     assert not (workspace / "b.txt").exists()
 
     result = bimpl("run", "--resume", run_id, "-w", str(workspace))
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "resuming at step 2" in result.stdout
-    for name in ("a.txt", "slow.txt", "b.txt"):
-        assert (workspace / name).read_text() == (reference / name).read_text()
+    assert "resuming at step 3" in result.stdout
+    # The interrupted bash call is not run again: the model is told it may have partly run.
+    assert (workspace / "log.txt").read_text() == "started\n" and not (workspace / "slow.txt").exists()
+    assert (workspace / "a.txt").read_text() == "a\n" and (workspace / "b.txt").read_text() == "b\n"
     _, records = run_records(workspace)
     assert [r.get("step") for r in records if r["type"] == "step"] == [1, 2, 3, 4]
+    (interrupted,) = [r for r in records if r.get("interrupted")]
+    assert interrupted["step"] == 2
+    assert interrupted["messages"][1]["content"].startswith("Interrupted: the run stopped while this call")
     assert records[-1] == {"type": "end", "exit_status": "finished", "message": "all written", "steps": 4}
     again = bimpl("run", "--resume", run_id, "-w", str(workspace))
     assert again.returncode == 2 and "already finished" in again.stderr

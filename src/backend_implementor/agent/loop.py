@@ -143,6 +143,47 @@ class RunState:
         return state
 
 
+INTERRUPTED = (
+    "Interrupted: the run stopped while this call was running, so it may have partly run. Check its "
+    "effects (files, processes, the database) before repeating it."
+)
+
+
+def interrupted_step(records: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The step record to append on resume when the run died running a step's tool calls: its
+    assistant message, and every call answered as interrupted. None when the last step completed."""
+    pending, last = None, None
+    for record in records:
+        if record.get("type") == "pending":
+            pending = record
+        elif record.get("type") == "step":
+            last = record
+            if pending is not None and record["step"] >= pending["step"]:
+                pending = None
+    if pending is None:
+        return None
+    message = pending["message"]
+    usage = Usage(**pending.get("usage", {}))
+    total = Usage(**last["usage_total"]) if last else Usage()
+    total.add(usage)
+    answers = [
+        {"role": "tool", "tool_call_id": c["id"], "name": c["function"]["name"], "content": INTERRUPTED}
+        for c in message.get("tool_calls") or []
+    ]
+    return {
+        "type": "step",
+        "step": pending["step"],
+        "messages": [message, *answers],
+        "usage": vars(usage),
+        "usage_total": vars(total),
+        "elapsed": last["elapsed"] if last else 0.0,
+        "format_errors": 0,
+        "verify_failures": last.get("verify_failures", 0) if last else 0,
+        "fingerprint": f"interrupted:{pending['step']}",
+        "interrupted": True,
+    }
+
+
 @dataclass
 class StepEvent:
     """What the display shows after a step."""
@@ -230,6 +271,10 @@ class Agent:
 
         calls = [ToolCall(c.id, c.name, _kept_arguments(c.arguments)) for c in response.tool_calls]
         new: list[dict[str, Any]] = [ModelResponse(response.text, calls, response.usage).assistant_message()]
+        if calls:  # a run killed while they run resumes knowing they may have partly run
+            self.trajectory.append(
+                {"type": "pending", "step": step, "message": new[0], "usage": vars(response.usage)}
+            )
         results: list[tuple[ToolCall, str, bool]] = []
         finish: Finished | None = None
         finish_called = False

@@ -16,7 +16,7 @@ from backend_implementor.agent import changes, deliverables
 from backend_implementor.agent.approval import Approver
 from backend_implementor.agent.definition import AgentDefinition, resolve_definition
 from backend_implementor.agent.errors import AgentExit, UsageError
-from backend_implementor.agent.loop import Agent, Limits, RunState, StepEvent
+from backend_implementor.agent.loop import Agent, Limits, RunState, StepEvent, interrupted_step
 from backend_implementor.agent.trajectory import Trajectory
 from backend_implementor.models.base import Model, ToolCall
 
@@ -172,6 +172,10 @@ def _resume(
     options.verify_stages = options.verify_stages or saved.get("verify_stages")
     model_ = _load_model(options)
     trajectory.append({"type": "resume", "at": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
+    interrupted = interrupted_step(records)
+    if interrupted is not None:
+        trajectory.append(interrupted)
+        records.append(interrupted)
     return trajectory, definition, options, RunState.from_records(records), model_
 
 
