@@ -257,12 +257,39 @@ def test_usage_errors_are_one_clear_line(workspace, args, message, monkeypatch):
     assert "Traceback" not in result.stderr + result.stdout
 
 
+@pytest.mark.parametrize(
+    ("model", "variable"),
+    [("openai/gpt-5", "OPENAI_API_KEY"), ("anthropic/claude-sonnet-4-5", "ANTHROPIC_API_KEY")],
+)
+def test_a_missing_api_key_is_a_usage_error_before_any_run(workspace, model, variable):
+    env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
+    result = subprocess.run(
+        [*BIMPL, "run", "--model", model, "-w", str(workspace), "add a health endpoint"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert f"{model} needs an API key: set {variable}" in result.stderr
+    assert "Traceback" not in result.stderr and "--resume" not in result.stdout + result.stderr
+    assert not (workspace / ".bimpl").exists()
+
+
 def test_bad_script_file_is_a_clear_error(tmp_path, workspace):
     bad = tmp_path / "bad.yaml"
     bad.write_text("- tool_calls: [{arguments: {}}]\n")
     result = bimpl("run", "--model", f"scripted:{bad}", "-w", str(workspace), "t")
     assert result.returncode != 0 and "Traceback" not in result.stderr
     assert "bad.yaml" in result.stderr + result.stdout
+
+
+def test_agents_show_our_sectioned_example():
+    example = Path(__file__).resolve().parents[2] / "examples" / "agents" / "api-hardener.md"
+    result = bimpl("agents", "show", str(example))
+    assert result.returncode == 0, result.stderr
+    assert "Tools (5): read_file, edit_file, write_file, bash, verify" in result.stdout
+    assert "Deliverables (3)" in result.stdout and "#security" in result.stdout
 
 
 def test_agents_show_seed_and_list():

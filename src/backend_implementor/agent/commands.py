@@ -60,7 +60,7 @@ def run_command(
     sandbox: str = typer.Option(
         "none",
         "--sandbox",
-        help="none (default: bash runs unconfined as you) or bwrap (bubblewrap: read-only root, writable workspace, loopback only).",
+        help="none (default: commands run as you with your files and network, each in its own PID and user namespace, so they cannot see bimpl or outlive the run) or bwrap (also bubblewrap: read-only root, writable workspace, loopback only; verify's install stage fetches packages).",
     ),
     command_timeout: float = typer.Option(
         120, "--command-timeout", min=1, help="Default timeout in seconds for one bash call."

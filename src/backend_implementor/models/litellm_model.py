@@ -105,6 +105,8 @@ class LitellmModel:
             # Local OpenAI-compatible servers (vLLM, llama.cpp, LM Studio) ignore the key but the client
             # refuses to send a request without one; a server that does check answers 401, reported as such.
             self.api_key = "sk-no-key"
+        if self.api_key is None and not api_base:
+            _check_key(litellm, self.name)
         info = _model_info(litellm, self.name)
         self.context_window = context_window or (
             (info.get("max_input_tokens") or info.get("max_tokens")) if info else None
@@ -144,6 +146,9 @@ class LitellmModel:
                     ) from None
                 shrunk_after_overflow, prompt = True, smaller
             except Exception as e:
+                if _unreachable(e):  # nothing listens there: retrying for a minute would not help
+                    where = self.api_base or f"the {self.provider} API"
+                    raise ModelError(f"{self.name}: cannot connect to {where}: {_unreachable(e)}") from None
                 if not _retryable(litellm, e):
                     raise ModelError(_describe(self.name, litellm, e)) from None
                 if attempt >= self.max_retries:
@@ -315,9 +320,33 @@ def _resolve_name(litellm: Any, name: str, api_base: str | None) -> tuple[str, s
         pass
     if api_base:  # any name works against an OpenAI-compatible server
         return f"openai/{name}", "openai"
+    provider = name.split("/", 1)[0] if "/" in name else ""
+    if provider:
+        known = sorted(str(getattr(p, "value", p)) for p in litellm.provider_list)
+        raise ModelError(
+            f"unknown provider {provider!r} in {name!r}; known providers: {', '.join(known)} "
+            "(or give --api-base for an OpenAI-compatible server)"
+        )
     raise ModelError(
         f"unknown model {name!r}: name it PROVIDER/MODEL, e.g. anthropic/claude-sonnet-4-5, openai/gpt-4o, "
         "ollama/qwen2.5-coder, or give --api-base for an OpenAI-compatible server (or use scripted:FILE)"
+    )
+
+
+def _check_key(litellm: Any, name: str) -> None:
+    """ModelError naming the variable when the provider's API key is not set: before any run starts,
+    not as a failed first turn. Only key variables count: ollama's optional OLLAMA_API_BASE or AWS
+    credentials that may come from ~/.aws do not."""
+    try:
+        found = litellm.validate_environment(model=name)
+    except Exception:
+        return
+    missing = [k for k in found.get("missing_keys") or [] if re.search(r"(API_KEY|_TOKEN)$", k)]
+    if found.get("keys_in_environment") or not missing:
+        return
+    raise ModelError(
+        f"{name} needs an API key: set {' or '.join(missing)} in the environment "
+        f"(e.g. export {missing[0]}=...), or give --api-base for a local server"
     )
 
 
@@ -344,6 +373,20 @@ def _retryable(litellm: Any, error: Exception) -> bool:
     return not _client_side(error)
 
 
+def _unreachable(error: BaseException) -> str:
+    """'connection refused' or the name lookup failure when the cause chain holds one, else ''."""
+    import socket
+
+    link: BaseException | None = error
+    while link is not None:
+        if isinstance(link, ConnectionRefusedError):
+            return "connection refused"
+        if isinstance(link, socket.gaierror):
+            return f"cannot resolve the host name ({link.strerror or link})"
+        link = link.__cause__ or link.__context__
+    return ""
+
+
 def _client_side(error: BaseException) -> bool:
     """litellm reports client-side mistakes (e.g. a missing API key) as HTTP 500 too; the cause chain
     then holds the provider SDK's bare error class, raised before any request was made."""
@@ -361,7 +404,7 @@ def _describe(name: str, litellm: Any, error: Exception) -> str:
     hints = [
         (
             litellm.AuthenticationError,
-            "authentication failed; check the provider's API key (e.g. OPENAI_API_KEY)",
+            "authentication failed; check the provider's API key",
         ),
         (litellm.PermissionDeniedError, "permission denied by the provider"),
         (litellm.NotFoundError, "not found; check the model name and --api-base"),
