@@ -225,6 +225,46 @@ def test_kill_9_mid_run_stops_the_services_it_started(tmp_path, workspace):
         assert not port_open("127.0.0.1", port), "the dev server outlived bimpl"
 
 
+def test_kill_9_mid_run_leaves_no_detached_process(tmp_path, workspace):
+    from backend_implementor.tools.isolation import isolation
+
+    if not isolation().available:
+        pytest.skip(f"no PID namespaces here: {isolation().reason}")
+    mark = f"300.{os.getpid()}{int(time.time()) % 10000}"
+    command = (
+        f"setsid sleep {mark} & (setsid bash -c 'trap \"\" TERM HUP; sleep {mark}' &); "
+        "echo detached > detached.txt; sleep 30"
+    )
+    entries = [tool("bash", command=command), tool("finish", summary="never reached")]
+    with background_run(script(tmp_path, entries), workspace) as proc:
+        deadline = time.monotonic() + 30
+        while not (workspace / "detached.txt").exists():
+            assert time.monotonic() < deadline and proc.poll() is None, "the command never ran"
+            time.sleep(0.1)
+        assert len(_sleepers(mark)) == 2
+        os.kill(proc.pid, signal.SIGKILL)  # no cleanup code of bimpl's can run: the watchdog's job
+        proc.wait(timeout=10)
+        deadline = time.monotonic() + 20
+        while _sleepers(mark) and time.monotonic() < deadline:
+            time.sleep(0.1)
+    assert _sleepers(mark) == [], "a setsid process outlived bimpl"
+
+
+def _sleepers(mark: str) -> list[str]:
+    found = []
+    for entry in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as fh:
+                cmdline = fh.read()
+            with open(f"/proc/{entry}/stat") as fh:
+                zombie = fh.read().rsplit(")", 1)[1].split()[0] == "Z"
+        except (OSError, IndexError):
+            continue
+        if cmdline.startswith(b"sleep\0" + mark.encode()) and not zombie:
+            found.append(entry)
+    return found
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
