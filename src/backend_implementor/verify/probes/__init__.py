@@ -16,18 +16,26 @@ from ..findings import Finding, ProbeResult
 from . import (
     auth_missing,
     body_size,
+    bounds,
+    cookie_flags,
+    csrf,
     error_leak,
+    exposure,
+    function_authz,
     headers,
     idor,
     injection,
     jwt_tamper,
     mass_assignment,
+    open_redirect,
     password_storage,
     path_traversal,
     rate_limit,
     robustness,
     same_token,
+    session_fixation,
     sqli,
+    ssrf,
     xss,
 )
 from .base import BudgetExceeded, Context, ServerDown
@@ -39,10 +47,18 @@ PROBES = (
     headers,
     auth_missing,
     idor,
+    function_authz,
     jwt_tamper,
     same_token,
+    cookie_flags,
+    csrf,
+    session_fixation,
     mass_assignment,
+    bounds,
+    exposure,
     xss,
+    open_redirect,
+    ssrf,
     path_traversal,
     injection,
     sqli,
@@ -110,6 +126,8 @@ def run_probes(
             leaks.append((exchange, hit))
 
     ctx.observers.append(passive_leak)
+    watch = exposure.Watch(ctx)
+    ctx.observers.append(watch)
     try:
         if not ctx.alive():
             say("probes: the server is not answering; nothing probed")
@@ -152,6 +170,10 @@ def run_probes(
         for r in run.results:
             if r.id == error_leak.ID and r.outcome != "found":
                 r.outcome, r.detail = "found", "seen in an answer to another probe"
+    if exposure.report(ctx, watch):
+        for r in run.results:
+            if r.id == exposure.ID and r.outcome != "found":
+                r.outcome, r.detail = "found", "; ".join(what for what, _ in watch.hits)[:300]
     if any(f.id == robustness.ID for f in ctx.findings):
         for r in run.results:
             if r.id == robustness.ID:

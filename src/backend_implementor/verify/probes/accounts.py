@@ -293,23 +293,33 @@ class Accounts:
 
     # ---- logging in -----------------------------------------------------------------------------------
     def login_request(
-        self, ident: str, password: str, *, retry_429: bool = True
+        self,
+        ident: str,
+        password: str,
+        *,
+        retry_429: bool = True,
+        extra: dict | None = None,
+        cookies: dict[str, str] | None = None,
     ) -> tuple[httpx.Response | None, dict[str, str]]:
-        """One login attempt; returns the answer and the cookies a login page set before it."""
+        """One login attempt (with `extra` fields, e.g. `next`, and the `cookies` a browser already had);
+        returns the answer and the cookies sent with it."""
         cfg = self.cfg
         assert cfg is not None
         self.ctx.remember_secret(password)
-        body = cfg.login_body(ident, password)
-        pre_cookies: dict[str, str] = {}
+        body = {**cfg.login_body(ident, password), **(extra or {})}
+        pre_cookies: dict[str, str] = dict(cookies or {})
         if cfg.login_encoding == "form":
-            hidden, pre_cookies = self._form_page(cfg.login_path)
+            hidden, page_cookies = self._form_page(cfg.login_path, pre_cookies)
+            pre_cookies = {**pre_cookies, **page_cookies}
             body = {**hidden, **body}
         resp = self._post(cfg.login_path, body, cfg.login_encoding, cookies=pre_cookies, retry_429=retry_429)
         return resp, pre_cookies
 
-    def _form_page(self, path: str) -> tuple[dict[str, str], dict[str, str]]:
+    def _form_page(
+        self, path: str, cookies: dict[str, str] | None = None
+    ) -> tuple[dict[str, str], dict[str, str]]:
         """The hidden fields (a CSRF token) and cookies of the HTML form a browser would show first."""
-        page = self.ctx.request("GET", path, quiet=True, retry_429=False)
+        page = self.ctx.request("GET", path, quiet=True, retry_429=False, cookies=cookies)
         if not is_html(page):
             return {}, {}
         return hidden_fields(page.text), dict(page.cookies)
@@ -346,6 +356,7 @@ class Accounts:
                            and not is_confirm_field(k) and ("mail" in k.lower() or IDENT_NAME_RE.search(k))})  # fmt: skip
         user = User(ident, password, token=token, cookies=cookies if not token else dict(resp.cookies),
                     register_json=json_of(register_resp), login_json=json_of(resp), fields=fields)  # fmt: skip
+        user.set_cookies = resp.headers.get_list("set-cookie")
         return self._accepted(user, f"POST {cfg.login_path}")
 
     def login_failure(self, resp: httpx.Response | None) -> str | None:

@@ -18,7 +18,7 @@ import httpx
 
 from ..auth import AuthConfig, detect_auth
 from ..findings import Evidence, Finding, Severity
-from ..openapi_doc import Operation, example_value, fill_path, js_pattern, operations
+from ..openapi_doc import Operation, example_value, fill_path, js_pattern, merged_schema, operations
 from .accounts import Accounts, retry_after, text_excerpt
 from .target import ProbeTarget
 
@@ -66,6 +66,7 @@ class User:
     form_extra: dict[str, str] = field(default_factory=dict)  # e.g. the hidden _csrf field of forms
     admin: bool = False
     fields: dict[str, Any] = field(default_factory=dict)  # what identifies them: username, email, ...
+    set_cookies: list[str] = field(default_factory=list)  # the Set-Cookie headers of their login
 
     @property
     def headers(self) -> dict[str, str]:
@@ -164,6 +165,17 @@ def _words(name: str) -> set[str]:
 
 
 _ID_KEY_RE = re.compile(r"(_id|Id|ID)$")
+_OWN_PATH_RE = re.compile(r"/(me|mine|my|self|current|whoami|profile|account|wallet)s?\b", re.I)
+_OWN_WORDS = {"me", "mine", "my", "self", "current", "whoami", "api", "v1", "v2"}
+# Prefixes naming the acting party of a body field (from_account_id) and the other party (to_account_id).
+ACTOR_PREFIX = re.compile(r"^(from|source|src|sender|payer|debit|origin|owner)_?", re.I)
+OTHER_PREFIX = re.compile(
+    r"^(to|target|dest|destination|recipient|payee|credit|receiver|beneficiary)_?", re.I
+)
+
+
+def norm_key(name: str) -> str:
+    return re.sub(r"[^a-z0-9]", "", name.lower())
 
 
 def _kind_named(kinds: list[ResourceKind], name: str) -> ResourceKind | None:
@@ -245,6 +257,8 @@ class Context:
         self.seen_ids: dict[str, Any] = {}  # cart_id, userId, ... from answers: filled into later bodies
         self._secrets: list[str] = []  # passwords and tokens never to appear in evidence
         self.observers: list[Callable[[Exchange, httpx.Response], None]] = []  # passive checks
+        self.last_user: User | None = None  # whom the latest request was sent as (for the observers)
+        self._own: dict[int, dict[str, Any]] = {}  # per user: ids their own records carry (own_values)
         self._form_ops = [
             (op.method, re.compile("^" + re.sub(r"\\{[^}/]+\\}", "[^/]+", re.escape(op.path)) + "$"))
             for op in self.ops
@@ -281,6 +295,9 @@ class Context:
     def remember_secret(self, value: str) -> None:
         if value and len(value) >= 6 and value not in self._secrets:
             self._secrets.append(value)
+
+    def redacted(self, text: str) -> str:
+        return redact(text, self._secrets)
 
     def add(
         self,
@@ -444,6 +461,7 @@ class Context:
         exchange = Exchange(req_text, redact(f"HTTP {resp.status_code}\n{body}", self._secrets))
         if not quiet:
             self.recent.append(exchange)
+        self.last_user = user
         for observe in self.observers:
             observe(exchange, resp)
         return resp
@@ -666,6 +684,89 @@ class Context:
             )
             if ref is not None and ref.id is not None:
                 body[key] = ref.id
+
+    def own_values(self, user: User) -> dict[str, Any]:
+        """Ids of the user's own records, from GETs like /accounts/mine or /me, keyed by normalised name
+        (`accountid` from {"account_id": 7} or from the `id` of /accounts/mine): what a body naming "my
+        account" must carry. Read once per user."""
+        if id(user) in self._own:
+            return self._own[id(user)]
+        found: dict[str, Any] = {}
+        if user.id is not None:
+            found["userid"] = user.id
+        for op in self.get_ops(with_path_params=False):
+            if not _OWN_PATH_RE.search(op.path) or self.is_auth_path(op.path):
+                continue
+            resp = self.request("GET", op.path, params=self.query_values(op, user), user=user, quiet=True)
+            data = json_of(resp) if is_2xx(resp) else None
+            if isinstance(data, list) and data and isinstance(data[0], dict):
+                data = data[0]
+            if not isinstance(data, dict):
+                continue
+            words = [w for w in re.findall(r"[a-z]+", op.path.lower()) if w not in _OWN_WORDS]
+            noun = (words[-1].removesuffix("s") if words else "user") or "user"
+            for k, v in data.items():
+                if isinstance(v, bool) or not isinstance(v, str | int):
+                    continue
+                if k in ("id", "_id", "uuid"):
+                    found.setdefault(noun + "id", v)
+                elif _ID_KEY_RE.search(k):
+                    found.setdefault(norm_key(k), v)
+        self._own[id(user)] = found
+        return found
+
+    def fill_parties(self, body: dict, op: Operation, me: User, other: User | None) -> list[str]:
+        """Fill id fields naming the acting party (`from_account_id`, `account_id`) with `me`'s own ids and
+        those naming the other party (`to_account_id`) with `other`'s. Returns the actor fields filled."""
+        actor = []
+        for key in list(body):
+            if not _ID_KEY_RE.search(key) and not key.lower().endswith("id"):
+                continue
+            bare = norm_key(key)
+            who, name = me, bare
+            if m := OTHER_PREFIX.match(key):
+                who, name = other, norm_key(key[m.end() :])
+            elif m := ACTOR_PREFIX.match(key):
+                name = norm_key(key[m.end() :])
+            if who is None:
+                continue
+            value = self.own_values(who).get(name)
+            if value is not None:
+                body[key] = value
+                if who is me:
+                    actor.append(key)
+        return actor
+
+    def real_path_values(self, op: Operation, user: User | None) -> dict[str, Any]:
+        """Path values naming records that exist (/shops/{shop}/products: a slug from GET /shops), read
+        from the listing at each parameter's prefix, left to right; it stops at the first parameter without
+        a listing to read, so the answer may name only some of them."""
+        values: dict[str, Any] = {}
+        for p in op.path_params:
+            prefix = op.path.split("{" + p.name + "}", 1)[0].rstrip("/")
+            listing = next((o for o in self.get_ops() if o.path.rstrip("/") == prefix), None)
+            if listing is None:
+                break
+            resp = self.request("GET", fill_path(listing.path, values), params=self.query_values(listing, user),
+                                user=user if listing.secured else None, quiet=True)  # fmt: skip
+            items = items_of(json_of(resp)) if is_2xx(resp) else None
+            first = items[0] if items and isinstance(items[0], dict) else None
+            if first is None:
+                break
+            textual = p.schema.get("type") in (None, "string") and not p.schema.get("format")
+            keys = (p.name, "slug", "key", "code", "name", "id", "_id", "uuid") if textual else (
+                p.name, "id", "_id", "uuid")  # fmt: skip
+            by_norm = {norm_key(k): v for k, v in first.items() if isinstance(v, str | int)}
+            value = next((by_norm[norm_key(k)] for k in keys if norm_key(k) in by_norm), None)
+            if value is None:
+                break
+            values[p.name] = value
+        return values
+
+    def props_of(self, op: Operation) -> dict[str, dict]:
+        """The body's properties, each schema with its $refs and allOf resolved."""
+        props = (op.body_schema or {}).get("properties") or {}
+        return {k: merged_schema(self.spec, v) for k, v in props.items()}
 
     def item_path(self, op: Operation, res: Resource) -> str:
         values = self.path_values(op)

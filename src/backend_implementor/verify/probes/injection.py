@@ -1,6 +1,8 @@
-"""OS command injection (CWE-78) and code injection (CWE-94) in query, path and JSON body values.
+"""OS command injection (CWE-78), code injection (CWE-94) and server-side template injection (CWE-1336)
+in query, path and JSON body values.
 
-Each payload makes a shell or the JavaScript engine compute 41*1021 = 41861; only the computed number in
+Each payload makes a shell, the JavaScript engine or a template engine (EJS, nunjucks, Handlebars-likes,
+pug, JS template literals) compute 41*1021 = 41861; only the computed number in
 a response counts, never the payload echoed back (which still reads `41*1021`). A safe arithmetic parser
 rejects the JavaScript function syntax, so calculators done right stay clean. Blind injection (output not
 returned) is out of reach without timing tricks, which are too flaky for a gate."""
@@ -16,7 +18,7 @@ from .base import Context
 ID = "injection"
 CWE = 78  # and 94 for code injection
 SECONDS = 15
-MAX_REQUESTS = 80
+MAX_REQUESTS = 120
 MARKER = "41861"
 SHELL = (
     ";echo $((41*1021))",
@@ -26,12 +28,13 @@ SHELL = (
     "&&echo $((41*1021))",
 )
 CODE = ("(function(){return 41*1021})()", "${(function(){return 41*1021})()}")
+TEMPLATE = ("{{41*1021}}", "<%= 41*1021 %>", "${41*1021}", "#{41*1021}")
 # Names that suggest the value reaches a command line or an evaluator; other strings are tried last.
 HINT = re.compile(
     r"cmd|command|exec|host|ip|addr|domain|url|file|path|dir|name|arg|target|expr|formula|code|script|query|input|q$",
     re.I,
 )
-MAX_FIELDS = 10  # x 7 payloads, within MAX_REQUESTS
+MAX_FIELDS = 10  # x 11 payloads, within MAX_REQUESTS
 
 
 def run(ctx: Context) -> None:
@@ -54,7 +57,7 @@ def run(ctx: Context) -> None:
                     slots.append((op, name, _body_sender(ctx, op, body, name, who)))
     slots.sort(key=lambda slot: not HINT.search(slot[1]))  # names that hint at a command or code first
     for op, name, send in slots[:MAX_FIELDS]:
-        for payloads, report in ((SHELL, _shell), (CODE, _code)):
+        for payloads, report in ((SHELL, _shell), (CODE, _code), (TEMPLATE, _template)):
             for payload in payloads:
                 resp = send(payload)
                 if resp is not None and MARKER in resp.text:
@@ -81,6 +84,18 @@ def _code(ctx: Context, label: str, payload: str) -> None:
         f"Code injection: {label} is evaluated as JavaScript ({payload!r} came back computed)",
         "critical",
         "Never eval/new Function/vm input: parse it (e.g. a small expression parser) against an allow-list.",
+        ctx.evidence(),
+    )
+
+
+def _template(ctx: Context, label: str, payload: str) -> None:
+    ctx.add(
+        "template-injection",
+        1336,
+        f"Server-side template injection: {label} is compiled as a template ({payload!r} came back computed)",
+        "critical",
+        "Never build template source from input: pass input as data to a fixed template "
+        "(ejs.render(tpl, {name}), nunjucks.renderString(tpl, {name})).",
         ctx.evidence(),
     )
 

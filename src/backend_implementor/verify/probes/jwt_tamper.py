@@ -13,6 +13,7 @@ import hashlib
 import hmac
 import json
 import time
+from urllib.parse import unquote
 
 from .base import Context, Exchange, b64url_json, is_2xx, jwt_claims
 
@@ -21,39 +22,33 @@ CWE = 347
 SECONDS = 10
 MAX_REQUESTS = 20
 
-# Secrets seen in tutorials and generated code; checked offline against the token's HMAC.
+# Secrets seen in tutorials, generated code and real apps; each is tried in its usual spellings
+# (SuperSecret, SUPER_SECRET, super-secret, ...) offline against the HMAC of a token or session cookie.
 WEAK_SECRETS = (
-    "secret",
-    "secretkey",
-    "secret-key",
-    "secret_key",
-    "jwt_secret",
-    "jwt-secret",
-    "jwtsecret",
-    "changeme",
-    "change-me",
-    "your-secret-key",
-    "your_secret_key",
-    "yoursecretkey",
-    "supersecret",
-    "super-secret",
-    "supersecretkey",
-    "mysecret",
-    "my-secret",
-    "mysecretkey",
-    "password",
-    "123456",
-    "key",
-    "private",
-    "default",
-    "dev-secret",
-    "development",
-    "test",
-    "keyboard cat",
-    "shhhhh",
-    "s3cr3t",
-    "APP_SECRET",
-)
+    "secret", "secret key", "secret token", "jwt secret", "jwt key", "jwt secret key", "jwt token secret",
+    "token secret", "access token secret", "refresh token secret", "session secret", "cookie secret",
+    "app secret", "api secret", "auth secret", "signing key", "private key", "change me", "change this",
+    "change it", "replace me", "your secret", "your secret key", "your jwt secret", "super secret",
+    "super secret key", "super secret jwt key", "my secret", "my secret key", "my jwt secret", "top secret",
+    "very secret", "not secret", "dev secret", "test secret", "default secret", "password", "passw0rd",
+    "123456", "12345678", "1234567890", "key", "private", "default", "development", "production", "test",
+    "keyboard cat", "shhhhh", "shhhhhhared-secret", "s3cr3t", "s3cr3t key", "app_secret", "node", "express",
+    "qwerty", "admin", "letmein", "abc123", "hello world", "foo", "bar", "foobar", "example",
+)  # fmt: skip
+
+
+def _spellings(phrase: str) -> list[str]:
+    words = phrase.split()
+    out = [phrase, phrase.upper(), phrase.capitalize(), phrase.title()]
+    for sep in ("", "-", "_", "."):
+        for cased in (words, [w.capitalize() for w in words], [w.upper() for w in words]):
+            out.append(sep.join(cased))
+        out.append(words[0] + "".join(w.capitalize() for w in words[1:]))  # camelCase
+    out += [s + suffix for s in list(out[:4]) for suffix in ("!", "1", "123")]
+    return list(dict.fromkeys(out))
+
+
+CANDIDATES = tuple(dict.fromkeys(s for phrase in WEAK_SECRETS for s in _spellings(phrase)))
 
 
 def _b64(data: bytes) -> str:
@@ -95,7 +90,41 @@ def signing_secret(token: str, candidates: tuple[str, ...] | list[str]) -> str |
 
 
 def weak_secret(token: str) -> str | None:
-    return signing_secret(token, WEAK_SECRETS)
+    return signing_secret(token, CANDIDATES)
+
+
+def cookie_secret(value: str, candidates: tuple[str, ...] = CANDIDATES) -> str | None:
+    """The secret of a signed cookie (express-session, cookie-parser: "s:<value>.<base64 HMAC-SHA256>")."""
+    value = unquote(value)
+    if not value.startswith("s:") or "." not in value:
+        return None
+    data, sig = value[2:].rsplit(".", 1)
+    for key in candidates:
+        mac = base64.b64encode(hmac.new(key.encode(), data.encode(), hashlib.sha256).digest()).decode()
+        if hmac.compare_digest(mac.rstrip("="), sig):
+            return key
+    return None
+
+
+def _weak_cookie_secret(ctx: Context, user) -> None:
+    for name, value in user.cookies.items():
+        if cookie_secret(value) is not None:
+            ctx.add(
+                "weak-cookie-secret",
+                CWE,
+                f"Session cookie '{name}' is signed with a guessable secret (found in a list of common secrets)",
+                "critical",
+                "Sign cookies with a long random secret from the environment: anyone who knows the secret "
+                "can forge a signed session id.",
+                ctx.evidence(
+                    Exchange(
+                        f"offline HMAC-SHA256 check of the signed cookie '{name}' against {len(CANDIDATES)} "
+                        "common secrets",
+                        "signature matches one of them (value withheld)",
+                    )
+                ),
+            )
+            return
 
 
 def _check_op(ctx: Context, token_user):
@@ -137,6 +166,8 @@ def _send(ctx: Context, op, user, token: str, shown: str):
 
 def run(ctx: Context) -> None:
     user = ctx.user(0)
+    if user is not None:
+        _weak_cookie_secret(ctx, user)
     claims = jwt_claims(user.token if user else None)
     if user is not None and claims is None:
         ctx.skip(
@@ -155,7 +186,7 @@ def run(ctx: Context) -> None:
             "Sign tokens with a long random secret from the environment (e.g. 32 random bytes).",
             ctx.evidence(
                 Exchange(
-                    f"offline HMAC check of the login token's signature against {len(WEAK_SECRETS)} common secrets",
+                    f"offline HMAC check of the login token's signature against {len(CANDIDATES)} common secrets",
                     "signature matches one of them (value withheld)",
                 )
             ),

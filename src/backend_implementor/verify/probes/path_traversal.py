@@ -12,7 +12,10 @@ CWE = 22
 SECONDS = 10
 MAX_REQUESTS = 40
 
-FILE_PARAM = re.compile(r"file|name|path|doc|template|page|image|img|download|attachment|asset|key|dir", re.I)
+FILE_PARAM = re.compile(
+    r"file|name|path|doc|template|page|image|img|pic|avatar|photo|icon|logo|download|attachment|asset|key|dir",
+    re.I,
+)
 FILE_ROUTE = re.compile(r"file|download|upload|static|asset|image|doc|attachment|media|template", re.I)
 PASSWD = re.compile(r"root:[^:\n]*:0:0:")
 PAYLOADS = (

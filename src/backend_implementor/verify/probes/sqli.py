@@ -136,7 +136,11 @@ def _count(resp) -> int | None:
 
 
 def _path_param(ctx: Context, op: Operation, p: Param, user) -> None:
-    others = ctx.path_values(op)
+    # The other segments name records that exist (/shops/acme/products/{id}): an example shop would make
+    # every answer the same 404, whatever the parameter under test does.
+    real = ctx.real_path_values(op, user)
+    others = {**ctx.path_values(op), **real}
+    others.pop(p.name, None)
 
     def send(value: str):
         return ctx.request(
@@ -146,7 +150,7 @@ def _path_param(ctx: Context, op: Operation, p: Param, user) -> None:
     if _error_based(
         ctx,
         send,
-        str(example_value(ctx.spec, p.schema, p.name)),
+        str(real[p.name] if p.name in real else example_value(ctx.spec, p.schema, p.name)),
         "path",
         f"path parameter '{p.name}' of {op}",
     ):
