@@ -6,7 +6,7 @@
 
 Each app is verified the way a user does it: the `bimpl verify` command with every stage (and the
 arguments its expected.json gives, e.g. --user accounts, or --url against the app under a supervisor).
-A vulnerable app is a hit when a finding carries its planted CWE; a twin (cwe null) with any finding is a
+A vulnerable app is a hit when findings carry each of its planted CWEs; a twin (cwe null) with any finding is a
 false positive; a planted app that came out clean or incomplete without its CWE while a probe was
 inconclusive is an "untested" miss. Corpus folders: tests/fixtures/vulnerable (bimpl's own style) and
 tests/fixtures/foreign (other frameworks, logins, token shapes; written to not share verify's
@@ -38,6 +38,28 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests" / "verify"))
 import corpus_helpers as ch  # noqa: E402  (the harness the tests use)
 
+# The classes of flaw the corpus plants, by CWE (the order: access control first).
+CLASSES: dict[str, set[int]] = {
+    "object-level authorization": {639},
+    "function-level authorization": {285},
+    "mass assignment": {915},
+    "data exposure in responses": {200},
+    "secrets at rest": {312, 522},
+    "bounds and business rules": {20},
+    "SQL injection": {89},
+    "XSS": {79},
+    "command, code, template injection": {78, 94, 1336},
+    "path traversal": {22},
+    "open redirect": {601},
+    "SSRF": {918},
+    "CSRF": {352},
+    "session cookies (flags, fixation)": {1004, 384},
+    "token signing and expiry": {347, 613},
+    "authentication (missing, rate limit)": {306, 307, 863},
+    "robustness, errors, headers, limits": {703, 209, 693, 770, 400, 942},
+    "secrets in code": {798},
+}
+
 
 def run_one(app: ch.CorpusApp, work: Path, fuzz_time: float) -> dict[str, Any]:
     t0 = time.monotonic()
@@ -46,7 +68,7 @@ def run_one(app: ch.CorpusApp, work: Path, fuzz_time: float) -> dict[str, Any]:
     findings = rep.get("findings") or []
     return {
         "app": app.name,
-        "planted": app.expected.get("cwe"),
+        "planted": app.cwes,
         "cwes": sorted({f["cwe"] for f in findings}),
         "findings": [f"{f['id']} (CWE-{f['cwe']})" for f in findings],
         "inconclusive": [
@@ -137,7 +159,8 @@ def main(argv: list[str] | None = None) -> int:
             res["verdict"] = _verdict(res)
             results.append(res)
             found = ", ".join(res["findings"]) or "-"
-            print(f"{corpus:<10} {res['app']:<28} planted={res['planted']!s:<5} exit={res['exit_code']} "
+            planted = ",".join(map(str, res["planted"])) or "-"
+            print(f"{corpus:<10} {res['app']:<28} planted={planted:<7} exit={res['exit_code']} "
                   f"{res['seconds']:5.1f}s  {res['verdict']:<15} {found}", flush=True)  # fmt: skip
             for line in res["inconclusive"]:
                 print(f"{'':<40} inconclusive {line[:150]}")
@@ -145,19 +168,36 @@ def main(argv: list[str] | None = None) -> int:
     print()
     for corpus in dict.fromkeys(r["corpus"] for r in results):
         rs = [r for r in results if r["corpus"] == corpus]
-        vulnerable = [r for r in rs if r["planted"] is not None]
-        twins = [r for r in rs if r["planted"] is None]
-        hits = sum(r["planted"] in r["cwes"] for r in vulnerable)
+        vulnerable = [r for r in rs if r["planted"]]
+        twins = [r for r in rs if not r["planted"]]
+        flaws = [(r, c) for r in vulnerable for c in r["planted"]]
+        hits = sum(c in r["cwes"] for r, c in flaws)
         fps = [r["app"] for r in twins if r["findings"]]
         untested = [r["app"] for r in vulnerable if r["verdict"] == "UNTESTED"]
         inconclusive = sum(len(r["inconclusive"]) for r in rs)
         not_clean = [r["app"] for r in twins if r["exit_code"] != 0]
-        print(f"{corpus}: recall {hits}/{len(vulnerable)}"
-              + (f" = {100 * hits / len(vulnerable):.1f}%" if vulnerable else "")
+        print(f"{corpus}: recall {hits}/{len(flaws)} planted flaws"
+              + (f" = {100 * hits / len(flaws):.1f}%" if flaws else "")
               + f"; false positives {len(fps)}" + (f" ({', '.join(fps)})" if fps else "")
               + f"; inconclusive probes {inconclusive}"
               + f"; untested planted flaws {len(untested)}" + (f" ({', '.join(untested)})" if untested else "")
               + f"; twins not exiting 0: {len(not_clean)}" + (f" ({', '.join(not_clean)})" if not_clean else ""))  # fmt: skip
+    print(
+        "\nrecall per class (planted flaws found / planted; false positives: twins with a finding of the class):"
+    )
+    flaws = [(r, c) for r in results for c in r["planted"]]
+    for name, members in CLASSES.items():
+        planted = [(r, c) for r, c in flaws if c in members]
+        twins_hit = [r["app"] for r in results if not r["planted"] and set(r["cwes"]) & members]
+        if planted or twins_hit:
+            found = sum(c in r["cwes"] for r, c in planted)
+            missed = [r["app"] for r, c in planted if c not in r["cwes"]]
+            print(f"  {name:<34} {found:>3}/{len(planted):<3} fp {len(twins_hit)}"
+                  + (f"  missed: {', '.join(missed)}" if missed else "")
+                  + (f"  fp: {', '.join(twins_hit)}" if twins_hit else ""))  # fmt: skip
+    other = sorted({c for _, c in flaws} - set().union(*CLASSES.values()))
+    if other:
+        print(f"  (CWEs in no class: {other})")
     print("\ntime per stage (seconds over all apps that ran it):")
     print(f"  {'stage':<9} {'runs':>4} {'mean':>6} {'median':>6} {'max':>6}")
     for name in STAGES:
@@ -172,12 +212,15 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _verdict(res: dict[str, Any]) -> str:
-    if res["planted"] is None:
+    if not res["planted"]:
         if res["findings"]:
             return "FALSE POSITIVE"
         return "ok" if res["exit_code"] == 0 else f"TWIN EXIT {res['exit_code']}"
-    if res["planted"] in res["cwes"]:
+    found = [c for c in res["planted"] if c in res["cwes"]]
+    if len(found) == len(res["planted"]):
         return "hit"
+    if found:
+        return "PARTIAL"
     return "UNTESTED" if res["inconclusive"] or res["exit_code"] in (2, 3) else "MISS"
 
 

@@ -36,6 +36,12 @@ class CorpusApp:
     def vulnerable(self) -> bool:
         return self.expected.get("cwe") is not None
 
+    @property
+    def cwes(self) -> list[int]:
+        """The planted CWEs: `cwe` is one, or a list where an app has several flaws, or null on a twin."""
+        cwe = self.expected.get("cwe")
+        return [] if cwe is None else list(cwe) if isinstance(cwe, list) else [cwe]
+
 
 def corpus_apps() -> list[CorpusApp]:
     return [
