@@ -61,11 +61,18 @@ def test_env_files(tmp_path):
 @pytest.mark.parametrize(
     "src",
     [
-        "db.query(`SELECT * FROM users WHERE email = '${email}'`);",
+        "const { email } = req.body;\ndb.query(`SELECT * FROM users WHERE email = '${email}'`);",
         "await pool.query('SELECT * FROM items ORDER BY ' + req.query.sort);",
-        "const sql = `DELETE FROM notes WHERE id = ${id}`;\nawait db.run(sql);",
-        "let q = 'SELECT * FROM t WHERE 1=1';\nq += ` AND name = '${name}'`;\nconst r = await knex.raw(q);",
-        "prisma.$queryRawUnsafe(`SELECT * FROM users WHERE id = ${id}`)",
+        "const id = req.params.id;\nconst sql = `DELETE FROM notes WHERE id = ${id}`;\nawait db.run(sql);",
+        "const name = ctx.query.name;\nlet q = 'SELECT * FROM t WHERE 1=1';\nq += ` AND name = '${name}'`;\n"
+        "const r = await knex.raw(q);",
+        "const { id } = req.params;\nprisma.$queryRawUnsafe(`SELECT * FROM users WHERE id = ${id}`)",
+        # pg-promise and mysql, through a helper function called with request data
+        'function byName(name) {\n  return db.any("SELECT * FROM users WHERE name = \'" + name + "\'");\n}\n'
+        "app.get('/u', async (req, res) => res.json(await byName(req.query.name)));",
+        "const find = (email) => connection.query('SELECT * FROM u WHERE email = \"' + email + '\"', cb);\n"
+        "router.post('/f', (req, res) => find(req.body.email));",
+        "const q = req.query.q;\nconst rows = await db.manyOrNone(`SELECT * FROM t WHERE a LIKE '%${q}%'`);",
     ],
 )
 def test_sql_string_building_found(src):
@@ -83,6 +90,11 @@ def test_sql_string_building_found(src):
         "const m = /where (\\w+)/.exec(req.body.text);",
         "// db.query(`SELECT * FROM users WHERE id = ${id}`)",
         "const ORDER = { a: 'SELECT * FROM t ORDER BY a LIMIT $1' };\nconst sql = ORDER[req.query.sort];\ndb.query(sql, [n]);",
+        # Concatenated, but only server-side values reach the SQL: not injection, no finding.
+        "const id = crypto.randomUUID();\ndb.query(`INSERT INTO t (id) VALUES ('${id}')`);",
+        "const table = 'users';\ndb.one('SELECT count(*) FROM ' + table);",
+        "for (const t of TABLES) await db.none(`TRUNCATE ${t}`);",
+        "const name = req.body.name;\ndb.one('SELECT * FROM users WHERE name = $1', [name]);",
     ],
 )
 def test_sql_safe_forms_not_found(src):
@@ -141,7 +153,9 @@ def test_strip_comments_keeps_offsets_strings_templates_and_regexes():
 
 def test_scan_skips_vendor_and_test_dirs_and_reports_locations(tmp_path):
     (tmp_path / "src").mkdir()
-    (tmp_path / "src" / "db.js").write_text("\n\ndb.query(`SELECT * FROM t WHERE a = '${x}'`);\n")
+    (tmp_path / "src" / "db.js").write_text(
+        "const x = req.query.x;\n\ndb.query(`SELECT * FROM t WHERE a = '${x}'`);\n"
+    )
     for skipped in ("node_modules/pkg", "dist", "tests", ".git"):
         (tmp_path / skipped).mkdir(parents=True)
         (tmp_path / skipped / "x.js").write_text("eval(req.body.code); const k = 'AKIAIOSFODNN7EXAMPLE';")
@@ -151,3 +165,33 @@ def test_scan_skips_vendor_and_test_dirs_and_reports_locations(tmp_path):
         (89, "static-sqli", "static", "src/db.js:3")
     ]
     assert "SELECT" in found[0].evidence.request
+
+
+@pytest.mark.parametrize(
+    "src",
+    [
+        "const token = jwt.sign({ sub: u.id }, 'SuperSecret', { expiresIn: '1h' });",
+        "app.use(session({ secret: 'keyboard cat', resave: false }));",
+        "const JWT_KEY = 'changeme';\njwt.verify(t, JWT_KEY);",
+        "const KEY = process.env.JWT_SECRET || 'dev';\njwt.sign(p, KEY);",
+        "app.use(cookieParser('Keyboard Cat'));",
+        "app.keys = ['im a newer secret'];",
+        "jsonwebtoken.sign(payload, 'your-secret-key');",
+    ],
+)
+def test_literal_signing_keys_are_found_however_plain(src):
+    assert [h.cwe for h in check_secrets(src)] == [798]
+
+
+@pytest.mark.parametrize(
+    "src",
+    [
+        "jwt.sign(p, process.env.JWT_SECRET);",
+        "const secret = crypto.randomBytes(32).toString('hex');\njwt.sign(p, secret);",
+        "app.use(session({ secret: process.env.SESSION_SECRET, resave: false }));",
+        "app.use(session({ store, secret: [process.env.A], cookie: { httpOnly: true } }));",
+        "jwt.verify(token, publicKey, { algorithms: ['RS256'] });",
+    ],
+)
+def test_signing_keys_from_the_environment_or_random_are_not(src):
+    assert check_secrets(src) == []

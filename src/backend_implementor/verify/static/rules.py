@@ -3,7 +3,8 @@ fed with request data (CWE-94), shell commands fed with request data (CWE-78), a
 origin with credentials (CWE-942).
 
 Regex-and-balanced-parentheses scanning over comment-stripped source, with a small same-file taint set
-(variables assigned or destructured from req.body/query/params/headers/cookies)."""
+(variables assigned or destructured from req.body/query/params/headers/cookies, and the parameters of
+functions called with them). A finding names the request data that reaches the sink."""
 
 from __future__ import annotations
 
@@ -29,6 +30,7 @@ SQL_TEXT = re.compile(
 )
 SQL_CALL = re.compile(
     r"\.(query|execute|exec|raw|all|get|run|prepare|each|unsafe|whereRaw|orderByRaw|havingRaw|"
+    r"one|many|any|none|oneOrNone|manyOrNone|result|multi|multiResult|"  # pg-promise
     r"\$queryRawUnsafe|\$executeRawUnsafe)\s*(?:<[^>()]*>)?\s*\("
 )
 REQUEST_SOURCE = re.compile(r"\b(req|request|ctx\.request|ctx)\.(body|query|params|headers|cookies)\b")
@@ -73,17 +75,20 @@ def _dynamic_variable(code: str, name: str) -> bool:
 
 
 def tainted_names(code: str) -> set[str]:
-    """Identifiers holding request data: `const x = req.body.x`, `const { a, b } = req.query`, and
-    (two rounds) variables built from those."""
-    names: set[str] = set()
+    return set(taint_sources(code))
+
+
+def taint_sources(code: str) -> dict[str, str]:
+    """Identifiers holding request data, each with where it came from: `const x = req.body.x`,
+    `const { a, b } = req.query`, variables built from those, and the parameters of functions of this
+    file called with them (`findUser(req.params.id)` taints `id` of `function findUser(id)`); two rounds."""
+    names: dict[str, str] = {}
+    functions = _function_params(code)
     for _ in range(2):
-        pattern = REQUEST_SOURCE.pattern
-        if names:
-            pattern += "|" + "|".join(rf"(?<![\w$.]){re.escape(n)}\b" for n in sorted(names))
-        source = re.compile(pattern)
         for m in re.finditer(r"\b(?:const|let|var)\s+(\{[^}]*\}|\[[^\]]*\]|[\w$]+)\s*=\s*([^;\n]+)", code):
             target, rhs = m.group(1), m.group(2)
-            if not source.search(rhs):
+            origin = _source_in(rhs, names)
+            if origin is None:
                 continue
             if target[0] in "{[":
                 for part in re.split(r"[,{}\[\]]", target):
@@ -92,34 +97,93 @@ def tainted_names(code: str) -> set[str]:
                         part = part.split(":")[1].strip()
                     part = part.lstrip(".")
                     if re.fullmatch(r"[\w$]+", part):
-                        names.add(part)
+                        names.setdefault(part, origin)
             else:
-                names.add(target)
+                names.setdefault(target, origin)
+        for fname, params in functions.items():
+            for call in re.finditer(rf"(?<![\w$.]){re.escape(fname)}\s*\(", code):
+                args = split_args(call_args(code, call.end() - 1))
+                for param, arg in zip(params, args, strict=False):
+                    origin = _source_in(arg, names)
+                    if origin is not None and re.fullmatch(r"[\w$]+", param):
+                        names.setdefault(param, origin)
     return names
 
 
-def _uses_request(expr: str, tainted: set[str]) -> bool:
-    if REQUEST_SOURCE.search(expr):
-        return True
-    return any(re.search(rf"(?<![\w$.]){re.escape(n)}\b", expr) for n in tainted)
+def _function_params(code: str) -> dict[str, list[str]]:
+    """Named functions of the file and their parameter names (declarations and arrow/function consts)."""
+    out: dict[str, list[str]] = {}
+    pattern = (
+        r"\bfunction\s+([\w$]+)\s*\(([^)]*)\)"
+        r"|\b(?:const|let|var)\s+([\w$]+)\s*=\s*(?:async\s+)?(?:function\s*[\w$]*\s*)?\(([^)]*)\)\s*(?:=>|\{)"
+    )
+    for m in re.finditer(pattern, code):
+        name, params = (m.group(1), m.group(2)) if m.group(1) else (m.group(3), m.group(4))
+        out.setdefault(name, [p.split("=")[0].strip() for p in params.split(",")])
+    return out
 
 
-def check_sql(code: str, src: str) -> list[Hit]:
+def split_args(args: str) -> list[str]:
+    """Top-level comma-separated arguments of a call's argument text (without the parentheses)."""
+    inner = args.strip()
+    inner = inner[1:-1] if inner.startswith("(") and inner.endswith(")") else inner
+    parts, depth, cur, quote = [], 0, "", ""
+    for ch in inner:
+        if quote:
+            quote = "" if ch == quote else quote
+        elif ch in "'\"`":
+            quote = ch
+        elif ch in "([{":
+            depth += 1
+        elif ch in ")]}":
+            depth -= 1
+        elif ch == "," and depth == 0:
+            parts.append(cur)
+            cur = ""
+            continue
+        cur += ch
+    return [*parts, cur] if cur.strip() else parts
+
+
+def _source_in(expr: str, tainted: dict[str, str]) -> str | None:
+    """Where the request data in `expr` comes from (`req.query.sort`, or a variable and its origin)."""
+    if m := re.search(REQUEST_SOURCE.pattern + r"(?:\.[\w$]+|\[['\"][^'\"]+['\"]\])?", expr):
+        return m.group(0)
+    for name, origin in tainted.items():
+        if re.search(rf"(?<![\w$.]){re.escape(name)}\b", expr):
+            return f"{name} (from {origin})"
+    return None
+
+
+def _uses_request(expr: str, tainted: dict[str, str]) -> bool:
+    return _source_in(expr, tainted) is not None
+
+
+def _dynamic_parts(expr: str) -> str:
+    """The code of an SQL expression outside its string literals (interpolations included)."""
+    parts = [x for lit in re.findall(r"`[^`]*`", expr) for x in _interpolations(lit)]
+    rest = re.sub(r"'(?:[^'\\\n]|\\.)*'|\"(?:[^\"\\\n]|\\.)*\"|`[^`]*`", "''", expr)
+    return " ".join([rest, *parts])
+
+
+def check_sql(code: str, src: str, tainted: dict[str, str]) -> list[Hit]:
+    """SQL built from strings, reported only where request data reaches the built part (the source is
+    named); concatenating server-side values (a table name, a generated id) is not injection."""
     hits = []
     for m in SQL_CALL.finditer(code):
         arg = first_arg(call_args(code, m.end() - 1))
-        dynamic = _dynamic_sql(arg)
-        if not dynamic and re.fullmatch(r"[\w$]+", arg):
-            dynamic = _dynamic_variable(code, arg)
-        if dynamic:
+        origin = _source_in(_dynamic_parts(arg), tainted) if _dynamic_sql(arg) else None
+        if origin is None and re.fullmatch(r"[\w$]+", arg) and _dynamic_variable(code, arg):
+            built = " ".join(_dynamic_parts(rhs) for _, rhs in _assignments(code, arg))
+            origin = _source_in(built, tainted)
+        if origin is not None:
             line = line_of(code, m.start())
             hits.append(
                 Hit(
                     "static-sqli",
                     89,
-                    "SQL built by string concatenation or template interpolation is passed to ."
-                    + m.group(1)
-                    + "()",
+                    f"Request data ({origin}) reaches SQL built by string concatenation or template "
+                    f"interpolation, passed to .{m.group(1)}()",
                     "high",
                     "Pass values as bound parameters ($1 / ?) and pick identifiers from an allow-list.",
                     line,
@@ -234,9 +298,9 @@ def _cors_hit(line: int, src: str) -> Hit:
 
 def check_code(src: str) -> list[Hit]:
     code = strip_comments(src)
-    tainted = tainted_names(code)
+    tainted = taint_sources(code)
     return [
-        *check_sql(code, src),
+        *check_sql(code, src, tainted),
         *check_code_injection(code, src, tainted),
         *check_command_injection(code, src, tainted),
         *check_cors(code, src),

@@ -1,5 +1,7 @@
-"""Committed secrets (CWE-798): known key formats anywhere, and secret-named variables assigned a
-literal that looks like a real secret (entropy, or a hard-coded fallback after process.env)."""
+"""Committed secrets (CWE-798): known key formats anywhere, secret-named variables assigned a literal that
+looks like a real secret (entropy, or a hard-coded fallback after process.env), and any literal used as a
+signing key (jwt.sign / jwt.verify, express-session's secret, cookie-parser, cookie-session and Koa keys),
+however short or plain: a key in the code signs for anyone who reads it."""
 
 from __future__ import annotations
 
@@ -7,7 +9,8 @@ import math
 import re
 from collections import Counter
 
-from .rules import Hit
+from .jssource import call_args, strip_comments
+from .rules import Hit, split_args
 
 KNOWN = (
     ("AWS access key id", re.compile(r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b")),
@@ -66,6 +69,43 @@ def _looks_secret(value: str, fallback: bool) -> bool:
     return entropy(value) >= 3.0 and len(set(value)) >= 6
 
 
+LITERAL = re.compile(r"""\s*(['"`])([^'"`\n]{1,200})\1\s*$""")
+SIGNING_CALLS = (
+    # (call, which argument is the key, or the option holding it)
+    (re.compile(r"(?<![\w$])(?:jwt|jsonwebtoken|JWT)\.(?:sign|verify)\s*\("), 1),
+    (re.compile(r"(?<![\w$.])cookieParser\s*\("), 0),
+    (re.compile(r"(?<![\w$.])(?:session|expressSession|cookieSession)\s*\("), "secret|keys"),
+)
+KOA_KEYS = re.compile(r"""\bapp\.keys\s*=\s*\[\s*(['"`])([^'"`\n]{1,200})\1""")
+
+
+def signing_literals(src: str) -> list[tuple[int, str, str]]:
+    """(offset, where, value) of each literal used as a signing key, directly or through a constant."""
+    code = strip_comments(src)
+    constants = {m.group(1): (m.group(3), m.group(2) is not None) for m in re.finditer(
+        r"\b(?:const|let|var)\s+([\w$]+)\s*=\s*(process\.env(?:\.[\w$]+|\[[^\]]+\])\s*(?:\|\||\?\?)\s*)?"
+        r"['\"`]([^'\"`\n]{1,200})['\"`]\s*[;\n]", code)}  # fmt: skip
+    out = []
+    for rx, slot in SIGNING_CALLS:
+        for m in rx.finditer(code):
+            args = split_args(call_args(code, m.end() - 1))
+            if isinstance(slot, int):
+                key = args[slot] if len(args) > slot else ""
+            else:
+                opts = re.search(rf"(?:{slot})\s*:\s*(\[?[^,}}\]]+\]?)", args[0] if args else "")
+                key = opts.group(1).strip("[] ") if opts else ""
+            call = m.group(0).rstrip("( ")
+            if lit := LITERAL.match(key):
+                out.append((m.start(), f"literal signing key given to {call}()", lit.group(2)))
+            elif (name := key.strip()) in constants:
+                out.append(
+                    (m.start(), f"signing key {name} given to {call}() is a literal", constants[name][0])
+                )
+    for m in KOA_KEYS.finditer(code):
+        out.append((m.start(), "literal signing key in app.keys", m.group(2)))
+    return out
+
+
 def _mask(value: str) -> str:
     return value[:4] + "…" if len(value) > 4 else "…"
 
@@ -106,4 +146,6 @@ def check_secrets(src: str, *, env_file: bool = False) -> list[Hit]:
             continue
         if _looks_secret(value, bool(m.group("fallback"))):
             add(m.start(), f"literal assigned to {name}", value)
+    for offset, what, value in signing_literals(src):
+        add(offset, what, value)
     return hits
