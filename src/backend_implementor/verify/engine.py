@@ -719,6 +719,7 @@ def _stage_security(run: _Run) -> StageResult:
     run.report.findings.extend(result.findings)
     run.report.probes = result.results
     run.report.accounts = result.accounts
+    run.report.authorization = result.matrix
     run.report.changes.extend(c for c in result.changes if c not in run.report.changes)
     cwes = ", ".join(f"CWE-{c}" for c in sorted({f.cwe for f in result.findings}))
     counts = {o: sum(r.outcome == o for r in result.results) for o in ("found", "clean", "inconclusive")}

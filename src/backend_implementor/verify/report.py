@@ -62,6 +62,7 @@ class Report:
     findings: list[Finding] = field(default_factory=list)
     probes: list[ProbeResult] = field(default_factory=list)  # one outcome per security probe
     accounts: dict[str, Any] | None = None  # how verify logged in, as whom, or why it could not
+    authorization: list[dict[str, Any]] = field(default_factory=list)  # the authorization matrix
     changes: list[str] = field(default_factory=list)  # what verify did to the backend's state
     fatal: str | None = None  # usage or boot error that stopped the run
     out_dir: str | None = None  # where report.json, report.md and the stage logs are
@@ -124,6 +125,7 @@ class Report:
             "findings": [f.to_dict() for f in self.sorted_findings()],
             "probes": [p.to_dict() for p in self.probes],
             "accounts": self.accounts,
+            "authorization": self.authorization,
             "changes": self.changes,
             "summary": {
                 "findings": len(self.findings),
@@ -304,6 +306,18 @@ def render_markdown(report: Report) -> str:
             out.append("Acted as: " + ", ".join(f"`{u}`" for u in a["users"]))
         if a.get("reason"):
             out.append(f"Could not log in: {a['reason']}")
+        out.append("")
+    if report.authorization:
+        actors = list(dict.fromkeys(a for row in report.authorization for a in row["cells"]))
+        out += ["## Authorization matrix", "",
+                "Each read operation as each caller: the HTTP status; **bold** where it granted what it should not.",
+                "", "| Operation | Rule | " + " | ".join(actors) + " |", "| --- | --- |" + " --- |" * len(actors)]  # fmt: skip
+        for row in report.authorization:
+            cells = [
+                (f"**{row['cells'].get(a)}**" if a in row["flagged"] else str(row["cells"].get(a, "-")))
+                for a in actors
+            ]
+            out.append(f"| `{row['operation']}` | {row['rule']} | " + " | ".join(cells) + " |")
         out.append("")
     if report.changes:
         out += ["## What verify changed", ""] + [f"- {c}" for c in report.changes] + [""]

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from ..findings import Finding, ProbeResult
 from . import (
     auth_missing,
+    authz_matrix,
     body_size,
     bounds,
     cookie_flags,
@@ -48,6 +49,7 @@ PROBES = (
     auth_missing,
     idor,
     function_authz,
+    authz_matrix,
     jwt_tamper,
     same_token,
     cookie_flags,
@@ -82,6 +84,7 @@ class ProbeRun:
     results: list[ProbeResult] = field(default_factory=list)
     changes: list[str] = field(default_factory=list)  # what probing did to the backend's state
     accounts: dict = field(default_factory=dict)  # how verify logged in, as whom, or why it could not
+    matrix: list[dict] = field(default_factory=list)  # read operations x actors: what each was granted
 
     @property
     def inconclusive(self) -> list[ProbeResult]:
@@ -181,6 +184,7 @@ def run_probes(
     run.findings = _dedupe(ctx.findings)
     run.changes = list(ctx.changes)
     run.accounts = ctx.accounts.describe()
+    run.matrix = list(ctx.matrix)
     if run.accounts["registered"]:
         run.changes.insert(0, f"registered {len(run.accounts['registered'])} account(s) named bimpl…")
     return run

@@ -258,6 +258,7 @@ class Context:
         self._secrets: list[str] = []  # passwords and tokens never to appear in evidence
         self.observers: list[Callable[[Exchange, httpx.Response], None]] = []  # passive checks
         self.last_user: User | None = None  # whom the latest request was sent as (for the observers)
+        self.matrix: list[dict] = []  # the authorization matrix (authz_matrix), for the report
         self._own: dict[int, dict[str, Any]] = {}  # per user: ids their own records carry (own_values)
         self._form_ops = [
             (op.method, re.compile("^" + re.sub(r"\\{[^}/]+\\}", "[^/]+", re.escape(op.path)) + "$"))

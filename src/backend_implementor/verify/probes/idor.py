@@ -50,7 +50,7 @@ def run(ctx: Context) -> None:
             resp = ctx.request("GET", path, user=b)
             if is_2xx(resp) and marker in resp.text and get.secured:
                 ex = ctx.last()
-                if not _listed_for(ctx, kind, b, marker):
+                if not listed_for(ctx, kind, b, marker):
                     _flag(ctx, f"user B read user A's resource: {get}", ex)
                     continue
             if not get.secured and _anonymous_enumeration(ctx, kind, res, path, marker):
@@ -121,7 +121,7 @@ def _anonymous_enumeration(ctx: Context, kind, res, path: str, marker: str) -> b
         return False
     ex = ctx.last()
     anon = ctx.request("POST", kind.create.path, json_body=ctx.example_body(kind.create))
-    if anon is None or not ctx.denied(anon) or _listed_for(ctx, kind, None, marker):
+    if anon is None or not ctx.denied(anon) or listed_for(ctx, kind, None, marker):
         return False  # anyone may create them, or the listing shows them anyway: public by design
     _flag(ctx, f"anyone without a login reads user A's resource by its sequential id: {kind.items[0]}", ex)
     return True
@@ -176,7 +176,7 @@ def _acting_party(ctx: Context, a: User, b: User) -> bool:
     return False
 
 
-def _listed_for(ctx: Context, kind, user, marker: str) -> bool:
+def listed_for(ctx: Context, kind, user, marker: str) -> bool:
     """Whether `user`'s GET on the collection (first page) shows the resource carrying `marker`."""
     listing = next(
         (o for o in ctx.ops if o.method == "GET" and o.path == kind.create.path and not o.path_params), None
