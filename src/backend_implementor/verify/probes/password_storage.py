@@ -1,7 +1,11 @@
-"""Passwords stored in plain text or as an unsalted fast hash (CWE-522), when the database is reachable.
+"""Passwords stored in plain text or as an unsalted fast hash (CWE-522), and other secrets stored in plain
+text (CWE-312), when the database is reachable.
 
 Registers a user with a unique password, then looks for the password itself or its unsalted
-md5/sha1/sha256/sha512 (hex, either case, or base64) in the database:
+md5/sha1/sha256/sha512 (hex, either case, or base64) in the database. Other secrets: the values of
+secret-named fields verify sends when creating resources (`secret`, `api_key`, `ssn`, `card_number`, ...),
+secret-named values the API hands out (an API key shown once, a refresh token), looked for as given
+(a hash of a random key is how such keys should be kept). Where it reads:
 - postgres://... : every text-like column of every table, read-only (psycopg);
 - a SQLite file: every text column of every table;
 - any other file or directory (e.g. a PGlite data directory): the raw bytes of its files."""
@@ -10,15 +14,24 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import re
 import sqlite3
 from pathlib import Path
 
-from .base import Context, Exchange
+from ..openapi_doc import example_value
+from ..static.secrets_check import entropy
+from .base import Context, Exchange, User, find_key, rand
 
 ID = "password-storage"
 CWE = 522
 SECONDS = 15
-MAX_REQUESTS = 4
+MAX_REQUESTS = 12
+SECRET_FIELD = re.compile(
+    r"^(secret|secret_?value|value_?secret|api_?key|apikey|api_?token|access_?key|private_?key|token|"
+    r"refresh_?token|totp(_?secret)?|otp_?secret|mfa_?secret|ssn|social_?security(_?number)?|card_?number|"
+    r"credit_?card|cc_?number|cvv|cvc|iban|account_?number|pin|passphrase|credential|credentials|password)$",
+    re.I,
+)
 RAW_SCAN_LIMIT = 512 * 1024 * 1024
 ROW_LIMIT = 100_000  # values read per column
 
@@ -121,7 +134,10 @@ def scan_raw(root: Path, wanted: dict[str, str]) -> tuple[str, str] | None:
 
 
 def scan(db_url: str, password: str) -> tuple[str, str] | None:
-    wanted = needles(password)
+    return scan_for(db_url, needles(password))
+
+
+def scan_for(db_url: str, wanted: dict[str, str]) -> tuple[str, str] | None:
     if db_url.startswith(("postgres://", "postgresql://")):
         return scan_postgres(db_url, wanted)
     path = Path(db_url.removeprefix("sqlite://").removeprefix("file:"))
@@ -159,3 +175,65 @@ def run(ctx: Context) -> None:
                 )
             ),
         )
+    _other_secrets(ctx, user)
+
+
+def _other_secrets(ctx: Context, user: User) -> None:
+    wanted: dict[str, str] = {}
+    refresh = find_key(user.login_json, ("refresh_token", "refreshToken"))
+    if isinstance(refresh, str) and len(refresh) >= 16:
+        wanted["the refresh token from the login answer"] = refresh
+    for kind in ctx.resource_kinds()[:4]:
+        props = ctx.props_of(kind.create)
+        body = ctx.example_body(kind.create)
+        if not isinstance(body, dict):
+            continue
+        sent = {}
+        for k, schema in props.items():
+            if SECRET_FIELD.match(k) and schema.get("type") in (None, "string") and not schema.get("enum"):
+                body[k] = sent[k] = _secret_like(ctx, k, schema)
+        res = ctx.create(kind, user if kind.create.secured else None, body=body, required=False)
+        if res is None:
+            continue
+        for k, v in sent.items():
+            wanted[f"the '{k}' sent to {kind.create}"] = v
+        handed = res.json if isinstance(res.json, dict) else {}
+        for k, v in handed.items():
+            if (SECRET_FIELD.match(k) or k.lower() == "key") and k not in sent and _random_looking(v):
+                wanted[f"the '{k}' {kind.create} handed out"] = v
+    if not wanted:
+        return
+    try:
+        found = scan_for(ctx.target.db_url or "", wanted)
+    except ImportError:
+        return
+    if found:
+        label, where = found
+        ctx.add(
+            "secret-storage",
+            312,
+            f"Secret stored in plain text: {label} ({where})",
+            "high",
+            "Keep secrets the server only compares (API keys, tokens) as a SHA-256 of a random value; encrypt "
+            "those it must give back (AES-256-GCM with a key from the environment).",
+            ctx.evidence(Exchange(f"{label}, then read the database", f"{where} holds it as sent")),
+        )
+
+
+def _random_looking(value) -> bool:
+    """A generated key or token (long, high entropy), not a name someone chose."""
+    return (
+        isinstance(value, str)
+        and len(value) >= 16
+        and entropy(value) >= 3.5
+        and bool(re.search(r"\d", value))
+    )
+
+
+def _secret_like(ctx: Context, name: str, schema: dict) -> str:
+    """A unique value a secret field's validator should accept: drawn from its pattern when it has one."""
+    if schema.get("pattern") or schema.get("format"):
+        return str(example_value(ctx.spec, schema, name))
+    hi = schema.get("maxLength")
+    value = f"bimplSecret{rand(12)}"
+    return value[:hi] if isinstance(hi, int) and hi >= 8 else value
