@@ -138,11 +138,17 @@ def parse_cookie_option(text: str) -> dict[str, str]:
 # ---------------------------------------------------------------- detection
 
 TOKEN_KEYS = ("access_token", "accessToken", "token", "jwt", "id_token", "idToken", "authToken",
-              "auth_token", "sessionToken", "session_token", "bearer")  # fmt: skip
+              "auth_token", "sessionToken", "session_token", "bearer", "session", "sessionId", "session_id")  # fmt: skip
 USER_FIELDS = ("email", "username", "user_name", "userName", "login", "user", "name", "mail")
 CSRF_NAME_RE = re.compile(r"csrf|xsrf|authenticity", re.I)
 _LOGIN_RE = re.compile(r"(^|/)(log-?in|sign-?in|sessions?|tokens?|auth/token|authenticate)(/|$)", re.I)
 _REGISTER_RE = re.compile(r"(^|/)(register|sign-?up|users|accounts|create_user|join)(/|$)", re.I)
+# Words of an operation that creates an account, wherever its path is (POST /api/readers "signUp").
+_REGISTER_WORDS = re.compile(
+    r"sign[\s_-]?up|regist(er|ration)|create[\s_-]?(an?[\s_-]?)?(new[\s_-]?)?(user|account|member|profile)|"
+    r"new[\s_-]?(user|account)|join",
+    re.I,
+)
 
 
 def _post_ops(doc: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -205,7 +211,7 @@ def detect_auth(doc: dict[str, Any] | None) -> AuthConfig | None:
         register, login, source = default.register_path, default.login_path, CONVENTION
     else:
         login = _pick(list(posts), _LOGIN_RE)
-        register = _pick([p for p in posts if p != login], _REGISTER_RE)
+        register = _pick([p for p in posts if p != login], _REGISTER_RE) or _by_words(doc, posts, login)
         source = FROM_DOCUMENT
         if login is None:
             return None
@@ -253,8 +259,21 @@ def detect_auth(doc: dict[str, Any] | None) -> AuthConfig | None:
     )
 
 
+def _by_words(doc: dict[str, Any], posts: dict[str, dict[str, Any]], login: str | None) -> str | None:
+    """The signup an operation's id or summary names, when no path says it, with a password in its body."""
+    for path, op in posts.items():
+        if path == login or "{" in path:
+            continue
+        words = " ".join(str(op.get(k) or "") for k in ("operationId", "summary", "description"))
+        schema, _ = body_schema(doc, op)
+        if _REGISTER_WORDS.search(words) and fields_of(_envelope(schema or {}, doc)[1])[1]:
+            return path
+    return None
+
+
 def _token_scheme(doc: dict[str, Any], login_path: str) -> tuple[str, str | None]:
-    """How a token is sent: from the security schemes the document's operations use."""
+    """How a token is sent: from the security schemes the document's operations use. Where operations
+    accept alternatives (an API key or a bearer token), the login's token goes as the bearer one."""
     components = doc.get("components") or {}
     schemes = components.get("securitySchemes") or doc.get("securityDefinitions") or {}
     used = [name for req in doc.get("security") or [] if isinstance(req, dict) for name in req]
@@ -262,7 +281,16 @@ def _token_scheme(doc: dict[str, Any], login_path: str) -> tuple[str, str | None
         for op in (deref(doc, item) or {}).values():
             if isinstance(op, dict):
                 used += [n for req in op.get("security") or [] if isinstance(req, dict) for n in req]
-    for name in [*used, *schemes]:
+
+    def bearer_first(name: str) -> int:
+        scheme = deref(doc, schemes.get(name))
+        scheme = scheme if isinstance(scheme, dict) else {}
+        kind = str(scheme.get("type", "")).lower()
+        if kind in ("http", "oauth2", "openidconnect"):
+            return 0
+        return 1 if str(scheme.get("name", "")).lower() == "authorization" else 2
+
+    for name in sorted(dict.fromkeys([*used, *schemes]), key=bearer_first):
         scheme = deref(doc, schemes.get(name))
         if not isinstance(scheme, dict):
             continue

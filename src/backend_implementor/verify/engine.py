@@ -39,7 +39,7 @@ from backend_implementor.verify.auth import (
     parse_auth_option,
     parse_cookie_option,
 )
-from backend_implementor.verify.contract import DEFAULT_CHECKS, run_schemathesis
+from backend_implementor.verify.contract import DEFAULT_CHECKS, drop_alternative_auth, run_schemathesis
 from backend_implementor.verify.findings import Evidence, Finding
 from backend_implementor.verify.proc import BootError, CmdResult, Server, free_port, port_open, run_cmd
 from backend_implementor.verify.project import Project, ProjectError, detect_project
@@ -617,6 +617,7 @@ def _stage_contract(run: _Run, base_url: str, is_alive: Callable[[], bool]) -> S
         return StageResult(
             "contract", "error", detail=f"schemathesis exited {code} without a report", log=log, log_tail=tail
         )
+    drop_alternative_auth(parsed, run.openapi)
     parsed.authenticated = bool(headers)
     parsed.auth_detail = who
     run.report.contract = parsed.to_dict()

@@ -8,7 +8,7 @@ import secrets
 import warnings
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 METHODS = ("get", "post", "put", "patch", "delete")
 
@@ -119,11 +119,22 @@ def swagger2_param_schema(param: dict) -> dict:
 
 
 def base_path(spec: dict | None) -> str:
-    """Swagger 2.0's basePath (OpenAPI 3 servers with a path are left to the caller's base URL)."""
-    if not is_swagger2(spec):
+    """The path every operation's path is under: Swagger 2.0's basePath, or the path of OpenAPI 3's first
+    server (`/api/v1`, `http://localhost:3000/api/v1`, variables at their defaults)."""
+    if not spec:
         return ""
-    bp = str(spec.get("basePath") or "").rstrip("/")
-    return bp if bp.startswith("/") else ""
+    if is_swagger2(spec):
+        bp = str(spec.get("basePath") or "").rstrip("/")
+        return bp if bp.startswith("/") else ""
+    servers = spec.get("servers")
+    server = servers[0] if isinstance(servers, list) and servers and isinstance(servers[0], dict) else {}
+    url = str(server.get("url") or "")
+    for name, var in (server.get("variables") or {}).items():
+        if isinstance(var, dict):
+            url = url.replace("{" + name + "}", str(var.get("default", "")))
+    path = urlsplit(url).path if "://" in url else url
+    path = path.rstrip("/")
+    return path if path.startswith("/") and "{" not in path else ""
 
 
 def _rand(n: int = 6) -> str:

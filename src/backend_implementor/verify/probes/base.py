@@ -18,7 +18,15 @@ import httpx
 
 from ..auth import AuthConfig, detect_auth
 from ..findings import Evidence, Finding, Severity
-from ..openapi_doc import Operation, example_value, fill_path, js_pattern, merged_schema, operations
+from ..openapi_doc import (
+    Operation,
+    base_path,
+    example_value,
+    fill_path,
+    js_pattern,
+    merged_schema,
+    operations,
+)
 from .accounts import Accounts, retry_after, text_excerpt
 from .target import ProbeTarget
 
@@ -231,8 +239,11 @@ class Context:
         request_timeout: float = 8.0,
     ):
         self.target = target
-        self.base_url = target.base_url.rstrip("/")
         self.spec = target.openapi
+        self.base_url = target.base_url.rstrip("/")
+        prefix = base_path(self.spec)
+        if prefix and urlsplit(self.base_url).path.endswith(prefix):  # --url already names the API's root
+            self.base_url = self.base_url[: -len(prefix)]
         self.ops = operations(self.spec)
         self.auth: AuthConfig | None = target.auth or detect_auth(self.spec)
         self.deadline = deadline
