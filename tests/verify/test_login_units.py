@@ -83,6 +83,50 @@ def test_detect_auth_reads_form_logins_envelopes_and_token_schemes():
     assert cfg.login_body("a@b.c", "pw") == {"user": {"email": "a@b.c", "password": "pw"}}
 
 
+def _doc(paths: dict, **extra) -> dict:
+    return {"openapi": "3.0.3", "info": {"title": "t", "version": "1"}, "paths": paths, **extra}
+
+
+CREDENTIALS = {"requestBody": {"content": {"application/json": {"schema": {
+    "type": "object", "properties": {"username": {"type": "string"}, "password": {"type": "string"}}}}}}}  # fmt: skip
+
+
+def test_openapi3_servers_path_prefixes_every_operation():
+    doc = _doc({"/auth/login": {"post": CREDENTIALS}}, servers=[{"url": "/api/v1"}])
+    assert [str(op) for op in operations(doc)] == ["POST /api/v1/auth/login"]
+    assert detect_auth(doc).login_path == "/api/v1/auth/login"
+    absolute = _doc({"/x": {"get": {}}}, servers=[{"url": "{scheme}://localhost:3000/v2/", "variables": {
+        "scheme": {"default": "http"}}}])  # fmt: skip
+    assert [op.path for op in operations(absolute)] == ["/v2/x"]
+    assert [
+        op.path for op in operations(_doc({"/x": {"get": {}}}, servers=[{"url": "https://a.example"}]))
+    ] == ["/x"]
+
+
+def test_a_signup_is_found_by_its_operation_words_where_no_path_says_it():
+    doc = _doc({
+        "/api/login": {"post": CREDENTIALS},
+        "/api/readers": {"post": {**CREDENTIALS, "operationId": "signUp"}},
+        "/api/books": {"post": {"operationId": "createBook", "requestBody": {"content": {"application/json": {
+            "schema": {"type": "object", "properties": {"title": {"type": "string"}}}}}}}},
+    })  # fmt: skip
+    assert detect_auth(doc).register_path == "/api/readers"
+
+
+def test_the_login_token_goes_by_the_bearer_scheme_where_operations_accept_either():
+    schemes = {"apiKey": {"type": "apiKey", "in": "header", "name": "X-Api-Key"},
+               "bearer": {"type": "apiKey", "in": "header", "name": "Authorization"}}  # fmt: skip
+    me = {"get": {"security": [{"apiKey": []}, {"bearer": []}]}}
+    doc = {"swagger": "2.0", "securityDefinitions": schemes,
+           "paths": {"/api/login": {"post": {"parameters": [{"in": "body", "name": "b", "schema": CREDENTIALS[
+               "requestBody"]["content"]["application/json"]["schema"]}]}}, "/api/me": me}}  # fmt: skip
+    cfg = detect_auth(doc)
+    assert (cfg.token_header, cfg.token_prefix) == ("Authorization", None)
+    only_key = {**doc, "securityDefinitions": {"apiKey": schemes["apiKey"]},
+                "paths": {**doc["paths"], "/api/me": {"get": {"security": [{"apiKey": []}]}}}}  # fmt: skip
+    assert detect_auth(only_key).token_header == "X-Api-Key"
+
+
 def test_hidden_fields_and_retry_after():
     page = '<form><input type="hidden" name="_csrf" value="a&amp;b"><input name=user></form>'
     assert hidden_fields(page) == {"_csrf": "a&b"}
