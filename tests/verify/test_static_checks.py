@@ -73,6 +73,9 @@ def test_env_files(tmp_path):
         "const find = (email) => connection.query('SELECT * FROM u WHERE email = \"' + email + '\"', cb);\n"
         "router.post('/f', (req, res) => find(req.body.email));",
         "const q = req.query.q;\nconst rows = await db.manyOrNone(`SELECT * FROM t WHERE a LIKE '%${q}%'`);",
+        # a wrapper of this file around the driver, called with SQL built from the request
+        "function all(sql, params = []) {\n  const stmt = db.prepare(sql);\n  return stmt.all(params);\n}\n"
+        "app.get('/p/:id', (request) => all(`SELECT * FROM p WHERE id = ${request.params.id}`));",
     ],
 )
 def test_sql_string_building_found(src):

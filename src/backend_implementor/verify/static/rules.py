@@ -166,11 +166,31 @@ def _dynamic_parts(expr: str) -> str:
     return " ".join([rest, *parts])
 
 
+def _sql_wrappers(code: str) -> set[str]:
+    """Functions of this file that hand their first parameter to a query call (`function all(sql, params)
+    { const stmt = db.prepare(sql) ... }`): calling them is calling the query API."""
+    out = set()
+    for name, params in _function_params(code).items():
+        first = params[0] if params else ""
+        if not re.fullmatch(r"[\w$]+", first):
+            continue
+        decl = re.search(rf"(?:function\s+{re.escape(name)}|(?:const|let|var)\s+{re.escape(name)}\s*=)", code)
+        body = code[decl.end() : decl.end() + 600] if decl else ""
+        if re.search(SQL_CALL.pattern + rf"\s*{re.escape(first)}\b", body):
+            out.add(name)
+    return out
+
+
 def check_sql(code: str, src: str, tainted: dict[str, str]) -> list[Hit]:
     """SQL built from strings, reported only where request data reaches the built part (the source is
     named); concatenating server-side values (a table name, a generated id) is not injection."""
     hits = []
-    for m in SQL_CALL.finditer(code):
+    wrappers = _sql_wrappers(code)
+    calls = list(SQL_CALL.finditer(code))
+    if wrappers:
+        names = "|".join(re.escape(w) for w in sorted(wrappers))
+        calls += re.finditer(rf"(?<![\w$.])(?<!function )({names})\s*\(", code)
+    for m in sorted(calls, key=lambda m: m.start()):
         arg = first_arg(call_args(code, m.end() - 1))
         origin = _source_in(_dynamic_parts(arg), tainted) if _dynamic_sql(arg) else None
         if origin is None and re.fullmatch(r"[\w$]+", arg) and _dynamic_variable(code, arg):
