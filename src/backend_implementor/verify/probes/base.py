@@ -757,12 +757,14 @@ class Context:
         for p in op.path_params:
             prefix = op.path.split("{" + p.name + "}", 1)[0].rstrip("/")
             listing = next((o for o in self.get_ops() if o.path.rstrip("/") == prefix), None)
-            if listing is None:
-                break
-            resp = self.request("GET", fill_path(listing.path, values), params=self.query_values(listing, user),
-                                user=user if listing.secured else None, quiet=True)  # fmt: skip
-            items = items_of(json_of(resp)) if is_2xx(resp) else None
-            first = items[0] if items and isinstance(items[0], dict) else None
+            first = None
+            if listing is not None:
+                resp = self.request("GET", fill_path(listing.path, values), params=self.query_values(listing, user),
+                                    user=user if listing.secured else None, quiet=True)  # fmt: skip
+                items = items_of(json_of(resp)) if is_2xx(resp) else None
+                first = items[0] if items and isinstance(items[0], dict) else None
+            if first is None:
+                first = self._created_under(prefix, values, user)
             if first is None:
                 break
             textual = p.schema.get("type") in (None, "string") and not p.schema.get("format")
@@ -774,6 +776,25 @@ class Context:
                 break
             values[p.name] = value
         return values
+
+    def _created_under(self, prefix: str, values: dict[str, Any], user: User | None) -> dict | None:
+        """A record made by the create of a collection whose listing gives no ids (an HTML page, none at
+        all): POST /recipes or /recipes/upload for /recipes/{recipeId}. Its answer, with the id from
+        Location when the body has none."""
+        for op in self.ops:
+            rest = op.path[len(prefix) :]
+            if op.method != "POST" or not op.path.startswith(prefix) or re.search(r"[{}]", rest):
+                continue
+            if rest.count("/") > 1 or self.is_auth_path(op.path):
+                continue
+            resp = self.request("POST", fill_path(op.path, values), json_body=self.example_body(op),
+                                user=user if op.secured or user else None)  # fmt: skip
+            data = json_of(resp) if is_2xx(resp) else None
+            if is_2xx(resp) and not isinstance(data, dict) and resp.headers.get("location"):
+                data = {"id": resp.headers["location"].rstrip("/").rsplit("/", 1)[-1]}
+            if isinstance(data, dict):
+                return data
+        return None
 
     def props_of(self, op: Operation) -> dict[str, dict]:
         """The body's properties, each schema with its $refs and allOf resolved."""
