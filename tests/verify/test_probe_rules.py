@@ -84,6 +84,11 @@ def test_admin_operations_are_known_by_path_tags_words_or_role_extensions():
     assert not admin_only(_op("/api/users/{id}", summary="Read a user's public profile"))
     assert not admin_only(_op("/reports", **{"x-roles": ["admin", "member"]}))
     assert not admin_only(_op("/api/administrative-areas"))
+    assert admin_only(_op("/api/accounts", summary="All accounts (administrators only)"))
+    assert admin_only(_op("/api/users", description="Admin role required."))
+    # A wider view for admins is not a gate: ordinary users may call it too.
+    assert not admin_only(_op("/api/tickets", summary="Your tickets (all tickets for administrators)"))
+    assert not admin_only(_op("/api/posts", description="Admins get full access; users see their own"))
 
 
 def test_url_inputs_by_format_or_name():

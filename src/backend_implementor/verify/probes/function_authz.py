@@ -19,10 +19,13 @@ SECONDS = 12
 MAX_REQUESTS = 30
 
 ADMIN_SEGMENT = re.compile(r"/(admin|administrator|admins|superuser|staff|backoffice|internal)(/|$)", re.I)
+# Wording that reserves the operation for admins; "all tickets for administrators" (a wider view for them,
+# not a gate) does not count.
 ADMIN_TEXT = re.compile(
-    r"\badmin(istrator)?s?\b[^.]{0,40}\b(only|required|role|rights|privileges?|access|permission)\b"
-    r"|\b(only|requires?|restricted to|for)\b[^.]{0,30}\badmin(istrator)?s?\b"
-    r"|\bsuperusers?\b|\bstaff only\b",
+    r"\(?\badmin(istrator)?s?[\s-]*only\b|\bonly\s+(for\s+|by\s+)?(an?\s+)?admin(istrator)?s?\b"
+    r"|\brequires?\s+(an?\s+|the\s+)?admin(istrator)?\b|\brestricted\s+to\s+admin(istrator)?s?\b"
+    r"|\badmin(istrator)?\s+(role|rights|privileges?|permissions?)\s+(is\s+|are\s+)?required\b"
+    r"|\bsuperusers?\s+only\b|\bstaff\s+only\b",
     re.I,
 )
 ROLE_KEYS = ("x-roles", "x-required-roles", "x-role", "x-permissions", "x-scopes")

@@ -12,9 +12,11 @@ import base64
 import hashlib
 import hmac
 import json
+import re
 import time
 from urllib.parse import unquote
 
+from ..openapi_doc import fill_path
 from .base import Context, Exchange, b64url_json, is_2xx, jwt_claims
 
 ID = "jwt-tamper"
@@ -63,6 +65,7 @@ def _encode(header: dict, claims: dict) -> str:
     )
 
 
+OWN_RECORD = re.compile(r"/(users?|accounts?|members?|profiles?|customers?)/\{[^}]+\}$", re.I)
 _HMAC = {"HS256": hashlib.sha256, "HS384": hashlib.sha384, "HS512": hashlib.sha512}
 
 
@@ -128,16 +131,21 @@ def _weak_cookie_secret(ctx: Context, user) -> None:
 
 
 def _check_op(ctx: Context, token_user):
-    """A GET that accepts the genuine token and refuses no token, and the status the genuine token gets
-    (a 404 "nothing stored yet" still shows the token was accepted, where no token gets a 401)."""
-    cands = [op for op in ctx.get_ops(with_path_params=False) if op.secured]
-    cands.sort(
-        key=lambda op: ("me" not in op.path.lower() and "profile" not in op.path.lower(), len(op.path))
-    )
-    for op in cands[:4]:
+    """A GET that accepts the genuine token and refuses no token, the path to send it to, and the status the
+    genuine token gets (a 404 "nothing stored yet" still shows the token was accepted, where no token gets a
+    401). Parameterless GETs first, then the caller's own record (/users/{their id})."""
+    cands = [(op, op.path) for op in ctx.get_ops(with_path_params=False) if op.secured]
+    cands.sort(key=lambda c: ("me" not in c[1].lower() and "profile" not in c[1].lower(), len(c[1])))
+    if token_user.id is not None:
+        cands += [
+            (op, fill_path(op.path, {op.path_params[0].name: token_user.id}))
+            for op in ctx.get_ops(with_path_params=True)
+            if op.secured and len(op.path_params) == 1 and OWN_RECORD.search(op.path)
+        ]
+    for op, path in cands[:5]:
         params = ctx.query_values(op, token_user)
-        with_token = ctx.request("GET", op.path, params=params, user=token_user)
-        without = ctx.request("GET", op.path, params=params)
+        with_token = ctx.request("GET", path, params=params, user=token_user)
+        without = ctx.request("GET", path, params=params)
         if (
             with_token is not None
             and with_token.status_code < 500
@@ -145,19 +153,19 @@ def _check_op(ctx: Context, token_user):
             and without is not None
             and ctx.denied(without)
         ):
-            return op, with_token.status_code
-    return None, None
+            return op, path, with_token.status_code
+    return None, None, None
 
 
 def _accepted(ctx: Context, resp, genuine: int | None) -> bool:
     return resp is not None and not ctx.denied(resp) and (is_2xx(resp) or resp.status_code == genuine)
 
 
-def _send(ctx: Context, op, user, token: str, shown: str):
+def _send(ctx: Context, op, path: str, user, token: str, shown: str):
     header = {user.header_name: f"{user.prefix} {token}".strip()}
     return ctx.request(
         "GET",
-        op.path,
+        path,
         params=ctx.query_values(op, user),
         headers=header,
         show_auth=f"{user.prefix} <{shown}>".strip(),
@@ -194,7 +202,7 @@ def run(ctx: Context) -> None:
     if not any(o.secured for o in ctx.ops):
         ctx.skip("no operation in the document requires a token")
         return
-    op, genuine = _check_op(ctx, user)
+    op, path, genuine = _check_op(ctx, user)
     if op is None:
         ctx.blocked("no protected GET operation accepts the login token and refuses a request without it")
         return
@@ -214,7 +222,7 @@ def run(ctx: Context) -> None:
     accepted = []
     first = None
     for name, token in forged.items():
-        resp = _send(ctx, op, user, token, f"forged: {name}")
+        resp = _send(ctx, op, path, user, token, f"forged: {name}")
         if _accepted(ctx, resp, genuine):
             accepted.append(name)
             first = first or ctx.last()
@@ -234,7 +242,7 @@ def run(ctx: Context) -> None:
     expired = {**claims, "iat": now - 7200, "exp": now - 3600}
     if "nbf" in claims:
         expired["nbf"] = now - 7200
-    resp = _send(ctx, op, user, _sign(header, expired, secret), "validly signed, expired an hour ago")
+    resp = _send(ctx, op, path, user, _sign(header, expired, secret), "validly signed, expired an hour ago")
     if _accepted(ctx, resp, genuine):
         ctx.add(
             "jwt-expiry",
