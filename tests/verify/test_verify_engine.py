@@ -122,7 +122,9 @@ def fake_checks(monkeypatch):
         if "SQL" in r.text:
             findings = [Finding("sqli-query", 89, "SQL injection in query parameter 'q'", "critical",
                                 "Use parameterised queries", Evidence("GET /items?q=' OR '1'='1", r.text[:200]))]  # fmt: skip
-        return types.SimpleNamespace(findings=findings, results=[], changes=[], accounts={}, inconclusive=[])
+        return types.SimpleNamespace(
+            findings=findings, results=[], changes=[], accounts={}, inconclusive=[], matrix=[]
+        )
 
     probes = types.ModuleType("backend_implementor.verify.probes")
     probes.open_session = open_session
