@@ -139,10 +139,15 @@ def parse_cookie_option(text: str) -> dict[str, str]:
 
 TOKEN_KEYS = ("access_token", "accessToken", "token", "jwt", "id_token", "idToken", "authToken",
               "auth_token", "sessionToken", "session_token", "bearer", "session", "sessionId", "session_id")  # fmt: skip
+# Other names for the access token: apiToken, auth-token, bearerJwt (never a refresh or CSRF token).
+TOKEN_KEY_RE = re.compile(r"^(api|auth|access|bearer|session|login|user)?[_-]?(token|jwt)$", re.I)
 USER_FIELDS = ("email", "username", "user_name", "userName", "login", "user", "name", "mail")
 CSRF_NAME_RE = re.compile(r"csrf|xsrf|authenticity", re.I)
 _LOGIN_RE = re.compile(r"(^|/)(log-?in|sign-?in|sessions?|tokens?|auth/token|authenticate)(/|$)", re.I)
 _REGISTER_RE = re.compile(r"(^|/)(register|sign-?up|users|accounts|create_user|join)(/|$)", re.I)
+_LOGIN_WORDS = re.compile(
+    r"sign[\s_-]?in|log[\s_-]?in|authenticat|(get|issue|obtain)[\s_-]?(a[\s_-]?)?token", re.I
+)
 # Words of an operation that creates an account, wherever its path is (POST /api/readers "signUp").
 _REGISTER_WORDS = re.compile(
     r"sign[\s_-]?up|regist(er|ration)|create[\s_-]?(an?[\s_-]?)?(new[\s_-]?)?(user|account|member|profile)|"
@@ -210,8 +215,10 @@ def detect_auth(doc: dict[str, Any] | None) -> AuthConfig | None:
     if default.register_path in posts and default.login_path in posts:
         register, login, source = default.register_path, default.login_path, CONVENTION
     else:
-        login = _pick(list(posts), _LOGIN_RE)
-        register = _pick([p for p in posts if p != login], _REGISTER_RE) or _by_words(doc, posts, login)
+        login = _pick(list(posts), _LOGIN_RE) or _by_words(doc, posts, None, _LOGIN_WORDS)
+        register = _pick([p for p in posts if p != login], _REGISTER_RE) or _by_words(
+            doc, posts, login, _REGISTER_WORDS
+        )
         source = FROM_DOCUMENT
         if login is None:
             return None
@@ -259,14 +266,25 @@ def detect_auth(doc: dict[str, Any] | None) -> AuthConfig | None:
     )
 
 
-def _by_words(doc: dict[str, Any], posts: dict[str, dict[str, Any]], login: str | None) -> str | None:
-    """The signup an operation's id or summary names, when no path says it, with a password in its body."""
+def _by_words(
+    doc: dict[str, Any], posts: dict[str, dict[str, Any]], other: str | None, words_rx: re.Pattern[str]
+) -> str | None:
+    """The login or signup an operation's id or summary names (POST /api/auth "Sign in"), when no path
+    says it, with a password in its body."""
     for path, op in posts.items():
-        if path == login or "{" in path:
+        if path == other or "{" in path:
             continue
-        words = " ".join(str(op.get(k) or "") for k in ("operationId", "summary", "description"))
+        # A description may mention logging in ("log in first"); only a signup's is read.
+        keys = (
+            ("operationId", "summary")
+            if words_rx is _LOGIN_WORDS
+            else ("operationId", "summary", "description")
+        )
+        words = " ".join(str(op.get(k) or "") for k in keys)
+        if words_rx is _LOGIN_WORDS and _REGISTER_WORDS.search(words):
+            continue
         schema, _ = body_schema(doc, op)
-        if _REGISTER_WORDS.search(words) and fields_of(_envelope(schema or {}, doc)[1])[1]:
+        if words_rx.search(words) and fields_of(_envelope(schema or {}, doc)[1])[1]:
             return path
     return None
 
@@ -322,7 +340,9 @@ def _token_key_from_responses(doc: dict[str, Any], op: dict[str, Any]) -> str | 
 
 def _token_key_in(doc: dict[str, Any], schema: Any, depth: int) -> str | None:
     props = merged_schema(doc, schema).get("properties") or {}
-    key = next((k for k in TOKEN_KEYS if k in props), None)
+    key = next((k for k in TOKEN_KEYS if k in props), None) or next(
+        (k for k in props if TOKEN_KEY_RE.match(k)), None
+    )
     if key or depth > 3:
         return key
     for sub in props.values():
@@ -364,6 +384,9 @@ def find_token(data: Any, preferred: str | None = None, _depth: int = 0) -> str 
     for key in (preferred, *TOKEN_KEYS) if preferred else TOKEN_KEYS:
         value = data.get(key)
         if isinstance(value, str) and value:
+            return value
+    for key, value in data.items():
+        if TOKEN_KEY_RE.match(str(key)) and isinstance(value, str) and len(value) >= 16:
             return value
     for value in data.values():
         found = find_token(value, preferred, _depth + 1)

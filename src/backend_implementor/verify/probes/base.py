@@ -600,11 +600,18 @@ class Context:
                     if (props.get(k) or {}).get("type") != "integer" or isinstance(value, int):
                         body[k] = value
         if marker is not None and isinstance(body, dict):
-            props = op.body_schema.get("properties") or {}
-            for k, v in body.items():
-                if isinstance(v, str) and _free_text(k, props.get(k) or {}, marker):
-                    body[k] = marker
+            self._place_marker(body, op.body_schema, marker)
         return body
+
+    def _place_marker(self, body: dict, schema: dict, marker: str, depth: int = 0) -> None:
+        """The marker in every free-text field, also in nested objects ({"shipping_address": {"name"}})."""
+        props = merged_schema(self.spec, schema).get("properties") or {}
+        for k, v in body.items():
+            sub = merged_schema(self.spec, props.get(k) or {})
+            if isinstance(v, str) and _free_text(k, sub, marker):
+                body[k] = marker
+            elif isinstance(v, dict) and depth < 2:
+                self._place_marker(v, sub, marker, depth + 1)
 
     def path_values(self, op: Operation, user: User | None = None, **override: Any) -> dict[str, Any]:
         values: dict[str, Any] = {}

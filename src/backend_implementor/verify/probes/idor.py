@@ -35,10 +35,12 @@ def run(ctx: Context) -> None:
     if _account(ctx, a, b) or _acting_party(ctx, a, b):
         return
     for kind in ctx.resource_kinds()[:4]:
-        if not kind.param:
+        marker = f"bimplidor{rand(6)}"
+        if not kind.param:  # a collection without item paths: only the listing can leak
+            if ctx.create(kind, a, marker=marker) is not None:
+                _named_in_query(ctx, kind, a, b, marker)
             continue
         get = next((o for o in kind.items if o.method == "GET"), None)
-        marker = f"bimplidor{rand(6)}"
         res = ctx.create(kind, a, marker=marker)
         if res is None or res.id is None:
             continue

@@ -24,8 +24,8 @@ from .base import Context, Exchange, User, find_key, rand
 
 ID = "password-storage"
 CWE = 522
-SECONDS = 15
-MAX_REQUESTS = 12
+SECONDS = 25
+MAX_REQUESTS = 40  # a user, then up to four creates, each with the parents it needs
 SECRET_FIELD = re.compile(
     r"^(secret|secret_?value|value_?secret|api_?key|apikey|api_?token|access_?key|private_?key|token|"
     r"refresh_?token|totp(_?secret)?|otp_?secret|mfa_?secret|ssn|social_?security(_?number)?|card_?number|"

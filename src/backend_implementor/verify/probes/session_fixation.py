@@ -23,10 +23,6 @@ def run(ctx: Context) -> None:
     if user.token or not user.cookies:
         ctx.skip("the login gives a token, not a session cookie")
         return
-    guards = ctx.accounts.guards()
-    if not guards:
-        ctx.blocked("no protected GET refuses a request without a session, to try the old id on")
-        return
     pre: dict[str, str] = {}
     for path in dict.fromkeys((ctx.auth.login_path, "/")):
         page = ctx.request("GET", path, quiet=True)
@@ -48,6 +44,12 @@ def run(ctx: Context) -> None:
     kept = {k: v for k, v in pre.items() if resp.cookies.get(k, v) == v}
     if not kept:
         return  # the login replaced the session id
+    guards = ctx.accounts.guards()
+    if not guards:
+        ctx.blocked(
+            "the login kept the pre-login cookie, but no protected GET refuses a request without a session, to try it on"
+        )
+        return
     check = ctx.request("GET", guards[0], cookies=kept)
     if check is not None and check.status_code < 400 and not ctx.denied(check):
         ctx.add(

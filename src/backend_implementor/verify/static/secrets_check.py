@@ -29,7 +29,7 @@ KNOWN = (
     ("JSON Web Token", re.compile(r"\beyJ[A-Za-z0-9_-]{10,}\.eyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{16,}")),
 )
 
-SECRET_NAME = r"[\w$.-]*(?:secret|token|passw(?:or)?d|passwd|pwd|api_?key|apikey|private_?key|access_?key|auth_?key|signing_?key|jwt_?key|credentials?)[\w$-]*"
+SECRET_NAME = r"[\w$.-]*(?:secret|token|passw(?:or)?d|passwd|(?<![a-z])pass(?![a-z])|pwd|api_?key|apikey|private_?key|access_?key|auth_?key|signing_?key|jwt_?key|credentials?)[\w$-]*"
 # name = 'literal' | name: 'literal' | name = process.env.X || 'literal'
 ASSIGN = re.compile(
     rf"(?P<name>{SECRET_NAME})['\"]?\s*(?:=|:)\s*(?P<fallback>process\.env(?:\.[\w$]+|\[[^\]]+\])\s*(?:\|\||\?\?)\s*)?"
