@@ -106,8 +106,10 @@ CWE_OF = {"anonymous": 306, "other user": 639, "owner": 285}
 
 
 def _report(ctx: Context, op: Operation, actor: str, rule: str) -> None:
-    cwe = 285 if rule == "admin" else CWE_OF[actor]
-    if any(f.cwe == cwe and str(op) in f.title for f in ctx.findings):
+    # Without credentials it is missing authentication whatever the rule (the auth-missing probe's finding).
+    cwe = 285 if rule == "admin" and actor != "anonymous" else CWE_OF[actor]
+    # One flaw, one report: an operation open to anyone is the missing-authentication finding only.
+    if any(f.cwe in (cwe, 306) and str(op) in f.title for f in ctx.findings):
         return
     who = {"anonymous": "A request without credentials", "owner": "An ordinary user",
            "other user": "Another user"}[actor]  # fmt: skip
