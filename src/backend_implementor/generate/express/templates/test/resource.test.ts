@@ -36,17 +36,27 @@ describe('{{ path }}', () => {
     expect(read.body).toEqual(created.body);
   });
 
-  it('lists a page as {items, total, limit, offset}', async () => {
+  it('lists a page as {items, total, count, limit, offset}', async () => {
     await t.create('{{ r.name }}');
     await t.create('{{ r.name }}');
     const page = await request(t.app).get('{{ path }}?limit=1&offset=1'){{ who('list') }}.expect(200);
     expect(page.body.items).toHaveLength(1);
     expect(page.body.total).toBeGreaterThanOrEqual(2);
-    expect(page.body).toMatchObject({ limit: 1, offset: 1 });
+    expect(page.body).toMatchObject({ limit: 1, offset: 1, count: 'exact' });
+  });
+
+  it('counts by ?count= (exact, a small table counted exactly by estimate, none)', async () => {
+    await t.create('{{ r.name }}');
+    const exact = await request(t.app).get('{{ path }}?count=exact'){{ who('list') }}.expect(200);
+    const estimate = await request(t.app).get('{{ path }}'){{ who('list') }}.expect(200);
+    expect(estimate.body).toMatchObject({ total: exact.body.total, count: 'exact' });
+    const none = await request(t.app).get('{{ path }}?count=none'){{ who('list') }}.expect(200);
+    expect(none.body).toMatchObject({ total: null, count: 'none' });
+    expect(none.body.items.length).toBeGreaterThan(0);
   });
 
   it('rejects bad list parameters (400)', async () => {
-    for (const query of ['limit=101', 'limit=0', 'offset=-1', 'bogus=1', 'sort=password_hash']) {
+    for (const query of ['limit=101', 'limit=0', 'offset=-1', 'count=all', 'bogus=1', 'sort=password_hash']) {
       const res = await request(t.app).get(`{{ path }}?${query}`){{ who('list') }}.expect(400);
       expect(res.headers['content-type']).toMatch(/application\/problem\+json/);
     }

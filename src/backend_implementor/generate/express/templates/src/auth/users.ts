@@ -7,7 +7,7 @@ import { notFound } from '../errors.js';
 import { ADMIN_ROLE, authorize } from '../middleware/authorize.js';
 import { onlyMethods, requireJson } from '../middleware/errors.js';
 import { validate } from '../middleware/validate.js';
-import { idParam } from '../resources/common.js';
+import { countRows, idParam } from '../resources/common.js';
 import { UserListQuery, UserUpdate } from '../schemas.js';
 import { toPublicUser } from './service.js';
 
@@ -18,11 +18,11 @@ export function usersRouter(db: Db): Router {
 
   router.get('/', adminOnly, async (req, res) => {
     const query = validate(UserListQuery, req.query, 'query');
-    const [rows, total] = await Promise.all([
+    const [rows, counted] = await Promise.all([
       db.select().from(users).orderBy(asc(users.created_at), asc(users.id)).limit(query.limit).offset(query.offset),
-      db.$count(users),
+      countRows(db, users, undefined, query.count),
     ]);
-    res.json({ items: rows.map(toPublicUser), total, limit: query.limit, offset: query.offset });
+    res.json({ items: rows.map(toPublicUser), ...counted, limit: query.limit, offset: query.offset });
   });
 
   router.patch('/:id', requireJson, adminOnly, async (req, res) => {

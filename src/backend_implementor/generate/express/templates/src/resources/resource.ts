@@ -14,7 +14,7 @@ import { {{ r.imports_authorize | join(', ') }} } from '../middleware/authorize.
 import { onlyMethods, requireJson } from '../middleware/errors.js';
 import { validate } from '../middleware/validate.js';
 import { {{ R }}Create, {{ R }}ListQuery, {{ R }}Update } from '../schemas.js';
-import { idParam{{ ', iso' if r.has_datetime else '' }}{{ ', orderBy' if r.sort else '' }} } from './common.js';
+import { countRows, idParam{{ ', iso' if r.has_datetime else '' }}{{ ', orderBy' if r.sort else '' }} } from './common.js';
 
 type Row = typeof {{ r.var }}.$inferSelect;
 
@@ -110,7 +110,7 @@ export function {{ r.router }}(db: Db): Router {
 {% endfor %}
     );
 {% endif %}
-    const [rows, total] = await Promise.all([
+    const [rows, counted] = await Promise.all([
       db
         .select()
         .from({{ r.var }})
@@ -124,9 +124,9 @@ export function {{ r.router }}(db: Db): Router {
 {% endif %}
         .limit(query.limit)
         .offset(query.offset),
-      db.$count({{ r.var }}{{ ', where' if (r.filters or r.access['list'] == 'owner') else '' }}),
+      countRows(db, {{ r.var }}, {{ 'where' if (r.filters or r.access['list'] == 'owner') else 'undefined' }}, query.count),
     ]);
-    res.json({ items: rows.map(toJson), total, limit: query.limit, offset: query.offset });
+    res.json({ items: rows.map(toJson), ...counted, limit: query.limit, offset: query.offset });
   });
 
   router.get('/:id', {{ authorized('read') }}async (req, res) => {
