@@ -52,7 +52,11 @@ def test_list_totals_past_the_exact_count(projects, database_url, tmp_path):
     project = projects["library"]
     env = {"DATABASE_URL": database_url}
     require_ok(run(["npm", "run", "db:migrate"], project.dir, env=env), "db:migrate")
-    query(project, database_url, "insert into authors (name) select 'author ' || n from generate_series(1, 10050) n")
+    query(
+        project,
+        database_url,
+        "insert into authors (name) select 'author ' || n from generate_series(1, 10050) n",
+    )
     query(project, database_url, "analyze authors")
     with serve(project, tmp_path, env) as server:
         default = httpx.get(f"{server.url}/authors", params={"limit": 1}).json()
