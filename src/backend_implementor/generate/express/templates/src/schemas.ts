@@ -71,6 +71,16 @@ const page = {
         'How `total` is had: `exact` counts every matching row, `estimate` counts up to 10 000 and past that ' +
         "answers the query planner's estimate, `none` does not count (`total` is null).",
     }),
+  cursor: z
+    .string()
+    .min(1)
+    .max(1024)
+    .optional()
+    .openapi({
+      description:
+        'Start after the row of a `next_cursor` from a previous page of the same sort (keyset pagination: ' +
+        'as fast deep in the list as at its start). Not with `offset`.',
+    }),
 };
 
 const listOf = <T extends z.ZodType>(item: T) =>
@@ -80,6 +90,10 @@ const listOf = <T extends z.ZodType>(item: T) =>
     count: z.enum(counts).openapi({ description: 'What `total` is: an exact count, an estimate, or none.' }),
     limit: z.number().int(),
     offset: z.number().int(),
+    next_cursor: z
+      .string()
+      .nullable()
+      .openapi({ description: 'Pass as `cursor` for the next page; null on the last page.' }),
   });
 {% if uses_json %}
 
