@@ -215,7 +215,10 @@ def detect_auth(doc: dict[str, Any] | None) -> AuthConfig | None:
     if default.register_path in posts and default.login_path in posts:
         register, login, source = default.register_path, default.login_path, CONVENTION
     else:
-        login = _pick(list(posts), _LOGIN_RE) or _by_words(doc, posts, None, _LOGIN_WORDS)
+        # A description may mention logging in ("log in first"): a login is named by its id or summary.
+        login = _pick(list(posts), _LOGIN_RE) or _by_words(
+            doc, posts, None, _LOGIN_WORDS, unless=_REGISTER_WORDS, keys=("operationId", "summary")
+        )
         register = _pick([p for p in posts if p != login], _REGISTER_RE) or _by_words(
             doc, posts, login, _REGISTER_WORDS
         )
@@ -267,21 +270,21 @@ def detect_auth(doc: dict[str, Any] | None) -> AuthConfig | None:
 
 
 def _by_words(
-    doc: dict[str, Any], posts: dict[str, dict[str, Any]], other: str | None, words_rx: re.Pattern[str]
+    doc: dict[str, Any],
+    posts: dict[str, dict[str, Any]],
+    other: str | None,
+    words_rx: re.Pattern[str],
+    *,
+    unless: re.Pattern[str] | None = None,
+    keys: tuple[str, ...] = ("operationId", "summary", "description"),
 ) -> str | None:
-    """The login or signup an operation's id or summary names (POST /api/auth "Sign in"), when no path
-    says it, with a password in its body."""
+    """The login or signup an operation's words name (POST /api/auth "Sign in"), when no path says it, with
+    a password in its body; none whose words match `unless`."""
     for path, op in posts.items():
         if path == other or "{" in path:
             continue
-        # A description may mention logging in ("log in first"); only a signup's is read.
-        keys = (
-            ("operationId", "summary")
-            if words_rx is _LOGIN_WORDS
-            else ("operationId", "summary", "description")
-        )
         words = " ".join(str(op.get(k) or "") for k in keys)
-        if words_rx is _LOGIN_WORDS and _REGISTER_WORDS.search(words):
+        if unless is not None and unless.search(words):
             continue
         schema, _ = body_schema(doc, op)
         if words_rx.search(words) and fields_of(_envelope(schema or {}, doc)[1])[1]:

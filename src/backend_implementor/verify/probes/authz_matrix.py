@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass, field
 
 from ..openapi_doc import Operation, fill_path
+from . import auth_missing
 from .base import Context, Resource, User, is_2xx, rand
 from .function_authz import admin_only
 from .idor import listed_for
@@ -109,7 +110,7 @@ def _report(ctx: Context, op: Operation, actor: str, rule: str) -> None:
     # Without credentials it is missing authentication whatever the rule (the auth-missing probe's finding).
     cwe = 285 if rule == "admin" and actor != "anonymous" else CWE_OF[actor]
     # One flaw, one report: an operation open to anyone is the missing-authentication finding only.
-    if any(f.cwe in (cwe, 306) and str(op) in f.title for f in ctx.findings):
+    if ctx.reported(op, cwe, auth_missing.CWE):
         return
     who = {"anonymous": "A request without credentials", "owner": "An ordinary user",
            "other user": "Another user"}[actor]  # fmt: skip

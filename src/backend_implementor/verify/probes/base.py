@@ -603,6 +603,10 @@ class Context:
             self._place_marker(body, op.body_schema, marker)
         return body
 
+    def reported(self, op: Operation, *cwes: int) -> bool:
+        """Whether a finding of one of these CWEs already names the operation: one flaw, one report."""
+        return any(f.cwe in cwes and str(op) in f.title for f in self.findings)
+
     def _place_marker(self, body: dict, schema: dict, marker: str, depth: int = 0) -> None:
         """The marker in every free-text field, also in nested objects ({"shipping_address": {"name"}})."""
         props = merged_schema(self.spec, schema).get("properties") or {}

@@ -52,11 +52,10 @@ def admin_only(op: Operation) -> bool:
 
 def run(ctx: Context) -> None:
     # An admin operation open to anyone is already the missing-authentication finding: one flaw, one report.
-    open_to_all = {f.title.split(" is protected")[0] for f in ctx.findings if f.id == auth_missing.ID}
     ops = [
         op
         for op in ctx.ops
-        if admin_only(op) and not ctx.is_auth_path(op.path) and str(op) not in open_to_all
+        if admin_only(op) and not ctx.is_auth_path(op.path) and not ctx.reported(op, auth_missing.CWE)
     ]
     if not ops:
         ctx.skip("no operation is documented as an admin operation")
