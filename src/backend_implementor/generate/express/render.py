@@ -239,7 +239,6 @@ def _reference_guards(r: ResourceCode, by_name: dict[str, ResourceCode], auth: b
     owner_guard = any(g["rule"] == "owner" for g in guards)
     needs_user = r.owned or r.any_owner_action or (bool(guards) and not optional_user)
     drizzle = ["and"] if (r.filters or r.any_owner_action or owner_guard) else []
-    drizzle += [] if r.sort else ["asc"]
     authorize = ["authorize"] if auth else []
     authorize += ["currentUser"] if needs_user else []
     authorize += ["isAdmin"] if (r.any_owner_action or owner_guard) else []

@@ -1,13 +1,11 @@
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-{% if auth %}
 import { createApp } from '../src/app.js';
+{% if auth %}
 import { loadConfig } from '../src/config.js';
-import { createLogger } from '../src/middleware/logger.js';
-import { PASSWORD, setup, type TestContext } from './helpers.js';
-{% else %}
-import { setup, type TestContext } from './helpers.js';
 {% endif %}
+import { createLogger } from '../src/middleware/logger.js';
+import { {{ 'PASSWORD, ' if auth else '' }}setup, type TestContext } from './helpers.js';
 
 let t: TestContext;
 
@@ -23,6 +21,16 @@ describe('the HTTP pipeline', () => {
   it('reports health (200)', async () => {
     const res = await request(t.app).get('/health').expect(200);
     expect(res.body).toEqual({ status: 'ok' });
+    expect((await request(t.app).get('/livez').expect(200)).body).toEqual({ status: 'alive' });
+  });
+
+  it('turns readiness to 503 once a shutdown began, still serving and closing each connection', async () => {
+    const draining = createApp({ db: t.database.db, config: t.config, logger: createLogger('silent'), draining: () => true });
+    const ready = await request(draining).get('/health').expect(503);
+    expect(ready.headers['content-type']).toMatch(/application\/problem\+json/);
+    expect(ready.headers.connection).toBe('close');
+    const alive = await request(draining).get('/livez').expect(200);
+    expect(alive.headers.connection).toBe('close');
   });
 
   it('sends security headers, a request id, and no x-powered-by', async () => {
