@@ -19,7 +19,7 @@ import jinja2
 from backend_implementor.generate.errors import GenerateError
 from backend_implementor.generate.express import codegen
 from backend_implementor.generate.express.codegen import ResourceCode, ts
-from backend_implementor.generate.express.migrations import Table, initial_migration, tables
+from backend_implementor.generate.express.migrations import Table, constraint_name, initial_migration, tables
 from backend_implementor.generate.express.samples import sample_plan
 from backend_implementor.generate.express.schema_diff import Renames
 from backend_implementor.spec.model import Spec
@@ -60,6 +60,7 @@ def _env() -> jinja2.Environment:
     )
     env.filters["ts"] = ts
     env.filters["json"] = lambda v: json.dumps(v, indent=2)
+    env.globals["index_name"] = lambda table, cols: constraint_name(table, tuple(cols), "_idx")
     return env
 
 

@@ -9,13 +9,18 @@ const timestamps = {
 };
 {% if auth %}
 
-export const users = pgTable('users', {
-  id: uuid('id').primaryKey().defaultRandom(),
-  email: varchar('email', { length: 320 }).notNull().unique(),
-  password_hash: text('password_hash').notNull(),
-  role: text('role').notNull(),
-  ...timestamps,
-});
+export const users = pgTable(
+  'users',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    email: varchar('email', { length: 320 }).notNull().unique(),
+    password_hash: text('password_hash').notNull(),
+    role: text('role').notNull(),
+    ...timestamps,
+  },
+  // GET /users pages by created_at.
+  (t) => [index('users_created_at_id_idx').on(t.created_at, t.id)],
+);
 
 export const refreshTokens = pgTable(
   'refresh_tokens',
@@ -52,8 +57,8 @@ export const {{ r.var }} = pgTable(
   },
 {% if r.indexes %}
   (t) => [
-{% for col in r.indexes %}
-    index('{{ r.name }}_{{ col }}_idx').on(t.{{ col }}),
+{% for cols in r.indexes %}
+    index('{{ index_name(r.name, cols) }}').on({% for c in cols %}t.{{ c }}{{ ', ' if not loop.last }}{% endfor %}),
 {% endfor %}
   ],
 {% endif %}
