@@ -129,6 +129,16 @@ def tables(resources: list[ResourceCode], auth: bool) -> list[Table]:
                 indexes=[("user_id",), ("family_id",)],
             )
         )
+        out.append(
+            Table(
+                "rate_limits",
+                [
+                    Column("key", "text", True, primary_key=True),
+                    Column("hits", "integer", True),
+                    _timestamp("reset_at", default_now=False),
+                ],
+            )
+        )
     for r in resources:
         columns = [_id()]
         fks = []

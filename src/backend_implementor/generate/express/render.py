@@ -165,7 +165,7 @@ def build_context(spec: Spec) -> dict[str, Any]:
     admin_role = auth.admin_role if auth else None
     pg_imports = {"pgTable", "timestamp", "uuid"}
     if auth:
-        pg_imports |= {"index", "text", "varchar"}
+        pg_imports |= {"index", "integer", "text", "varchar"}
     for r in ordered:
         pg_imports |= {f.pg_import for f in r.fields}
         if r.indexes:

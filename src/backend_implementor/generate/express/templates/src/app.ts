@@ -83,7 +83,7 @@ export function createApp({ db, config, logger, ...deps }: AppDeps): Express {
   // Everything below needs the current schema: while migrations are pending it answers 503, not 500s.
   app.use(requireCurrentSchema(schema));
 {% if auth %}
-  app.use('/auth', authRouter(auth, { rateLimit: config.authRateLimit }));
+  app.use('/auth', authRouter(auth, db, { rateLimit: config.authRateLimit }));
 {% endif %}
 {% if admin_role %}
   app.use('/users', usersRouter(db));

@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApp } from '../src/app.js';
 {% if auth %}
 import { loadConfig } from '../src/config.js';
+import { rateLimits } from '../src/db/schema.js';
 {% endif %}
 import { createLogger } from '../src/middleware/logger.js';
 import { {{ 'PASSWORD, ' if auth else '' }}setup, type TestContext } from './helpers.js';
@@ -139,6 +140,7 @@ describe('the HTTP pipeline', () => {
 {% if auth %}
 
   it('rate-limits the auth endpoints (429)', async () => {
+    await t.database.db.delete(rateLimits);
     const config = loadConfig({ NODE_ENV: 'test', AUTH_RATE_LIMIT: '2' });
     const limited = createApp({ db: t.database.db, config, logger: createLogger('silent') });
     const attempt = () => request(limited).post('/auth/login').send({ email: 'x@example.com', password: PASSWORD });
@@ -146,6 +148,25 @@ describe('the HTTP pipeline', () => {
     await attempt().expect(401);
     const res = await attempt().expect(429);
     expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
+    expect(res.headers['ratelimit-policy']).toMatch(/; q=2; w=60\b/);
+  });
+
+  it('counts auth attempts in the database, so the limit holds across instances', async () => {
+    await t.database.db.delete(rateLimits);
+    const config = loadConfig({ NODE_ENV: 'test', AUTH_RATE_LIMIT: '3' });
+    const instance = () => createApp({ db: t.database.db, config, logger: createLogger('silent') });
+    const [a, b] = [instance(), instance()];
+    const attempt = (app: ReturnType<typeof instance>) =>
+      request(app).post('/auth/login').send({ email: 'x@example.com', password: PASSWORD });
+    await attempt(a).expect(401);
+    await attempt(b).expect(401);
+    await attempt(a).expect(401);
+    await attempt(b).expect(429);
+    // A window that has run out starts again from one.
+    await t.database.db.update(rateLimits).set({ reset_at: new Date(Date.now() - 1000) });
+    await attempt(b).expect(401);
+    const [counter] = await t.database.db.select().from(rateLimits);
+    expect(counter?.hits).toBe(1);
   });
 {% endif %}
 });

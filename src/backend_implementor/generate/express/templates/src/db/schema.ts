@@ -38,6 +38,13 @@ export const refreshTokens = pgTable(
   },
   (t) => [index('refresh_tokens_user_id_idx').on(t.user_id), index('refresh_tokens_family_id_idx').on(t.family_id)],
 );
+
+// Attempts per client on the login, registration and refresh routes, shared by every instance.
+export const rateLimits = pgTable('rate_limits', {
+  key: text('key').primaryKey(),
+  hits: integer('hits').notNull(),
+  reset_at: timestamp('reset_at', { withTimezone: true }).notNull(),
+});
 {% endif %}
 {% for r in resources %}
 
