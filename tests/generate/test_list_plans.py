@@ -85,6 +85,8 @@ def _indexes_rebuilt(conn: psycopg.Connection, table: str) -> Iterator[None]:
 def _fill(conn: psycopg.Connection, spec: Spec, owners: list[str]) -> None:
     """ROWS rows in every table, a tenth of the owned ones the test user's, nullable columns partly NULL."""
     conn.execute("set maintenance_work_mem = '256MB'")
+    # The references are valid by construction (taken from the parent table): skip the per-row checks.
+    conn.execute("set session_replication_role = replica")
     if spec.auth:
         conn.execute(
             "insert into users (email, password_hash, role, created_at) select 'filler' || n || "
@@ -121,7 +123,9 @@ def _fill(conn: psycopg.Connection, spec: Spec, owners: list[str]) -> None:
                 f"from generate_series(1, {ROWS}) g(n) {' '.join(joins)}"
             )
         print(r.name, time.monotonic() - t0)
-    conn.execute("analyze")
+    conn.execute("set session_replication_role = default")
+    # As autovacuum leaves a table: statistics, and a visibility map for index-only scans.
+    conn.execute("vacuum analyze")
 
 
 def _plans(log: str) -> list[dict[str, Any]]:
@@ -210,7 +214,12 @@ def test_no_list_query_scans_a_million_row_table(projects, cluster, tmp_path, na
         log.seek(start)
         plans = _plans(log.read())
     large = set(spec.resources) | ({"users"} if spec.auth else set())
-    listed = [p for p in plans if any(f'from "{t}"' in p["Query Text"] for t in large)]
+    # EXPLAIN (the estimate of ?count=estimate) is logged too, but plans without reading a row.
+    listed = [
+        p
+        for p in plans
+        if any(f'from "{t}"' in p["Query Text"] for t in large) and not p["Query Text"].startswith("explain")
+    ]
     assert len(listed) >= asked, (len(listed), asked)  # every request's statements were logged
     scans = {(t, p["Query Text"][:300]) for p in listed for t in _seq_scans(p["Plan"]) if t in large}
     assert not scans, "\n".join(f"{t}: {q}" for t, q in sorted(scans))

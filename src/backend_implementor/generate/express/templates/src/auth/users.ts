@@ -27,7 +27,7 @@ export function usersRouter(db: Db): Router {
         .orderBy(...orderBy(sorted))
         .limit(query.limit + 1)
         .offset(query.offset),
-      countRows(db, users, undefined, query.count),
+      countRows(db, users, undefined, query.count, orderBy(sorted)),
     ]);
     res.json({
       items: found.slice(0, query.limit).map(({ row }) => toPublicUser(row)),

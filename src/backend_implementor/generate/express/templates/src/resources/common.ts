@@ -87,20 +87,23 @@ export const EXACT_UP_TO = 10_000;
 /**
  * A list's `total` as `?count=` asks: `exact` counts every matching row (a full scan of a large table),
  * `estimate` (the default) counts up to EXACT_UP_TO rows and past that answers the query planner's estimate,
- * `none` skips counting. `count` in the answer says which the total is.
+ * `none` skips counting. `count` in the answer says which the total is. The capped count walks the rows in
+ * the page's `order`, so it reads the index the page reads instead of scanning the table for them.
  */
 export async function countRows(
   db: Db,
   table: PgTable,
   where: SQL | undefined,
   mode: 'exact' | 'estimate' | 'none',
+  order: SQL[] = [],
 ): Promise<{ total: number | null; count: 'exact' | 'estimate' | 'none' }> {
   if (mode === 'none') return { total: null, count: 'none' };
   if (mode === 'exact') return { total: await db.$count(table, where), count: 'exact' };
   const filter = where ? sql` where ${where}` : sql``;
+  const ordered = order.length > 0 ? sql` order by ${sql.join(order, sql`, `)}` : sql``;
   const [capped] = await rows(
     db,
-    sql`select count(*)::int as n from (select 1 from ${table}${filter} limit ${EXACT_UP_TO + 1}) capped`,
+    sql`select count(*)::int as n from (select 1 from ${table}${filter}${ordered} limit ${EXACT_UP_TO + 1}) capped`,
   );
   const counted = Number(capped?.n ?? 0);
   if (counted <= EXACT_UP_TO) return { total: counted, count: 'exact' };

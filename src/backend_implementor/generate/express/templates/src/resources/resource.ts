@@ -119,7 +119,7 @@ export function {{ r.router }}(db: Db): Router {
         .orderBy(...orderBy(sorted))
         .limit(query.limit + 1)
         .offset(query.offset),
-      countRows(db, {{ r.var }}, {{ 'where' if (r.filters or r.access['list'] == 'owner') else 'undefined' }}, query.count),
+      countRows(db, {{ r.var }}, {{ 'where' if (r.filters or r.access['list'] == 'owner') else 'undefined' }}, query.count, orderBy(sorted)),
     ]);
     res.json({
       items: found.slice(0, query.limit).map(({ row }) => toJson(row)),
