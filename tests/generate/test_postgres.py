@@ -35,7 +35,7 @@ def test_migrations_up_down_up(projects, database_url):
     up = {r["table_name"] for r in query(project, database_url, tables)}
     assert {"users", "refresh_tokens", *project.spec.resources} <= up
     indexes = {r["indexname"] for r in query(project, database_url, "select indexname from pg_indexes")}
-    assert {"books_author_idx", "loans_owner_id_idx", "books_isbn_unique"} <= indexes
+    assert {"books_author_title_id_idx", "loans_owner_id_due_id_idx", "books_isbn_unique"} <= indexes
 
     proc = run(["npm", "run", "db:rollback"], project.dir, env=env)
     require_ok(proc, "db:rollback")
