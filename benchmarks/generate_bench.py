@@ -50,12 +50,13 @@ app.get('/books/:id', async (req, res) => {
 });
 app.get('/books', async (req, res) => {
   const limit = Number(req.query.limit ?? 20), offset = Number(req.query.offset ?? 0);
-  const where = req.query.author ? 'where author = $3' : '';
+  const by = req.query.author ? [req.query.author] : [];
+  const where = by.length ? 'where author = $1' : '';
   const order = req.query.sort === 'title' ? 'title, id' : 'created_at, id';
-  const args = req.query.author ? [limit, offset, req.query.author] : [limit, offset];
+  const page = `limit $${by.length + 1} offset $${by.length + 2}`;
   const [items, total] = await Promise.all([
-    pool.query(`select * from books ${where} order by ${order} limit $1 offset $2`, args),
-    pool.query(`select count(*)::int as n from books ${where}`, args.slice(2)),
+    pool.query(`select * from books ${where} order by ${order} ${page}`, [...by, limit, offset]),
+    pool.query(`select count(*)::int as n from books ${where}`, by),
   ]);
   res.json({ items: items.rows, total: total.rows[0].n, limit, offset });
 });
@@ -73,7 +74,7 @@ app.listen(Number(process.env.PORT), '127.0.0.1');
 FILL = """
 insert into authors (name) select 'author ' || n from generate_series(1, 1000) n;
 insert into books (title, author, copies, format, created_at)
-  select 'title ' || lpad((n * 7919 % {rows})::text, 7, '0'), a.ids[1 + n % 1000], n % 5,
+  select 'title ' || lpad((n::bigint * 7919 % {rows})::text, 7, '0'), a.ids[1 + n % 1000], n % 5,
          case when n % 3 = 0 then 'ebook' else 'paper' end, now() - n * interval '1 second'
   from generate_series(1, {rows}) n, (select array_agg(id) ids from authors) a
 """
