@@ -69,15 +69,34 @@ def test_layout_matches_design(library):
 
 def test_migration_indexes_every_fk_unique_index_filter_and_sort_field(library):
     sql = render_project(library)["drizzle/0000_init.sql"].decode()
-    indexed = set(re.findall(r'CREATE INDEX "\w+" ON "(\w+)" USING btree \("(\w+)"\)', sql))
-    uniques = set(re.findall(r'CONSTRAINT "(\w+?)_(\w+)_unique" UNIQUE', sql))
+    indexed = {
+        (table, tuple(c.strip('" ') for c in cols.split(",")))
+        for table, cols in re.findall(r'CREATE INDEX "\w+" ON "(\w+)" USING btree \(([^)]*)\)', sql)
+    }
+    unique = {(n, f) for n, r in library.resources.items() for f, spec in r.fields.items() if spec.unique}
+    assert re.search(r'CONSTRAINT "books_isbn_unique" UNIQUE\("isbn"\)', sql)
+
+    def leads(table: str, *cols: str) -> bool:  # some index starts with these columns
+        return any(t == table and c[: len(cols)] == cols for t, c in indexed)
+
     for name, r in library.resources.items():
-        wanted = {f for f, spec in r.fields.items() if spec.type == "ref" or spec.index or spec.unique}
-        wanted |= set(r.filters) | set(r.sort)
+        wanted = {f for f, spec in r.fields.items() if spec.type == "ref" or spec.index}
+        wanted |= set(r.filters) | set(r.sort) | {"created_at"}
         if r.owned:
             wanted.add("owner_id")
-        for col in wanted:
-            assert (name, col) in indexed or (name, col) in uniques, (name, col)
+        for col in wanted - {f for n, f in unique if n == name}:
+            assert leads(name, col), (name, col)
+        # Where a filter meets a sort (the default created_at too), one index serves both, id last.
+        for f in r.filters:
+            for s in {*r.sort, "created_at"} - {f}:
+                if (name, f) not in unique:
+                    assert leads(name, f, s, "id"), (name, f, s)
+        if r.access.list == "owner":
+            assert all(leads(name, "owner_id", s, "id") for s in {*r.sort, "created_at"})
+    # No index is the prefix of another: the longer one serves both.
+    for t, cols in indexed:
+        assert not any(o != cols and t == ot and o[: len(cols)] == cols for ot, o in indexed), (t, cols)
+    assert leads("users", "created_at", "id")
     assert "ON DELETE restrict" in sql and "ON DELETE cascade" in sql
 
 
@@ -273,10 +292,8 @@ def test_drizzle_kit_snapshot_describes_what_the_sql_creates(name):
                 f'REFERENCES "public"."{fk["tableTo"]}"("id") ON DELETE {fk["onDelete"]}'
             ) in sql
         for index in entry["indexes"].values():
-            assert (
-                f'CREATE INDEX "{index["name"]}" ON "{table}" USING btree ("{index["columns"][0]["expression"]}")'
-                in sql
-            )
+            cols = ", ".join(f'"{c["expression"]}"' for c in index["columns"])
+            assert f'CREATE INDEX "{index["name"]}" ON "{table}" USING btree ({cols})' in sql
     assert sql.count("FOREIGN KEY") == sum(len(t["foreignKeys"]) for t in snap["tables"].values())
     assert sql.count("CREATE INDEX") == sum(len(t["indexes"]) for t in snap["tables"].values())
 

@@ -102,5 +102,5 @@ def test_generated_example_verifies_clean(name, tmp_path):
         e for e in d["endpoints"]["items"] if e["path"] == "/auth/login"
     ).items()
     assert {t["name"] for t in d["schema"]["tables"]} >= {"users", "authors", "books", "loans"}
-    assert any(i["name"] == "books_title_idx" for i in d["schema"]["indexes"])
+    assert any(i["name"] == "books_author_title_id_idx" for i in d["schema"]["indexes"])
     assert d["middleware"]["items"], d["middleware"]

@@ -10,7 +10,7 @@ import pytest
 
 from backend_implementor.verify import inventory
 from backend_implementor.verify.auth import AuthConfig, AuthOptionError, detect_auth, parse_auth_option
-from backend_implementor.verify.contract import parse_junit
+from backend_implementor.verify.contract import parse_junit, without_opaque_tokens
 from backend_implementor.verify.findings import Evidence, Finding
 from backend_implementor.verify.openapi_doc import operations
 from backend_implementor.verify.project import ProjectError, detect_project
@@ -449,3 +449,30 @@ def test_values_for_a_pattern_match_it_as_ecmascript_reads_it(pattern, accepts):
     for _ in range(40):
         value = example_value(None, {"type": "string", "pattern": pattern}, "price")
         assert re.fullmatch(accepts, value, re.ASCII), value
+
+
+def test_continuation_tokens_are_left_out_of_the_fuzzed_document():
+    """A cursor the server did not hand out is rightly a 400, so schemathesis must not make one up; other
+    parameters, and a `cursor` that is not a free string, stay."""
+    doc = {
+        "openapi": "3.1.0",
+        "components": {"parameters": {"After": {"name": "starting_after", "in": "query", "schema": {"type": "string"}}}},
+        "paths": {
+            "/books": {
+                "get": {"parameters": [
+                    {"name": "cursor", "in": "query", "schema": {"type": "string", "minLength": 1}},
+                    {"name": "title", "in": "query", "schema": {"type": "string"}},
+                    {"$ref": "#/components/parameters/After"},
+                ]},
+            },
+            "/events": {"get": {"parameters": [
+                {"name": "cursor", "in": "query", "schema": {"type": "string", "format": "date-time"}},
+                {"name": "cursor", "in": "header", "schema": {"type": "string"}},
+            ]}},
+        },
+    }  # fmt: skip
+    fuzzed, left_out = without_opaque_tokens(doc)
+    assert left_out == ["GET /books ?cursor", "GET /books ?starting_after"]
+    assert [p["name"] for p in fuzzed["paths"]["/books"]["get"]["parameters"]] == ["title"]
+    assert fuzzed["paths"]["/events"] == doc["paths"]["/events"]
+    assert len(doc["paths"]["/books"]["get"]["parameters"]) == 3  # the original is untouched

@@ -4,6 +4,7 @@ holding the failed checks and a `curl` reproduction (auth header already filtere
 
 from __future__ import annotations
 
+import copy
 import re
 import sys
 import xml.etree.ElementTree as ET
@@ -11,7 +12,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from backend_implementor.verify.openapi_doc import operations
+from backend_implementor.verify.openapi_doc import METHODS, deref, operations
 from backend_implementor.verify.proc import run_cmd
 
 # `all` also enables checks that flag any undocumented 4xx or any 2xx on loosely typed input
@@ -130,6 +131,49 @@ def drop_alternative_auth(result: ContractResult, doc: dict[str, Any] | None) ->
     dropped = {f.operation for f in result.failures} - {f.operation for f in kept}
     result.failures = kept
     result.failed_operations -= len(dropped)
+
+
+# Continuation tokens a server hands out (`next_cursor`, `nextPageToken`…) and accepts back: no schema can
+# say which strings are its own, so a schema-valid made-up one is rightly refused (400) and "positive data
+# acceptance" would blame the API for it.
+OPAQUE_TOKENS = {
+    "cursor", "page_cursor", "pagecursor", "page_token", "pagetoken", "next_token", "nexttoken",
+    "continuation", "continuation_token", "continuationtoken", "starting_after", "ending_before",
+}  # fmt: skip
+
+
+def without_opaque_tokens(doc: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """The document without its query parameters that are continuation tokens (free strings named like
+    one), so schemathesis does not make them up; and which it left out ("GET /books ?cursor")."""
+    out = copy.deepcopy(doc)
+    left_out: list[str] = []
+
+    def opaque(param: Any) -> bool:
+        p = deref(doc, param)
+        schema = deref(doc, p.get("schema") or {}) if isinstance(p, dict) else {}
+        return (
+            isinstance(p, dict)
+            and p.get("in") == "query"
+            and str(p.get("name", "")).lower() in OPAQUE_TOKENS
+            and schema.get("type", "string") == "string"
+            and not schema.get("enum")
+            and not schema.get("format")
+        )
+
+    for path, item in (out.get("paths") or {}).items():
+        if not isinstance(item, dict):
+            continue
+        for method in METHODS:
+            op = item.get(method)
+            if not isinstance(op, dict):
+                continue
+            params = op.get("parameters") or []
+            kept = [p for p in params if not opaque(p)]
+            if len(kept) != len(params):
+                names = [deref(doc, p).get("name") for p in params if opaque(p)]
+                left_out += [f"{method.upper()} {path} ?{n}" for n in names]
+                op["parameters"] = kept
+    return out, left_out
 
 
 def run_schemathesis(

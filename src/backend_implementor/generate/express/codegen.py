@@ -333,7 +333,7 @@ class ResourceCode:
     access: dict[str, str | list[str]]
     filters: list[FieldCode]
     sort: list[str]
-    indexes: list[str]  # column names
+    indexes: list[tuple[str, ...]]  # btree indexes, by their columns in order
     imports: set[str] = field(default_factory=set)
     description: str = ""
 
@@ -450,15 +450,7 @@ def resource_code(spec: Spec, name: str, res: Resource) -> ResourceCode:
     for sname in res.sort:
         if sname not in by_name and sname not in TIMESTAMP_FIELDS:
             raise GenerateError(f"resources.{name}.sort: no field named {sname!r}")
-    indexes: list[str] = []
-    if res.owned:
-        indexes.append("owner_id")
-    for fname, f in res.fields.items():
-        if f.unique:
-            continue  # the unique constraint is already an index
-        if f.type == "ref" or f.index or fname in res.filters or fname in res.sort:
-            indexes.append(fname)
-    indexes += [t for t in TIMESTAMP_FIELDS if t in res.sort]
+    indexes = list_indexes(res)
     access = {a: res.access.rule(a) for a in ("list", "read", "create", "update", "delete")}
     for action, rule in access.items():
         if rule == "owner" and not res.owned:
@@ -475,9 +467,32 @@ def resource_code(spec: Spec, name: str, res: Resource) -> ResourceCode:
         access=access,
         filters=filters,
         sort=list(res.sort),
-        indexes=list(dict.fromkeys(indexes)),
+        indexes=indexes,
         description=res.description or "",
     )
+
+
+def list_indexes(res: Resource) -> list[tuple[str, ...]]:
+    """The indexes that serve every list query the resource allows, so no page reads more rows than it
+    returns: `(sort, id)`-ordered walks for each sort (created_at, the default, always), and for each
+    filter (and owner_id when lists are owner-only) one `(filter, sort, id)` per sort, which is the
+    filter's own index too. A btree scans both ways, so one index serves a sort and its reverse.
+    References and `index: true` fields get an index of their own when no composite starts with them;
+    unique fields already have one. Every filter × sort pair is one index more to update on each write:
+    the spec's `filters` and `sort` are the price list."""
+    unique = {n for n, f in res.fields.items() if f.unique}
+    sorts = [s for s in dict.fromkeys([*res.sort, "created_at"]) if s not in unique]
+    filters = [f for f in res.filters if f not in unique]
+    if res.owned and res.access.list == "owner":
+        filters.insert(0, "owner_id")
+    keys: list[tuple[str, ...]] = [(s, "id") for s in sorts]
+    keys += [(f, s, "id") for f in filters for s in sorts if s != f]
+    singles = ["owner_id"] if res.owned else []
+    singles += [n for n, f in res.fields.items() if (f.type == "ref" or f.index) and n not in unique]
+    keys += [(n,) for n in singles]
+    keys = list(dict.fromkeys(keys))
+    # An index whose columns start another's is that one's prefix: the longer serves both.
+    return [k for k in keys if not any(o != k and o[: len(k)] == k for o in keys)]
 
 
 def topo_order(resources: list[ResourceCode]) -> list[ResourceCode]:

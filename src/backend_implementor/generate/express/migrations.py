@@ -8,6 +8,7 @@ schema.ts change against this one, so later migrations come from drizzle-kit its
 
 from __future__ import annotations
 
+import hashlib
 import json
 import uuid
 from dataclasses import dataclass, field
@@ -57,14 +58,30 @@ class Table:
     columns: list[Column]
     unique: list[str] = field(default_factory=list)  # single-column unique constraints
     foreign_keys: list[ForeignKey] = field(default_factory=list)
-    indexes: list[str] = field(default_factory=list)  # single-column btree indexes
+    indexes: list[Key] = field(default_factory=list)  # btree indexes, by their columns in order
 
     # drizzle-kit's names, which the SQL and the snapshot must share.
     def unique_name(self, column: str) -> str:
-        return f"{self.name}_{column}_unique"
+        return constraint_name(self.name, (column,), "_unique")
 
-    def index_name(self, column: str) -> str:
-        return f"{self.name}_{column}_idx"
+    def index_name(self, columns: Key) -> str:
+        return constraint_name(self.name, columns, "_idx")
+
+
+Key = tuple[str, ...]  # the columns of an index, in order
+
+PG_NAME_BYTES = 63  # PostgreSQL truncates longer identifiers (NAMEDATALEN - 1)
+
+
+def constraint_name(table: str, columns: Key, suffix: str) -> str:
+    """<table>_<columns>_<suffix>, or, past PostgreSQL's 63 bytes (which it would cut silently, leaving the
+    snapshot naming an index the database does not have), its start and a hash of the whole."""
+    name = f"{table}_{'_'.join(columns)}{suffix}"
+    if len(name.encode()) <= PG_NAME_BYTES:
+        return name
+    digest = hashlib.sha1(name.encode()).hexdigest()[:8]
+    head = name.encode()[: PG_NAME_BYTES - len(suffix) - 9].decode(errors="ignore")
+    return f"{head}_{digest}{suffix}"
 
 
 def _id() -> Column:
@@ -92,6 +109,7 @@ def tables(resources: list[ResourceCode], auth: bool) -> list[Table]:
                     _timestamp("updated_at"),
                 ],
                 unique=["email"],
+                indexes=[("created_at", "id")],
             )
         )
         out.append(
@@ -108,7 +126,17 @@ def tables(resources: list[ResourceCode], auth: bool) -> list[Table]:
                 ],
                 unique=["token_hash"],
                 foreign_keys=[ForeignKey("user_id", "users", "cascade")],
-                indexes=["user_id", "family_id"],
+                indexes=[("user_id",), ("family_id",)],
+            )
+        )
+        out.append(
+            Table(
+                "rate_limits",
+                [
+                    Column("key", "text", True, primary_key=True),
+                    Column("hits", "integer", True),
+                    _timestamp("reset_at", default_now=False),
+                ],
             )
         )
     for r in resources:
@@ -139,8 +167,13 @@ def add_fk_sql(t: Table, fk: ForeignKey) -> str:
     )
 
 
-def create_index_sql(t: Table, col: str) -> str:
-    return f'CREATE INDEX "{t.index_name(col)}" ON "{t.name}" USING btree ("{col}");'
+def index_sql(table: str, name: str, columns: Key) -> str:
+    cols = ", ".join(f'"{c}"' for c in columns)
+    return f'CREATE INDEX "{name}" ON "{table}" USING btree ({cols});'
+
+
+def create_index_sql(t: Table, columns: Key) -> str:
+    return index_sql(t.name, t.index_name(columns), columns)
 
 
 def join_statements(statements: list[str]) -> str:
@@ -182,15 +215,18 @@ def snapshot(model: list[Table], prev_id: str = ROOT_SNAPSHOT_ID) -> dict[str, A
             "schema": "",
             "columns": columns,
             "indexes": {
-                t.index_name(col): {
-                    "name": t.index_name(col),
-                    "columns": [{"expression": col, "isExpression": False, "asc": True, "nulls": "last"}],
+                t.index_name(cols): {
+                    "name": t.index_name(cols),
+                    "columns": [
+                        {"expression": col, "isExpression": False, "asc": True, "nulls": "last"}
+                        for col in cols
+                    ],
                     "isUnique": False,
                     "concurrently": False,
                     "method": "btree",
                     "with": {},
                 }
-                for col in t.indexes
+                for cols in t.indexes
             },
             "foreignKeys": {
                 fk.name(t.name): {
@@ -242,7 +278,7 @@ def snapshot(model: list[Table], prev_id: str = ROOT_SNAPSHOT_ID) -> dict[str, A
 
 def from_snapshot(snap: dict[str, Any]) -> list[Table]:
     """The table model a snapshot describes (the inverse of `snapshot`), in the snapshot's order.
-    Raises ValueError naming what it cannot read (a hand-written index on two columns, say)."""
+    Raises ValueError naming what it cannot read (a hand-written expression index, say)."""
     out = []
     for key, t in snap.get("tables", {}).items():
         name = t["name"]
@@ -266,9 +302,10 @@ def from_snapshot(snap: dict[str, Any]) -> list[Table]:
             table.unique.append(u["columns"][0])
         for i in t.get("indexes", {}).values():
             cols = i["columns"]
-            if len(cols) != 1 or cols[0].get("isExpression") or i.get("isUnique"):
-                raise ValueError(f"{key}: index {i['name']} is not a single-column btree index")
-            table.indexes.append(cols[0]["expression"])
+            plain = all(not c.get("isExpression") and c.get("asc", True) for c in cols)
+            if not cols or not plain or i.get("isUnique") or i.get("method", "btree") != "btree":
+                raise ValueError(f"{key}: index {i['name']} is not an ascending btree index on columns")
+            table.indexes.append(tuple(c["expression"] for c in cols))
         for fk in t.get("foreignKeys", {}).values():
             if len(fk["columnsFrom"]) != 1 or fk["columnsTo"] != ["id"]:
                 raise ValueError(f"{key}: foreign key {fk['name']} is not a single column referencing id")

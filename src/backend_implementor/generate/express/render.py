@@ -19,7 +19,7 @@ import jinja2
 from backend_implementor.generate.errors import GenerateError
 from backend_implementor.generate.express import codegen
 from backend_implementor.generate.express.codegen import ResourceCode, ts
-from backend_implementor.generate.express.migrations import Table, initial_migration, tables
+from backend_implementor.generate.express.migrations import Table, constraint_name, initial_migration, tables
 from backend_implementor.generate.express.samples import sample_plan
 from backend_implementor.generate.express.schema_diff import Renames
 from backend_implementor.spec.model import Spec
@@ -60,6 +60,7 @@ def _env() -> jinja2.Environment:
     )
     env.filters["ts"] = ts
     env.filters["json"] = lambda v: json.dumps(v, indent=2)
+    env.globals["index_name"] = lambda table, cols: constraint_name(table, tuple(cols), "_idx")
     return env
 
 
@@ -164,7 +165,7 @@ def build_context(spec: Spec) -> dict[str, Any]:
     admin_role = auth.admin_role if auth else None
     pg_imports = {"pgTable", "timestamp", "uuid"}
     if auth:
-        pg_imports |= {"index", "text", "varchar"}
+        pg_imports |= {"index", "integer", "text", "varchar"}
     for r in ordered:
         pg_imports |= {f.pg_import for f in r.fields}
         if r.indexes:
@@ -239,7 +240,6 @@ def _reference_guards(r: ResourceCode, by_name: dict[str, ResourceCode], auth: b
     owner_guard = any(g["rule"] == "owner" for g in guards)
     needs_user = r.owned or r.any_owner_action or (bool(guards) and not optional_user)
     drizzle = ["and"] if (r.filters or r.any_owner_action or owner_guard) else []
-    drizzle += [] if r.sort else ["asc"]
     authorize = ["authorize"] if auth else []
     authorize += ["currentUser"] if needs_user else []
     authorize += ["isAdmin"] if (r.any_owner_action or owner_guard) else []

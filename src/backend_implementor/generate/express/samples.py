@@ -7,6 +7,7 @@ Python's regex parse tree (the JavaScript-compatible subset the spec allows).
 
 from __future__ import annotations
 
+import functools
 import uuid
 from decimal import Decimal
 from typing import Any
@@ -53,7 +54,7 @@ def sample_pattern(pattern: str, i: int) -> str:
             elif op is sre.ANY:
                 out.append(choose(list(_ALNUM)))
             elif op is sre.IN:
-                out.append(choose(_class_chars(av)))
+                out.append(choose(_class_chars(tuple(av))))
             elif op in (sre.MAX_REPEAT, sre.MIN_REPEAT):
                 lo, hi, sub = av
                 # Open-ended repeats get a few characters so different i give different strings.
@@ -66,9 +67,14 @@ def sample_pattern(pattern: str, i: int) -> str:
             # AT (anchors), GROUPREF and look-arounds produce no characters
         return "".join(out)
 
-    return expand(sre_parse.parse(pattern))
+    return expand(_parse(pattern))
 
 
+# Parsed once per pattern: tests sample a million values of one field.
+_parse = functools.lru_cache(maxsize=256)(sre_parse.parse)
+
+
+@functools.lru_cache(maxsize=1024)
 def _class_chars(items: Any) -> list[str]:
     chars: list[str] = []
     negate = False

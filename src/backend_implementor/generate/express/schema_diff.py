@@ -15,16 +15,19 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from backend_implementor.generate.errors import GenerateError
 from backend_implementor.generate.express.migrations import (
     Column,
+    Key,
     Table,
     add_fk_sql,
+    constraint_name,
     create_index_sql,
     create_table_sql,
     from_snapshot,
+    index_sql,
     join_statements,
     journal_entry,
     snapshot,
@@ -262,10 +265,10 @@ def _alter_table(ot: Table, nt: Table, renames: Renames, table_map: dict[str, st
                 )
             )
 
-    # Unique constraints and indexes, each known by its column (after renames). Those on a dropped column are
-    # dropped explicitly too, so that down can put them back with the column.
-    out += _single_column(UNIQUE, table, ot.name, ot.unique, nt.unique, col_map, added)
-    out += _single_column(INDEX, table, ot.name, ot.indexes, nt.indexes, col_map, added)
+    out += _keyed(
+        UNIQUE, table, ot.name, [(c,) for c in ot.unique], [(c,) for c in nt.unique], col_map, added
+    )
+    out += _keyed(INDEX, table, ot.name, ot.indexes, nt.indexes, col_map, added)
 
     # A foreign key is the same when its column, target (after renames) and on_delete are.
     kept_fks = set()
@@ -322,20 +325,20 @@ def _alter_table(ot: Table, nt: Table, renames: Renames, table_map: dict[str, st
 
 @dataclass(frozen=True)
 class _Kind:
-    """A single-column unique constraint or index: its name, and the SQL to add, drop and rename one."""
+    """A unique constraint or an index: its name, and the SQL to add, drop and rename one."""
 
-    suffix: str  # drizzle-kit's name is <table>_<column><suffix>
-    add: Callable[[str, str, str], str]  # (table, name, column)
+    suffix: str  # drizzle-kit's name is <table>_<columns><suffix>
+    add: Callable[[str, str, Key], str]  # (table, name, columns)
     drop: Callable[[str, str], str]  # (table, name)
     rename: Callable[[str, str, str], str]  # (table, old name, new name)
     added: str  # summary of adding one, {col}
     dropped: str  # summary of dropping one, {col}
-    risk: str | None  # why adding one to an existing column can fail, {where}
+    risk: str | None  # why adding one to existing columns can fail, {where}
 
 
 UNIQUE = _Kind(
     "_unique",
-    lambda table, name, col: f"ALTER TABLE {q(table)} ADD CONSTRAINT {q(name)} UNIQUE({q(col)});",
+    lambda table, name, cols: f"ALTER TABLE {q(table)} ADD CONSTRAINT {q(name)} UNIQUE({q(cols[0])});",
     lambda table, name: _drop_constraint(table, name),
     lambda table, old, new: _rename_constraint_sql(table, old, new),
     "{col} unique",
@@ -344,7 +347,7 @@ UNIQUE = _Kind(
 )
 INDEX = _Kind(
     "_idx",
-    lambda table, name, col: f"CREATE INDEX {q(name)} ON {q(table)} USING btree ({q(col)});",
+    index_sql,
     lambda _table, name: f"DROP INDEX {q(name)};",
     lambda _table, old, new: f"ALTER INDEX {q(old)} RENAME TO {q(new)};",
     "index {col}",
@@ -353,37 +356,45 @@ INDEX = _Kind(
 )
 
 
-def _single_column(
+def _keyed(
     kind: _Kind,
     table: str,
     old_table: str,
-    old_cols: list[str],
-    new_cols: list[str],
+    old_keys: list[Key],
+    new_keys: list[Key],
     col_map: dict[str, str],
     added: set[str],
 ) -> list[Change]:
+    """Unique constraints or indexes, each known by its columns after renames: kept ones renamed with their
+    table or columns, others dropped or added. One on a dropped column is dropped explicitly too, so that
+    down can put it back with the column."""
     out = []
     kept = set()
     slug = kind.suffix.strip("_")
-    for before in old_cols:
-        col = col_map.get(before)
-        old_name, here = f"{old_table}_{before}{kind.suffix}", col or before
-        if col is None or col not in new_cols:
-            out.append(Change(DROP_CONSTRAINT, f"{table}_{here}_no_{slug}", f"{table}: {kind.dropped.format(col=here)}",
+    for before in old_keys:
+        mapped = tuple(col_map.get(c) for c in before)
+        old_name = constraint_name(old_table, before, kind.suffix)
+        if None in mapped or mapped not in new_keys:
+            here = tuple(m or c for m, c in zip(mapped, before, strict=True))
+            out.append(Change(DROP_CONSTRAINT, f"{table}_{'_'.join(here)}_no_{slug}",
+                              f"{table}: {kind.dropped.format(col=', '.join(here))}",
                               [kind.drop(table, old_name)], [kind.add(table, old_name, here)]))  # fmt: skip
             continue
-        kept.add(col)
-        new_name = f"{table}_{col}{kind.suffix}"
+        key = cast(Key, mapped)
+        kept.add(key)
+        new_name = constraint_name(table, key, kind.suffix)
         if old_name != new_name:
             out.append(Change(RENAME_CONSTRAINT, "", f"{table}: {old_name} renamed to {new_name}",
                               [kind.rename(table, old_name, new_name)], [kind.rename(table, new_name, old_name)]))  # fmt: skip
-    for col in new_cols:
-        if col in kept:
+    for key in new_keys:
+        if key in kept:
             continue
-        name = f"{table}_{col}{kind.suffix}"
-        risk = kind.risk.format(where=f"{table}.{col}") if kind.risk and col not in added else None
-        out.append(Change(ADD_CONSTRAINT, f"{table}_{col}_{slug}", f"{table}: {kind.added.format(col=col)}",
-                          [kind.add(table, name, col)], [kind.drop(table, name)], risk))  # fmt: skip
+        name = constraint_name(table, key, kind.suffix)
+        fresh = set(key) <= added
+        risk = kind.risk.format(where=f"{table}.{'/'.join(key)}") if kind.risk and not fresh else None
+        out.append(Change(ADD_CONSTRAINT, f"{table}_{'_'.join(key)}_{slug}",
+                          f"{table}: {kind.added.format(col=', '.join(key))}",
+                          [kind.add(table, name, key)], [kind.drop(table, name)], risk))  # fmt: skip
     return out
 
 

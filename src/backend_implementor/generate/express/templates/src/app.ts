@@ -12,7 +12,7 @@ import { usersRouter } from './auth/users.js';
 import type { Config } from './config.js';
 import { type Db, pendingMigrations } from './db/client.js';
 import { DatabaseOutage } from './db/outage.js';
-import { requireCurrentSchema, SchemaState, sendSchemaPending } from './db/readiness.js';
+import { requireCurrentSchema, SchemaState, sendDraining, sendSchemaPending } from './db/readiness.js';
 {% if auth %}
 import { authenticate } from './middleware/authenticate.js';
 {% endif %}
@@ -32,6 +32,8 @@ export interface AppDeps {
   schema?: SchemaState;
   /** Where database outages are logged; server.ts shares it with the connection pool. */
   outage?: DatabaseOutage;
+  /** True once a shutdown began: readiness answers 503 so a load balancer stops sending traffic here. */
+  draining?: () => boolean;
 }
 
 /** The whole HTTP pipeline; the order of app.use calls below is the order requests flow through. */
@@ -46,6 +48,11 @@ export function createApp({ db, config, logger, ...deps }: AppDeps): Express {
   app.set('trust proxy', config.trustProxy);
 
   app.use(requestId);
+  // While shutting down, every answer closes its connection, so a keep-alive client reconnects elsewhere.
+  app.use((_req, res, next) => {
+    if (deps.draining?.()) res.set('Connection', 'close');
+    next();
+  });
   app.use(httpLogger(logger));
   // Default helmet headers; no upgrade-insecure-requests so /docs also works over plain http in development.
   app.use(helmet({ contentSecurityPolicy: { directives: { upgradeInsecureRequests: null } } }));
@@ -57,8 +64,15 @@ export function createApp({ db, config, logger, ...deps }: AppDeps): Express {
   app.use(authenticate(auth.jwtKey));
 {% endif %}
 
-  // Readiness: 200 only when the database is reachable and has every migration; otherwise 503 naming them.
+  // Liveness: the process answers. A database outage must not get healthy instances restarted.
+  app.get('/livez', (_req, res) => {
+    res.json({ status: 'alive' });
+  });
+  app.all('/livez', onlyMethods('GET'));
+  // Readiness: 200 only when the database is reachable and has every migration and no shutdown has begun;
+  // otherwise 503 saying why.
   app.get('/health', async (_req, res) => {
+    if (deps.draining?.()) return sendDraining(res);
     const pending = await schema.pendingMigrations();
     if (pending.length > 0) return sendSchemaPending(res, pending);
     await db.execute(sql`select 1`);
@@ -69,7 +83,7 @@ export function createApp({ db, config, logger, ...deps }: AppDeps): Express {
   // Everything below needs the current schema: while migrations are pending it answers 503, not 500s.
   app.use(requireCurrentSchema(schema));
 {% if auth %}
-  app.use('/auth', authRouter(auth, { rateLimit: config.authRateLimit }));
+  app.use('/auth', authRouter(auth, db, { rateLimit: config.authRateLimit }));
 {% endif %}
 {% if admin_role %}
   app.use('/users', usersRouter(db));

@@ -28,6 +28,7 @@ const optional = <T extends z.ZodType>(schema: T) =>
   AUTH_RATE_LIMIT: z.coerce.number().int().positive().default(20),
 {% endif %}
   TRUST_PROXY: z.coerce.number().int().min(0).default(0),
+  SHUTDOWN_DELAY_SECONDS: z.coerce.number().min(0).max(300).default(0),
 {% if auth %}
   ADMIN_EMAIL: optional(z.email()),
   ADMIN_PASSWORD: optional(z.string().min(8).max(256)),
@@ -72,6 +73,8 @@ export interface Config {
   authRateLimit: number;
 {% endif %}
   trustProxy: number;
+  /** After SIGTERM, how long readiness answers 503 while requests are still served, before the server closes. */
+  shutdownDelaySeconds: number;
 {% if auth %}
   admin: { email: string; password: string } | undefined;
 {% endif %}
@@ -112,6 +115,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     authRateLimit: e.AUTH_RATE_LIMIT,
 {% endif %}
     trustProxy: e.TRUST_PROXY,
+    shutdownDelaySeconds: e.SHUTDOWN_DELAY_SECONDS,
 {% if auth %}
     admin: e.ADMIN_EMAIL && e.ADMIN_PASSWORD ? { email: e.ADMIN_EMAIL, password: e.ADMIN_PASSWORD } : undefined,
 {% endif %}

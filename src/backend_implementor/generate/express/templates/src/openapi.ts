@@ -111,8 +111,18 @@ export function buildOpenApi(): object {
     method: 'get',
     path: '/health',
     tags: ['meta'],
-    summary: 'Liveness and database check',
-    responses: { 200: { description: 'OK', ...json(z.object({ status: z.literal('ok') })) } },
+    summary: 'Readiness: the database answers, has every migration, and no shutdown has begun',
+    responses: {
+      200: { description: 'Ready', ...json(z.object({ status: z.literal('ok') })) },
+      503: { description: 'Not ready: the database is away or behind the code, or the instance is shutting down' },
+    },
+  });
+  registry.registerPath({
+    method: 'get',
+    path: '/livez',
+    tags: ['meta'],
+    summary: 'Liveness: the process answers (whatever the database does)',
+    responses: { 200: { description: 'Alive', ...json(z.object({ status: z.literal('alive') })) } },
   });
 {% if auth %}
   registry.registerPath({

@@ -59,13 +59,42 @@ const email = () => z.email({ pattern: z.regexes.html5Email });
 {% endif %}
 
 /** Shared list parameters; unknown query keys are rejected by each resource's strict query schema. */
+const counts = ['exact', 'estimate', 'none'] as const;
 const page = {
   limit: queryInteger(z.number().int().min(1).max(100)).default(20),
   offset: queryInteger(z.number().int().min(0).max(Number.MAX_SAFE_INTEGER)).default(0),
+  count: z
+    .enum(counts)
+    .default('estimate')
+    .openapi({
+      description:
+        'How `total` is had: `exact` counts every matching row, `estimate` counts up to 10 000 and past that ' +
+        "answers the query planner's estimate, `none` does not count (`total` is null).",
+    }),
+  cursor: z
+    .string()
+    .min(1)
+    .max(1024)
+    .optional()
+    .openapi({
+      description:
+        'Start after the row of a `next_cursor` from a previous page of the same sort (keyset pagination: ' +
+        'as fast deep in the list as at its start). Not with `offset`.',
+    }),
 };
 
 const listOf = <T extends z.ZodType>(item: T) =>
-  z.object({ items: z.array(item), total: z.number().int(), limit: z.number().int(), offset: z.number().int() });
+  z.object({
+    items: z.array(item),
+    total: z.number().int().nullable(),
+    count: z.enum(counts).openapi({ description: 'What `total` is: an exact count, an estimate, or none.' }),
+    limit: z.number().int(),
+    offset: z.number().int(),
+    next_cursor: z
+      .string()
+      .nullable()
+      .openapi({ description: 'Pass as `cursor` for the next page; null on the last page.' }),
+  });
 {% if uses_json %}
 
 type Json = string | number | boolean | (Json | null)[] | { [key: string]: Json | null };

@@ -2,7 +2,7 @@ import { createApp } from './app.js';
 {% if admin_role %}
 import { AuthService } from './auth/service.js';
 {% endif %}
-import { ConfigError, loadConfig, loadDotEnv } from './config.js';
+import { type Config, ConfigError, loadConfig, loadDotEnv } from './config.js';
 import { openDatabase } from './db/client.js';
 import { DatabaseOutage, rootMessage } from './db/outage.js';
 import { SchemaState } from './db/readiness.js';
@@ -12,7 +12,7 @@ import { ADMIN_ROLE } from './middleware/authorize.js';
 import { createLogger } from './middleware/logger.js';
 
 loadDotEnv();
-let config;
+let config: Config;
 try {
   config = loadConfig();
 } catch (error) {
@@ -55,18 +55,20 @@ try {
   logger.error({ err: error }, 'could not check the database schema');
 }
 
-const app = createApp({ db: database.db, config, logger, schema, outage });
+let stopping = false;
+const app = createApp({ db: database.db, config, logger, schema, outage, draining: () => stopping });
 const server = app.listen(config.port, config.host, () => {
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;
   logger.info({ port, database: config.databaseUrl ? 'postgres' : 'pglite' }, 'listening');
 });
 
-let stopping = false;
 async function shutdown(signal: string): Promise<void> {
   if (stopping) return;
   stopping = true;
-  logger.info({ signal }, 'shutting down');
+  logger.info({ signal, delaySeconds: config.shutdownDelaySeconds }, 'shutting down');
+  // Readiness now answers 503; keep serving while the load balancer notices and routes elsewhere.
+  await new Promise((resolve) => setTimeout(resolve, config.shutdownDelaySeconds * 1000));
   // Stop accepting connections, let in-flight requests finish, then close the database.
   const forced = setTimeout(() => server.closeAllConnections(), 10_000).unref();
   server.close(async () => {

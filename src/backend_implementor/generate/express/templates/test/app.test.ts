@@ -1,13 +1,12 @@
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-{% if auth %}
 import { createApp } from '../src/app.js';
+{% if auth %}
 import { loadConfig } from '../src/config.js';
-import { createLogger } from '../src/middleware/logger.js';
-import { PASSWORD, setup, type TestContext } from './helpers.js';
-{% else %}
-import { setup, type TestContext } from './helpers.js';
+import { rateLimits } from '../src/db/schema.js';
 {% endif %}
+import { createLogger } from '../src/middleware/logger.js';
+import { {{ 'PASSWORD, ' if auth else '' }}setup, type TestContext } from './helpers.js';
 
 let t: TestContext;
 
@@ -23,6 +22,16 @@ describe('the HTTP pipeline', () => {
   it('reports health (200)', async () => {
     const res = await request(t.app).get('/health').expect(200);
     expect(res.body).toEqual({ status: 'ok' });
+    expect((await request(t.app).get('/livez').expect(200)).body).toEqual({ status: 'alive' });
+  });
+
+  it('turns readiness to 503 once a shutdown began, still serving and closing each connection', async () => {
+    const draining = createApp({ db: t.database.db, config: t.config, logger: createLogger('silent'), draining: () => true });
+    const ready = await request(draining).get('/health').expect(503);
+    expect(ready.headers['content-type']).toMatch(/application\/problem\+json/);
+    expect(ready.headers.connection).toBe('close');
+    const alive = await request(draining).get('/livez').expect(200);
+    expect(alive.headers.connection).toBe('close');
   });
 
   it('sends security headers, a request id, and no x-powered-by', async () => {
@@ -131,6 +140,7 @@ describe('the HTTP pipeline', () => {
 {% if auth %}
 
   it('rate-limits the auth endpoints (429)', async () => {
+    await t.database.db.delete(rateLimits);
     const config = loadConfig({ NODE_ENV: 'test', AUTH_RATE_LIMIT: '2' });
     const limited = createApp({ db: t.database.db, config, logger: createLogger('silent') });
     const attempt = () => request(limited).post('/auth/login').send({ email: 'x@example.com', password: PASSWORD });
@@ -138,6 +148,25 @@ describe('the HTTP pipeline', () => {
     await attempt().expect(401);
     const res = await attempt().expect(429);
     expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
+    expect(res.headers['ratelimit-policy']).toMatch(/; q=2; w=60\b/);
+  });
+
+  it('counts auth attempts in the database, so the limit holds across instances', async () => {
+    await t.database.db.delete(rateLimits);
+    const config = loadConfig({ NODE_ENV: 'test', AUTH_RATE_LIMIT: '3' });
+    const instance = () => createApp({ db: t.database.db, config, logger: createLogger('silent') });
+    const [a, b] = [instance(), instance()];
+    const attempt = (app: ReturnType<typeof instance>) =>
+      request(app).post('/auth/login').send({ email: 'x@example.com', password: PASSWORD });
+    await attempt(a).expect(401);
+    await attempt(b).expect(401);
+    await attempt(a).expect(401);
+    await attempt(b).expect(429);
+    // A window that has run out starts again from one.
+    await t.database.db.update(rateLimits).set({ reset_at: new Date(Date.now() - 1000) });
+    await attempt(b).expect(401);
+    const [counter] = await t.database.db.select().from(rateLimits);
+    expect(counter?.hits).toBe(1);
   });
 {% endif %}
 });

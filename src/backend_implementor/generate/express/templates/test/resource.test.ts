@@ -20,6 +20,21 @@ afterAll(async () => {
   await t?.close();
 });
 
+/** Every id of the list in order, two rows a page, following next_cursor to the last page. */
+async function walk(query: Record<string, string> = {}): Promise<string[]> {
+  const ids: string[] = [];
+  let cursor: string | null = null;
+  do {
+    const page: request.Response = await request(t.app)
+      .get('{{ path }}')
+      .query({ ...query, limit: 2, ...(cursor === null ? {} : { cursor }) }){{ who('list') }}
+      .expect(200);
+    ids.push(...page.body.items.map((item: { id: string }) => item.id));
+    cursor = page.body.next_cursor;
+  } while (cursor !== null);
+  return ids;
+}
+
 describe('{{ path }}', () => {
   it('creates a row (201 + Location) that reads back with every public field', async () => {
     const body = await t.body('{{ r.name }}');
@@ -36,17 +51,39 @@ describe('{{ path }}', () => {
     expect(read.body).toEqual(created.body);
   });
 
-  it('lists a page as {items, total, limit, offset}', async () => {
+  it('lists a page as {items, total, count, limit, offset}', async () => {
     await t.create('{{ r.name }}');
     await t.create('{{ r.name }}');
     const page = await request(t.app).get('{{ path }}?limit=1&offset=1'){{ who('list') }}.expect(200);
     expect(page.body.items).toHaveLength(1);
     expect(page.body.total).toBeGreaterThanOrEqual(2);
-    expect(page.body).toMatchObject({ limit: 1, offset: 1 });
+    expect(page.body).toMatchObject({ limit: 1, offset: 1, count: 'exact' });
+  });
+
+  it('counts by ?count= (exact, a small table counted exactly by estimate, none)', async () => {
+    await t.create('{{ r.name }}');
+    const exact = await request(t.app).get('{{ path }}?count=exact'){{ who('list') }}.expect(200);
+    const estimate = await request(t.app).get('{{ path }}'){{ who('list') }}.expect(200);
+    expect(estimate.body).toMatchObject({ total: exact.body.total, count: 'exact' });
+    const none = await request(t.app).get('{{ path }}?count=none'){{ who('list') }}.expect(200);
+    expect(none.body).toMatchObject({ total: null, count: 'none' });
+    expect(none.body.items.length).toBeGreaterThan(0);
+  });
+
+  it('pages by cursor through every row once, in list order; a cursor of its own only (400 otherwise)', async () => {
+    for (let i = 0; i < 3; i++) await t.create('{{ r.name }}');
+    const all = await request(t.app).get('{{ path }}?limit=100'){{ who('list') }}.expect(200);
+    expect(await walk()).toEqual(all.body.items.map((item: { id: string }) => item.id));
+    const first = await request(t.app).get('{{ path }}?limit=1'){{ who('list') }}.expect(200);
+    const cursor = first.body.next_cursor as string;
+    for (const query of [{ cursor: 'bm90LWEtY3Vyc29y' }, { cursor, offset: '1' }{{ ", { cursor, sort: '-" ~ r.sort[0] ~ "' }" if r.sort else '' }}]) {
+      const res = await request(t.app).get('{{ path }}').query(query){{ who('list') }}.expect(400);
+      expect(res.headers['content-type']).toMatch(/application\/problem\+json/);
+    }
   });
 
   it('rejects bad list parameters (400)', async () => {
-    for (const query of ['limit=101', 'limit=0', 'offset=-1', 'bogus=1', 'sort=password_hash']) {
+    for (const query of ['limit=101', 'limit=0', 'offset=-1', 'count=all', 'bogus=1', 'sort=password_hash']) {
       const res = await request(t.app).get(`{{ path }}?${query}`){{ who('list') }}.expect(400);
       expect(res.headers['content-type']).toMatch(/application\/problem\+json/);
     }
@@ -234,6 +271,8 @@ describe('{{ path }}', () => {
       const down = await request(t.app).get(`{{ path }}?limit=100&sort=-${field}`){{ who('list') }}.expect(200);
       const values = (res: request.Response) => res.body.items.map((item: Record<string, unknown>) => item[field]);
       expect(values(down)).toEqual([...values(up)].reverse());
+      expect(await walk({ sort: field })).toEqual(up.body.items.map((item: { id: string }) => item.id));
+      expect(await walk({ sort: `-${field}` })).toEqual(down.body.items.map((item: { id: string }) => item.id));
     }
     await request(t.app).get('{{ path }}?sort=-id; DROP TABLE users'){{ who('list') }}.expect(400);
   });

@@ -20,6 +20,18 @@ describe('user administration', () => {
     const res = await request(t.app).get('/users?limit=100').set(t.as(ADMIN_ROLE)).expect(200);
     expect(res.body.items.map((u: { email: string }) => u.email)).toContain(`${DEFAULT_ROLE}@example.com`);
     expect(res.body.items[0]).not.toHaveProperty('password_hash');
+    // Page by page through next_cursor: the same accounts in the same order.
+    const ids: string[] = [];
+    for (let cursor: string | null | undefined; cursor !== null; ) {
+      const page: request.Response = await request(t.app)
+        .get('/users')
+        .query({ limit: 1, ...(cursor ? { cursor } : {}) })
+        .set(t.as(ADMIN_ROLE))
+        .expect(200);
+      ids.push(...page.body.items.map((u: { id: string }) => u.id));
+      cursor = page.body.next_cursor;
+    }
+    expect(ids).toEqual(res.body.items.map((u: { id: string }) => u.id));
     await request(t.app).get('/users').expect(401);
 {% if default_role != admin_role %}
     await request(t.app).get('/users').set(t.as(DEFAULT_ROLE)).expect(403);

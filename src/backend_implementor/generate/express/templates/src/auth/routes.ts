@@ -6,14 +6,18 @@ import { authorize, currentUser } from '../middleware/authorize.js';
 import { onlyMethods, requireJson } from '../middleware/errors.js';
 import { validate } from '../middleware/validate.js';
 import { Credentials, RefreshRequest } from '../schemas.js';
+import type { Db } from '../db/client.js';
+import { DatabaseStore } from './rate-limit-store.js';
 import type { AuthService } from './service.js';
 
-export function authRouter(auth: AuthService, options: { rateLimit: number }): Router {
+export function authRouter(auth: AuthService, db: Db, options: { rateLimit: number }): Router {
   const router = Router();
-  // Credential and token endpoints are the brute-force targets, so they share one per-IP budget.
+  // Credential and token endpoints are the brute-force targets, so they share one per-IP budget, counted in
+  // the database so that it holds across instances.
   const limiter = rateLimit({
     windowMs: 60_000,
     limit: options.rateLimit,
+    store: new DatabaseStore(db),
     standardHeaders: 'draft-8',
     legacyHeaders: false,
     handler: () => {

@@ -1,5 +1,5 @@
 {% if admin_role %}
-import { asc, eq } from 'drizzle-orm';
+import { eq } from 'drizzle-orm';
 import { Router } from 'express';
 import type { Db } from '../db/client.js';
 import { users } from '../db/schema.js';
@@ -7,7 +7,7 @@ import { notFound } from '../errors.js';
 import { ADMIN_ROLE, authorize } from '../middleware/authorize.js';
 import { onlyMethods, requireJson } from '../middleware/errors.js';
 import { validate } from '../middleware/validate.js';
-import { idParam } from '../resources/common.js';
+import { after, countRows, idParam, nextCursor, orderBy, sortKey, sorting } from '../resources/common.js';
 import { UserListQuery, UserUpdate } from '../schemas.js';
 import { toPublicUser } from './service.js';
 
@@ -18,11 +18,24 @@ export function usersRouter(db: Db): Router {
 
   router.get('/', adminOnly, async (req, res) => {
     const query = validate(UserListQuery, req.query, 'query');
-    const [rows, total] = await Promise.all([
-      db.select().from(users).orderBy(asc(users.created_at), asc(users.id)).limit(query.limit).offset(query.offset),
-      db.$count(users),
+    const sorted = sorting(undefined, {}, users.created_at, users.id);
+    const [found, counted] = await Promise.all([
+      db
+        .select({ row: users, key: sortKey(sorted) })
+        .from(users)
+        .where(after(sorted, query))
+        .orderBy(...orderBy(sorted))
+        .limit(query.limit + 1)
+        .offset(query.offset),
+      countRows(db, users, undefined, query.count, orderBy(sorted)),
     ]);
-    res.json({ items: rows.map(toPublicUser), total, limit: query.limit, offset: query.offset });
+    res.json({
+      items: found.slice(0, query.limit).map(({ row }) => toPublicUser(row)),
+      ...counted,
+      limit: query.limit,
+      offset: query.offset,
+      next_cursor: nextCursor(sorted, found.map(({ row, key }) => ({ key, id: row.id })), query.limit),
+    });
   });
 
   router.patch('/:id', requireJson, adminOnly, async (req, res) => {

@@ -9,13 +9,18 @@ const timestamps = {
 };
 {% if auth %}
 
-export const users = pgTable('users', {
-  id: uuid('id').primaryKey().defaultRandom(),
-  email: varchar('email', { length: 320 }).notNull().unique(),
-  password_hash: text('password_hash').notNull(),
-  role: text('role').notNull(),
-  ...timestamps,
-});
+export const users = pgTable(
+  'users',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    email: varchar('email', { length: 320 }).notNull().unique(),
+    password_hash: text('password_hash').notNull(),
+    role: text('role').notNull(),
+    ...timestamps,
+  },
+  // GET /users pages by created_at.
+  (t) => [index('users_created_at_id_idx').on(t.created_at, t.id)],
+);
 
 export const refreshTokens = pgTable(
   'refresh_tokens',
@@ -33,6 +38,13 @@ export const refreshTokens = pgTable(
   },
   (t) => [index('refresh_tokens_user_id_idx').on(t.user_id), index('refresh_tokens_family_id_idx').on(t.family_id)],
 );
+
+// Attempts per client on the login, registration and refresh routes, shared by every instance.
+export const rateLimits = pgTable('rate_limits', {
+  key: text('key').primaryKey(),
+  hits: integer('hits').notNull(),
+  reset_at: timestamp('reset_at', { withTimezone: true }).notNull(),
+});
 {% endif %}
 {% for r in resources %}
 
@@ -52,8 +64,8 @@ export const {{ r.var }} = pgTable(
   },
 {% if r.indexes %}
   (t) => [
-{% for col in r.indexes %}
-    index('{{ r.name }}_{{ col }}_idx').on(t.{{ col }}),
+{% for cols in r.indexes %}
+    index('{{ index_name(r.name, cols) }}').on({% for c in cols %}t.{{ c }}{{ ', ' if not loop.last }}{% endfor %}),
 {% endfor %}
   ],
 {% endif %}

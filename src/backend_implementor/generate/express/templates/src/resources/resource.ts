@@ -14,7 +14,7 @@ import { {{ r.imports_authorize | join(', ') }} } from '../middleware/authorize.
 import { onlyMethods, requireJson } from '../middleware/errors.js';
 import { validate } from '../middleware/validate.js';
 import { {{ R }}Create, {{ R }}ListQuery, {{ R }}Update } from '../schemas.js';
-import { idParam{{ ', iso' if r.has_datetime else '' }}{{ ', orderBy' if r.sort else '' }} } from './common.js';
+import { after, countRows, idParam{{ ', iso' if r.has_datetime else '' }}, nextCursor, orderBy, sortKey, sorting } from './common.js';
 
 type Row = typeof {{ r.var }}.$inferSelect;
 
@@ -110,23 +110,24 @@ export function {{ r.router }}(db: Db): Router {
 {% endfor %}
     );
 {% endif %}
-    const [rows, total] = await Promise.all([
+    const sorted = sorting({{ 'query.sort, sortable' if r.sort else 'undefined, {}' }}, {{ r.var }}.created_at, {{ r.var }}.id);
+    const [found, counted] = await Promise.all([
       db
-        .select()
+        .select({ row: {{ r.var }}, key: sortKey(sorted) })
         .from({{ r.var }})
-{% if r.filters or r.access['list'] == 'owner' %}
-        .where(where)
-{% endif %}
-{% if r.sort %}
-        .orderBy(...orderBy(query.sort, sortable, {{ r.var }}.created_at, {{ r.var }}.id))
-{% else %}
-        .orderBy(asc({{ r.var }}.created_at), asc({{ r.var }}.id))
-{% endif %}
-        .limit(query.limit)
+        .where({{ 'and(where, after(sorted, query))' if (r.filters or r.access['list'] == 'owner') else 'after(sorted, query)' }})
+        .orderBy(...orderBy(sorted))
+        .limit(query.limit + 1)
         .offset(query.offset),
-      db.$count({{ r.var }}{{ ', where' if (r.filters or r.access['list'] == 'owner') else '' }}),
+      countRows(db, {{ r.var }}, {{ 'where' if (r.filters or r.access['list'] == 'owner') else 'undefined' }}, query.count, orderBy(sorted)),
     ]);
-    res.json({ items: rows.map(toJson), total, limit: query.limit, offset: query.offset });
+    res.json({
+      items: found.slice(0, query.limit).map(({ row }) => toJson(row)),
+      ...counted,
+      limit: query.limit,
+      offset: query.offset,
+      next_cursor: nextCursor(sorted, found.map(({ row, key }) => ({ key, id: row.id })), query.limit),
+    });
   });
 
   router.get('/:id', {{ authorized('read') }}async (req, res) => {
