@@ -2,8 +2,9 @@
 import { eq } from 'drizzle-orm';
 import { SignJWT } from 'jose';
 import request from 'supertest';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { DEFAULT_ROLE } from '../src/auth/service.js';
+import { secretKey, VerifiedTokens } from '../src/auth/tokens.js';
 import { users } from '../src/db/schema.js';
 import { PASSWORD, setup, type TestContext } from './helpers.js';
 
@@ -105,6 +106,33 @@ describe('login and tokens', () => {
       .setProtectedHeader({ alg: 'HS256' })
       .sign(new TextEncoder().encode(t.config.jwtSecret));
     await me(`Bearer ${expired}`).expect(401);
+  });
+
+  it('stops accepting a token the moment it expires, though it verified a moment before', async () => {
+    vi.useFakeTimers({ toFake: ['Date'] });
+    try {
+      const me = (token: string) => request(t.app).get('/auth/me').set('Authorization', `Bearer ${token}`);
+      const token = t.users[DEFAULT_ROLE]!.token;
+      await me(token).expect(200);
+      await me(token).expect(200);
+      vi.setSystemTime(Date.now() + (t.config.accessTtlSeconds + 1) * 1000);
+      await me(token).expect(401);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it('keeps verified tokens per signing key: a token one key accepted is refused under another', async () => {
+    const token = t.users[DEFAULT_ROLE]!.token;
+    const ours = new VerifiedTokens(secretKey(t.config.jwtSecret));
+    const theirs = new VerifiedTokens(secretKey('another-secret-another-secret-0123456789'));
+    expect(await ours.verify(token)).toEqual({ id: t.users[DEFAULT_ROLE]!.id, role: DEFAULT_ROLE });
+    expect(await theirs.verify(token)).toBeUndefined();
+    // Bounded: past its size the oldest entry goes (and is verified again should it come back).
+    const small = new VerifiedTokens(secretKey(t.config.jwtSecret), 1);
+    expect(await small.verify(token)).toBeDefined();
+    expect(await small.verify(t.users[`${DEFAULT_ROLE}_2`]!.token)).toBeDefined();
+    expect(small.size).toBe(1);
   });
 });
 

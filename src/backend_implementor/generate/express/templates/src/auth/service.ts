@@ -6,7 +6,7 @@ import type { Db } from '../db/client.js';
 import { refreshTokens, users } from '../db/schema.js';
 import { conflict, unauthorized } from '../errors.js';
 import { hashPassword, verifyPassword } from './passwords.js';
-import { hashRefreshToken, newRefreshToken, secretKey, signAccessToken } from './tokens.js';
+import { hashRefreshToken, newRefreshToken, type SigningKey, secretKey, signAccessToken } from './tokens.js';
 
 /** Registration always gets this role; only an admin can change it later. */
 export const DEFAULT_ROLE = {{ default_role | ts }};
@@ -34,7 +34,7 @@ export const toPublicUser = (row: typeof users.$inferSelect): PublicUser => ({
 const normaliseEmail = (email: string): string => email.trim().toLowerCase();
 
 export class AuthService {
-  private readonly secret: Uint8Array;
+  private readonly secret: Promise<SigningKey>;
 
   constructor(
     private readonly db: Db,
@@ -43,7 +43,7 @@ export class AuthService {
     this.secret = secretKey(config.jwtSecret);
   }
 
-  get jwtKey(): Uint8Array {
+  get jwtKey(): Promise<SigningKey> {
     return this.secret;
   }
 
@@ -123,7 +123,7 @@ export class AuthService {
       expires_at: new Date(Date.now() + this.config.refreshTtlSeconds * 1000),
     });
     return {
-      access_token: await signAccessToken({ id: user.id, role: user.role }, this.secret, this.config.accessTtlSeconds),
+      access_token: await signAccessToken({ id: user.id, role: user.role }, await this.secret, this.config.accessTtlSeconds),
       refresh_token: refresh.token,
       token_type: 'Bearer',
       expires_in: this.config.accessTtlSeconds,

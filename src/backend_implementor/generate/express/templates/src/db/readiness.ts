@@ -39,7 +39,6 @@ export class SchemaState {
   }
 }
 
-/** 503 problem+json naming the pending migrations; load balancers and clients may retry after 5 s. */
 /** Readiness while shutting down: requests in flight finish, new ones belong on another instance. */
 export function sendDraining(res: Response): void {
   res.status(503).set('Connection', 'close').type('application/problem+json').json({
@@ -50,6 +49,7 @@ export function sendDraining(res: Response): void {
   });
 }
 
+/** 503 problem+json naming the pending migrations; load balancers and clients may retry after 5 s. */
 export function sendSchemaPending(res: Response, pending: string[]): void {
   res
     .status(503)
