@@ -11,7 +11,8 @@ from .base import Context, is_2xx, rand
 ID = "xss"
 CWE = 79
 SECONDS = 12
-MAX_REQUESTS = 50
+# Up to four string query parameters of each list, then four creates with up to eight reads each.
+MAX_REQUESTS = 120
 FIX = "Escape user data when rendering HTML (or use a template engine that does) and serve data as JSON."
 
 
