@@ -10,12 +10,12 @@ export interface AuthUser {
 const ALGORITHM = 'HS256';
 const ISSUER = {{ name | ts }};
 
+export type SigningKey = webcrypto.CryptoKey;
+
 /**
  * The signing key, imported once: handed raw bytes, jose imports a WebCrypto key anew on every sign and
  * verify, which was a fifth of an authenticated request's CPU.
  */
-export type SigningKey = webcrypto.CryptoKey;
-
 export const secretKey = (secret: string): Promise<SigningKey> =>
   webcrypto.subtle.importKey('raw', new TextEncoder().encode(secret), { name: 'HMAC', hash: 'SHA-256' }, false, [
     'sign',
