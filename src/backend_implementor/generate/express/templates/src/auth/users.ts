@@ -7,7 +7,7 @@ import { notFound } from '../errors.js';
 import { ADMIN_ROLE, authorize } from '../middleware/authorize.js';
 import { onlyMethods, requireJson } from '../middleware/errors.js';
 import { validate } from '../middleware/validate.js';
-import { after, countRows, idParam, nextCursor, orderBy, sortKey, sorting } from '../resources/common.js';
+import { idParam, List, sorting } from '../resources/common.js';
 import { UserListQuery, UserUpdate } from '../schemas.js';
 import { toPublicUser } from './service.js';
 
@@ -15,27 +15,12 @@ import { toPublicUser } from './service.js';
 export function usersRouter(db: Db): Router {
   const router = Router();
   const adminOnly = authorize([ADMIN_ROLE]);
+  const list = new List(db, users, 'users');
 
   router.get('/', adminOnly, async (req, res) => {
     const query = validate(UserListQuery, req.query, 'query');
     const sorted = sorting(undefined, {}, users.created_at, users.id);
-    const [found, counted] = await Promise.all([
-      db
-        .select({ row: users, key: sortKey(sorted) })
-        .from(users)
-        .where(after(sorted, query))
-        .orderBy(...orderBy(sorted))
-        .limit(query.limit + 1)
-        .offset(query.offset),
-      countRows(db, users, undefined, query.count, orderBy(sorted)),
-    ]);
-    res.json({
-      items: found.slice(0, query.limit).map(({ row }) => toPublicUser(row)),
-      ...counted,
-      limit: query.limit,
-      offset: query.offset,
-      next_cursor: nextCursor(sorted, found.map(({ row, key }) => ({ key, id: row.id })), query.limit),
-    });
+    res.json(await list.find(query, sorted, () => undefined, toPublicUser));
   });
 
   router.patch('/:id', requireJson, adminOnly, async (req, res) => {

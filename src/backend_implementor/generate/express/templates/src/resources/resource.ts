@@ -14,7 +14,7 @@ import { {{ r.imports_authorize | join(', ') }} } from '../middleware/authorize.
 import { onlyMethods, requireJson } from '../middleware/errors.js';
 import { validate } from '../middleware/validate.js';
 import { {{ R }}Create, {{ R }}ListQuery, {{ R }}Update } from '../schemas.js';
-import { after, countRows, idParam{{ ', iso' if r.has_datetime else '' }}, nextCursor, orderBy, sortKey, sorting } from './common.js';
+import { {{ 'type Bind, ' if (r.filters or r.any_owner_action) else '' }}idParam{{ ', inline' if r.any_owner_action else '' }}, Inserts{{ ', iso' if r.has_datetime else '' }}, List, sorting } from './common.js';
 
 type Row = typeof {{ r.var }}.$inferSelect;
 
@@ -40,17 +40,20 @@ const sortable = { {% for s in r.sort %}{{ s }}: {{ r.var }}.{{ s }}{{ ', ' if n
 {% if r.any_owner_action %}
 
 /** Rows this user may touch under `owner` access: their own{{ ', or all of them for the admin role' if admin_role else '' }}. */
-const ownedBy = (user: AuthUser) => (isAdmin(user) ? undefined : eq({{ r.var }}.owner_id, user.id));
+const ownedBy = (user: AuthUser, bind: Bind = inline) =>
+  isAdmin(user) ? undefined : eq({{ r.var }}.owner_id, bind('owner', user.id));
 {% endif %}
 
 export function {{ r.router }}(db: Db): Router {
   const router = Router();
-  // Reading one row is the hottest path: these are planned once per connection, not built per request.
+  // Statements built once and prepared once per connection, not per request: reading one row, lists, inserts.
   const findById = db
     .select()
     .from({{ r.var }})
     .where(eq({{ r.var }}.id, sql.placeholder('id')))
     .prepare('{{ r.name }}_find_by_id');
+  const list = new List(db, {{ r.var }}, '{{ r.name }}');
+  const inserts = new Inserts(db, {{ r.var }}, '{{ r.name }}');
 {% if r.access['read'] == 'owner' %}
   const findOwnById = db
     .select()
@@ -100,34 +103,24 @@ export function {{ r.router }}(db: Db): Router {
 
   router.get('/', {{ authorized('list') }}async (req, res) => {
     const query = validate({{ R }}ListQuery, req.query, 'query');
-{% if r.filters or r.access['list'] == 'owner' %}
-    const where = and(
 {% if r.access['list'] == 'owner' %}
-      ownedBy(currentUser(req)),
-{% endif %}
-{% for f in r.filters %}
-      query.{{ f.name }} === undefined ? undefined : eq({{ r.var }}.{{ f.name }}, query.{{ f.name }}),
-{% endfor %}
-    );
+    const user = currentUser(req);
 {% endif %}
     const sorted = sorting({{ 'query.sort, sortable' if r.sort else 'undefined, {}' }}, {{ r.var }}.created_at, {{ r.var }}.id);
-    const [found, counted] = await Promise.all([
-      db
-        .select({ row: {{ r.var }}, key: sortKey(sorted) })
-        .from({{ r.var }})
-        .where({{ 'and(where, after(sorted, query))' if (r.filters or r.access['list'] == 'owner') else 'after(sorted, query)' }})
-        .orderBy(...orderBy(sorted))
-        .limit(query.limit + 1)
-        .offset(query.offset),
-      countRows(db, {{ r.var }}, {{ 'where' if (r.filters or r.access['list'] == 'owner') else 'undefined' }}, query.count, orderBy(sorted)),
-    ]);
-    res.json({
-      items: found.slice(0, query.limit).map(({ row }) => toJson(row)),
-      ...counted,
-      limit: query.limit,
-      offset: query.offset,
-      next_cursor: nextCursor(sorted, found.map(({ row, key }) => ({ key, id: row.id })), query.limit),
-    });
+{% if r.filters or r.access['list'] == 'owner' %}
+    const conditions = (bind: Bind) =>
+      and(
+{% if r.access['list'] == 'owner' %}
+        ownedBy(user, bind),
+{% endif %}
+{% for f in r.filters %}
+        query.{{ f.name }} === undefined ? undefined : eq({{ r.var }}.{{ f.name }}, bind('{{ f.name }}', query.{{ f.name }})),
+{% endfor %}
+      );
+    res.json(await list.find(query, sorted, conditions, toJson));
+{% else %}
+    res.json(await list.find(query, sorted, () => undefined, toJson));
+{% endif %}
   });
 
   router.get('/:id', {{ authorized('read') }}async (req, res) => {
@@ -149,14 +142,10 @@ export function {{ r.router }}(db: Db): Router {
 {% endif %}
 {% if r.owned %}
     // The owner always comes from the token; the strict body schema has no owner_id to set.
-    const [row] = await db
-      .insert({{ r.var }})
-      .values({ ...body, owner_id: currentUser(req).id })
-      .returning();
+    const row = await inserts.insert({ ...body, owner_id: currentUser(req).id });
 {% else %}
-    const [row] = await db.insert({{ r.var }}).values(body).returning();
+    const row = await inserts.insert(body);
 {% endif %}
-    if (!row) throw new Error('insert returned no row');
     res.status(201).location(`/{{ r.name }}/${row.id}`).json(toJson(row));
   });
 
