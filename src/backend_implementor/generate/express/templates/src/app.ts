@@ -36,6 +36,8 @@ export interface AppDeps {
   draining?: () => boolean;
 }
 
+const API_CSP = { defaultSrc: ["'none'"], frameAncestors: ["'none'"] };
+
 /** The whole HTTP pipeline; the order of app.use calls below is the order requests flow through. */
 export function createApp({ db, config, logger, ...deps }: AppDeps): Express {
   const schema = deps.schema ?? new SchemaState(() => pendingMigrations(db));
@@ -54,8 +56,9 @@ export function createApp({ db, config, logger, ...deps }: AppDeps): Express {
     next();
   });
   app.use(httpLogger(logger));
-  // Default helmet headers; no upgrade-insecure-requests so /docs also works over plain http in development.
-  app.use(helmet({ contentSecurityPolicy: { directives: { upgradeInsecureRequests: null } } }));
+  // Helmet's headers, with the CSP a JSON API needs: it loads nothing and is framed by nothing. (The /docs
+  // page sets the one Swagger UI needs, see openapi.ts.)
+  app.use(helmet({ contentSecurityPolicy: { useDefaults: false, directives: API_CSP } }));
   // Only listed origins may call from a browser; with none listed, no CORS headers are sent at all.
   app.use(cors({ origin: config.corsOrigins.length > 0 ? config.corsOrigins : false }));
   // JSON bodies only (each write route answers 415 to anything else), and only valid UTF-8.

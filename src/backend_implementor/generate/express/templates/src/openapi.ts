@@ -2,6 +2,7 @@ import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
 import { OpenAPIRegistry, OpenApiGeneratorV31, type ResponseConfig } from '@asteasolutions/zod-to-openapi';
 import { Router } from 'express';
+import helmet from 'helmet';
 import { z } from 'zod';
 {% if auth %}
 import type { Access } from './middleware/authorize.js';
@@ -248,7 +249,8 @@ export function buildOpenApi(): object {
   });
 }
 
-// Swagger UI is served from the swagger-ui-dist package, so /docs works offline and under helmet's CSP.
+// Swagger UI is served from the swagger-ui-dist package, so /docs works offline and under helmet's default CSP
+// for pages (without upgrade-insecure-requests, so it also works over plain http in development).
 const swaggerDir = dirname(createRequire(import.meta.url).resolve('swagger-ui-dist/swagger-ui-bundle.js'));
 
 const DOCS_HTML = `<!doctype html>
@@ -274,7 +276,8 @@ export function docsRouter(): Router {
   router.get('/openapi.json', (_req, res) => {
     res.json(document);
   });
-  router.get('/docs', (_req, res) => {
+  const pagePolicy = helmet.contentSecurityPolicy({ directives: { upgradeInsecureRequests: null } });
+  router.get('/docs', pagePolicy, (_req, res) => {
     res.type('html').send(DOCS_HTML);
   });
   router.get('/docs/init.js', (_req, res) => {

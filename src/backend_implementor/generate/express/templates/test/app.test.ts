@@ -38,7 +38,7 @@ describe('the HTTP pipeline', () => {
     const res = await request(t.app).get('/health').set('X-Request-Id', 'trace-123');
     expect(res.headers['x-powered-by']).toBeUndefined();
     expect(res.headers['x-content-type-options']).toBe('nosniff');
-    expect(res.headers['content-security-policy']).toContain("default-src 'self'");
+    expect(res.headers['content-security-policy']).toBe("default-src 'none';frame-ancestors 'none'");
     expect(res.headers['x-frame-options']).toBeDefined();
     expect(res.headers['x-request-id']).toBe('trace-123');
   });
@@ -115,6 +115,8 @@ describe('the HTTP pipeline', () => {
 {% endif %}
     const docs = await request(t.app).get('/docs').expect(200);
     expect(docs.text).toContain('swagger-ui');
+    // The page's own policy lets Swagger UI load its script and styles from here, and nothing else.
+    expect(docs.headers['content-security-policy']).toContain("script-src 'self'");
     await request(t.app).get('/docs/swagger-ui-bundle.js').expect(200);
   });
 

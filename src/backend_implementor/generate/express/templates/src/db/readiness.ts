@@ -19,6 +19,11 @@ export class SchemaState {
     } = {},
   ) {}
 
+  /** True once a check found nothing pending (it then stays true). */
+  get current(): boolean {
+    return this.pending?.length === 0;
+  }
+
   /** The pending migration tags, oldest first; [] once the schema is current. */
   async pendingMigrations(): Promise<string[]> {
     if (this.pending?.length === 0) return this.pending;
@@ -66,9 +71,12 @@ export function sendSchemaPending(res: Response, pending: string[]): void {
 
 /** Answers 503 instead of letting requests fail on tables or columns that do not exist yet. */
 export function requireCurrentSchema(schema: SchemaState): RequestHandler {
-  return async (_req, res, next) => {
-    const pending = await schema.pendingMigrations();
-    if (pending.length > 0) return sendSchemaPending(res, pending);
-    next();
+  return (_req, res, next) => {
+    // Once current, always current: no promise to wait for on the way to every route.
+    if (schema.current) return next();
+    return schema.pendingMigrations().then((pending) => {
+      if (pending.length > 0) return sendSchemaPending(res, pending);
+      next();
+    });
   };
 }
