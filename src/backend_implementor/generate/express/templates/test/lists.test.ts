@@ -2,7 +2,7 @@ import { sql } from 'drizzle-orm';
 import { integer, pgTable, uuid } from 'drizzle-orm/pg-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Database, openDatabase } from '../src/db/client.js';
-import { after, type Bind, EXACT_UP_TO, List, nextCursor, orderBy, sortKey, sorting } from '../src/resources/common.js';
+import { after, type Bind, EXACT_UP_TO, List, MAX_SHAPES, nextCursor, orderBy, sortKey, sorting } from '../src/resources/common.js';
 
 // A table of its own, just past the exact-count limit, so the estimate path runs on the real planner.
 const numbers = pgTable('count_probe', { id: uuid('id').primaryKey().defaultRandom(), n: integer('n').notNull() });
@@ -55,6 +55,15 @@ describe('list totals (?count=)', () => {
       const found = await list.find(page('exact'), byN, above(n), (row) => row);
       expect(found.total).toBe(EXACT_UP_TO + 50 - n);
       expect(found.items[0]?.n).toBe(n + 1);
+    }
+  });
+
+  it('answers shapes past the ones it keeps prepared, unprepared', async () => {
+    for (let i = 0; i < MAX_SHAPES + 5; i++) {
+      const shape = (bind: Bind) => sql`${numbers.n} > ${bind(`n${i}`, EXACT_UP_TO + 47)}`;
+      const found = await list.find(page('estimate'), byN, shape, (row) => row);
+      expect(found.items.map((row) => row.n)).toEqual([EXACT_UP_TO + 48, EXACT_UP_TO + 49]);
+      expect(found.total).toBe(3);
     }
   });
 

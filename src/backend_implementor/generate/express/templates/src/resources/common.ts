@@ -119,7 +119,7 @@ interface Preparable<T> extends Statement<T> {
 }
 
 /** Prepared statements kept per table and kind; past this many shapes, further ones run unprepared. */
-const MAX_SHAPES = 100;
+export const MAX_SHAPES = 100;
 
 /**
  * Statements built and prepared once per shape: the SQL of a list or an insert depends on which filters or
