@@ -239,9 +239,8 @@ export class List<Table extends PgTable & { $inferSelect: { id: string } }, Row 
         .from(table)
         .where(where)
         .orderBy(...orderBy(sorted))
-        .limit(sql.placeholder('cap'))
-        .as('capped');
-      return db.select({ n: sql<number>`count(*)::int` }).from(rows);
+        .limit(sql.placeholder('cap'));
+      return db.select({ n: sql<number>`count(*)::int` }).from(sql`(${rows}) capped`);
     });
     const [first] = await capped.execute({ ...values, cap: EXACT_UP_TO + 1 });
     const counted = Number(first?.n ?? 0);
