@@ -1,6 +1,9 @@
 {% set plan = samples[r.name] %}
 {% set path = '/' ~ r.name %}
 {% macro who(action) %}{% if auth %}.set(t.as(actors.{{ action }})){% endif %}{% endmacro %}
+{% if r.fields | selectattr('nullable') | selectattr('writable') | list %}
+import { sql } from 'drizzle-orm';
+{% endif %}
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { setup, type TestContext } from './helpers.js';
@@ -51,6 +54,18 @@ describe('{{ path }}', () => {
     expect(read.body).toEqual(created.body);
   });
 
+{% set nullables = r.fields | selectattr('nullable') | selectattr('writable') | map(attribute='name') | list %}
+{% if nullables %}
+  it('stores an explicit null as SQL NULL, not as a JSON or text "null"', async () => {
+    const body = { ...(await t.body('{{ r.name }}')), {% for f in nullables %}{{ f }}: null{{ ', ' if not loop.last else '' }}{% endfor %} };
+    const created = await request(t.app).post('{{ path }}'){{ who('create') }}.send(body).expect(201);
+    const stored = (await t.database.db.execute(
+      sql`select {% for f in nullables %}"{{ f }}" is null as "{{ f }}"{{ ', ' if not loop.last else '' }}{% endfor %} from "{{ r.name }}" where id = ${created.body.id}`,
+    )) as unknown as { rows: Record<string, boolean>[] };
+    expect(stored.rows[0]).toEqual({ {% for f in nullables %}{{ f }}: true{{ ', ' if not loop.last else '' }}{% endfor %} });
+  });
+
+{% endif %}
   it('lists a page as {items, total, count, limit, offset}', async () => {
     await t.create('{{ r.name }}');
     await t.create('{{ r.name }}');

@@ -161,8 +161,8 @@ export const EXACT_UP_TO = 10_000;
  * may then keep a generic plan (its default plan_cache_mode); with an index for every filter and sort, the
  * generic plan is the same index scan, and the 1M-row plan test runs with generic plans forced to prove it.
  */
-export class List<Table extends PgTable & { $inferSelect: { id: string } }, Row = Table['$inferSelect']> {
-  private readonly pages: Prepared<{ row: Row; key: string | null }>;
+export class List<Table extends PgTable & { $inferSelect: { id: string } }> {
+  private readonly pages: Prepared<{ row: Table['$inferSelect']; key: string | null }>;
   private readonly counts: Prepared<{ n: number }>;
 
   constructor(
@@ -179,10 +179,11 @@ export class List<Table extends PgTable & { $inferSelect: { id: string } }, Row 
     query: ListQuery,
     sorted: Sorting,
     conditions: (bind: Bind) => SQL | undefined,
-    toJson: (row: Row) => Item,
+    toJson: (row: Table['$inferSelect']) => Item,
   ) {
     const params = new Params();
     const where = conditions(params.bind);
+    // The count's shape: the filters; the page's: the filters and the cursor, bound next.
     const filters = `${sorted.name}|${params.names}`;
     const page = and(where, after(sorted, query, params.bind));
     const pageQuery = this.pages.get(
@@ -194,7 +195,7 @@ export class List<Table extends PgTable & { $inferSelect: { id: string } }, Row 
           .where(page)
           .orderBy(...orderBy(sorted))
           .limit(sql.placeholder('limit'))
-          .offset(sql.placeholder('offset')) as unknown as Preparable<{ row: Row; key: string | null }>,
+          .offset(sql.placeholder('offset')) as unknown as Preparable<{ row: Table['$inferSelect']; key: string | null }>,
     );
     const [found, counted] = await Promise.all([
       pageQuery.execute({ ...params.values, limit: query.limit + 1, offset: query.offset }),
@@ -205,7 +206,7 @@ export class List<Table extends PgTable & { $inferSelect: { id: string } }, Row 
       ...counted,
       limit: query.limit,
       offset: query.offset,
-      next_cursor: nextCursor(sorted, found.map(({ row, key }) => ({ key, id: (row as { id: string }).id })), query.limit),
+      next_cursor: nextCursor(sorted, found.map(({ row, key }) => ({ key, id: row.id })), query.limit),
     };
   }
 
@@ -215,7 +216,7 @@ export class List<Table extends PgTable & { $inferSelect: { id: string } }, Row 
    * `none` skips counting. `count` in the answer says which the total is. The capped count walks the rows in
    * the page's order, so it reads the index the page reads instead of scanning the table for them.
    */
-  async total(
+  private async total(
     mode: ListQuery['count'],
     sorted: Sorting,
     shape: string,
@@ -273,12 +274,15 @@ export class Inserts<Table extends PgTable> {
   async insert(values: Table['$inferInsert']): Promise<Table['$inferSelect']> {
     const given = values as Record<string, unknown>;
     const columns = Object.keys(given).filter((c) => given[c] !== undefined).sort();
+    // A null is part of the shape, written into the statement: as a placeholder's value it would go through the
+    // column's encoder, which turns null into JSON 'null' for json and "null" for numeric.
+    const shape = columns.map((c) => (given[c] === null ? `${c}=null` : c)).join(',');
     const statement = this.statements.get(
-      columns.join(','),
+      shape,
       () =>
         this.db
           .insert(this.table as PgTable)
-          .values(Object.fromEntries(columns.map((c) => [c, sql.placeholder(c)])))
+          .values(Object.fromEntries(columns.map((c) => [c, given[c] === null ? null : sql.placeholder(c)])))
           .returning() as unknown as Preparable<Table['$inferSelect']>,
     );
     const [row] = await statement.execute(given);
