@@ -199,6 +199,8 @@ def test_owner_rules_scope_every_owner_action(library):
     assert "ownedBy(currentUser(req))" in handler("patch('/:id'")
     listed = handler("get('/'")
     assert "const user = currentUser(req)" in listed and "ownedBy(user, bind)" in listed
+    # Filters bind apart from the owner scope: a filter named `owner` cannot replace its value.
+    assert "bind('filter_book', query.book)" in listed
     delete = router.split("router.delete('/:id'", 1)[1]
     assert "ownedBy" not in delete  # delete is [librarian] in the example: a role rule, not ownership
 

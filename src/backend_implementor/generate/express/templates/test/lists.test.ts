@@ -67,6 +67,11 @@ describe('list totals (?count=)', () => {
     }
   });
 
+  it('refuses a placeholder bound twice (a filter must never take over the owner scope)', async () => {
+    const twice = (bind: Bind) => sql`${numbers.n} > ${bind('n', 1)} and ${numbers.n} < ${bind('n', 5)}`;
+    await expect(list.find(page('none'), byN, twice, (row) => row)).rejects.toThrow(/bound twice/);
+  });
+
   it('skips counting with none', async () => {
     const { total, count } = await list.find(page('none'), byN, all, (row) => row);
     expect({ total, count }).toEqual({ total: null, count: 'none' });

@@ -96,10 +96,15 @@ export type Bind = <T>(name: string, value: T) => T | Placeholder;
 
 export const inline: Bind = (_name, value) => value;
 
-/** The values of a statement's placeholders, collected while its conditions are built. */
+/**
+ * The values of a statement's placeholders, collected while its conditions are built. A name bound twice would
+ * give both conditions the second value (a filter could replace the owner scope), so it is refused; routers
+ * bind filters as `filter_<field>`, apart from `owner`, `cursor_*`, `limit`, `offset` and `cap`.
+ */
 class Params {
   readonly values: Record<string, unknown> = {};
   readonly bind: Bind = (name, value) => {
+    if (name in this.values) throw new Error(`placeholder ${name} is bound twice`);
     this.values[name] = value;
     return sql.placeholder(name);
   };

@@ -114,7 +114,7 @@ export function {{ r.router }}(db: Db): Router {
         ownedBy(user, bind),
 {% endif %}
 {% for f in r.filters %}
-        query.{{ f.name }} === undefined ? undefined : eq({{ r.var }}.{{ f.name }}, bind('{{ f.name }}', query.{{ f.name }})),
+        query.{{ f.name }} === undefined ? undefined : eq({{ r.var }}.{{ f.name }}, bind('filter_{{ f.name }}', query.{{ f.name }})),
 {% endfor %}
       );
     res.json(await list.find(query, sorted, conditions, toJson));
