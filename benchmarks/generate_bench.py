@@ -177,22 +177,47 @@ class Target:
     body: dict | None = None
 
 
+def _sizes(text: str) -> list[int]:
+    """--rows: positive whole numbers, comma-separated (argparse turns the error into a usage message)."""
+    try:
+        sizes = [int(n) for n in text.split(",")]
+    except ValueError:
+        sizes = []
+    if not sizes or min(sizes) < 1:
+        raise argparse.ArgumentTypeError(f"expected positive row counts separated by commas, got {text!r}")
+    return sizes
+
+
+def _positive(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive whole number, got {text!r}")
+    return int(text)
+
+
+def progress(message: str) -> None:
+    """Long steps (npm, filling a million rows) say what they are doing, on stderr beside the table."""
+    print(f"... {message}", file=sys.stderr, flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rows", default="100000,1000000", help="sizes of the books table, comma-separated")
-    parser.add_argument("--duration", type=int, default=5, help="seconds per load run")
-    parser.add_argument("--rounds", type=int, default=4, help="alternating generated/hand-written runs")
-    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument(
+        "--rows", type=_sizes, default="100000,1000000", help="sizes of the books table, comma-separated"
+    )
+    parser.add_argument("--duration", type=_positive, default=5, help="seconds per load run")
+    parser.add_argument("--rounds", type=_positive, default=4, help="alternating generated/hand-written runs")
+    parser.add_argument("--connections", type=_positive, default=32)
     args = parser.parse_args()
     cache = Path(os.environ.get("BIMPL_NPM_CACHE_DIR") or Path.home() / ".cache" / "bimpl-tests" / "npm")
     spec = load_spec(REPO / "examples" / "library.yaml")
-    sizes = [int(n) for n in args.rows.split(",")]
+    sizes: list[int] = args.rows
 
     with tempfile.TemporaryDirectory(prefix="bimpl-bench-") as tmp:
         project = Path(tmp) / spec.name
         t0 = time.perf_counter()
         generate_project(spec, project)
         t1 = time.perf_counter()
+        progress("npm ci and npm test of the generated project")
         sh(["npm", "ci", "--ignore-scripts", "--no-audit", "--no-fund", "--prefer-offline"], project)
         t2 = time.perf_counter()
         sh(["npm", "test"], project)
@@ -232,6 +257,7 @@ def throughput(project: Path, server: str, binary: Path, rows: int, args: argpar
     procs: list[subprocess.Popen] = []
     try:
         sh(["npm", "run", "db:migrate"], project, {"DATABASE_URL": url})
+        progress(f"filling {rows:,} books")
         sql(FILL.format(rows=rows), url)
         sql("vacuum analyze", url)
         port, bport = free_port(), free_port()
@@ -273,6 +299,7 @@ def throughput(project: Path, server: str, binary: Path, rows: int, args: argpar
             "GET /books?offset=50000": ("GET", "/books?offset=50000&limit=20", None, False),
         }
         for name, (method, path, body, authed) in workloads.items():
+            progress(f"{name}, {rows:,} rows: {args.rounds} rounds of {args.duration} s per server")
             targets = {
                 "generated": Target(
                     method, base + path, {"authorization": f"Bearer {token}"} if authed else {}, body

@@ -26,7 +26,7 @@ export class SchemaState {
 
   /** The pending migration tags, oldest first; [] once the schema is current. */
   async pendingMigrations(): Promise<string[]> {
-    if (this.pending?.length === 0) return this.pending;
+    if (this.current) return [];
     if (this.pending && Date.now() - this.checkedAt < (this.options.recheckMs ?? 2000)) return this.pending;
     // However many requests arrive meanwhile, one query answers them all.
     this.inFlight ??= this.refresh().finally(() => {
