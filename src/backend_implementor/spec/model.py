@@ -53,6 +53,7 @@ ItemType = Literal[
 ITEM_TYPES: tuple[str, ...] = ItemType.__args__  # type: ignore[attr-defined]
 
 OnDelete = Literal["restrict", "cascade", "set_null"]
+SessionKind = Literal["bearer", "cookie"]
 AccessLevel = Literal["public", "authenticated", "owner"]
 ACTIONS: tuple[str, ...] = ("list", "read", "create", "update", "delete")
 
@@ -113,6 +114,19 @@ class Auth(_Model):
     admin_role: RoleName | None = F(default=None, description="Optional role that bypasses ownership.")
     access_ttl: Duration = F(default=900, description="Access token lifetime (default 15m).")
     refresh_ttl: Duration = F(default=604800, description="Refresh token lifetime (default 7d).")
+    sessions: SessionKind = F(
+        default="bearer",
+        description="How clients stay logged in: `bearer` (access + rotating refresh tokens, for any client) "
+        "or `cookie` (an opaque session id in an HttpOnly cookie, for browsers; writes are Origin-checked).",
+    )
+    session_ttl: Duration = F(
+        default=2592000,
+        description="Absolute session lifetime, however active (default 30d); a new login starts a new one.",
+    )
+    session_idle: Duration = F(
+        default=43200,
+        description="cookie sessions: ended after this long without a request (default 12h).",
+    )
 
     @property
     def default_role(self) -> str:

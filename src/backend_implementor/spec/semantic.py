@@ -32,6 +32,8 @@ RESERVED_RESOURCES = {
 RESERVED_WITH_AUTH = {
     "users": "/users and the users table are built in when `auth` is set",
     "refresh_tokens": "the refresh_tokens table is built in when `auth` is set",
+    "auth_sessions": "the auth_sessions table is built in when `auth` is set",
+    "rate_limits": "the rate_limits table is built in when `auth` is set",
 }
 # PostgreSQL reserved keywords (incl. "can be function or type") — unusable as bare table/column names.
 SQL_RESERVED = frozenset(
@@ -290,7 +292,7 @@ class _Checker:
                 ("auth", "admin_role"),
                 f"'{auth.admin_role}' is not in auth.roles{did_you_mean(auth.admin_role, auth.roles)}",
             )
-        for key in ("access_ttl", "refresh_ttl"):
+        for key in ("access_ttl", "refresh_ttl", "session_ttl", "session_idle"):
             if getattr(auth, key) <= 0:
                 self.add(("auth", key), "must be longer than 0 seconds")
         if auth.access_ttl > 0 and auth.access_ttl >= auth.refresh_ttl:
@@ -298,6 +300,19 @@ class _Checker:
                 ("auth", "access_ttl"),
                 f"must be shorter than refresh_ttl ({auth.access_ttl}s >= {auth.refresh_ttl}s)",
             )
+        if auth.refresh_ttl > auth.session_ttl:
+            self.add(
+                ("auth", "refresh_ttl"),
+                f"must not be longer than session_ttl ({auth.refresh_ttl}s > {auth.session_ttl}s): "
+                "a refresh token cannot outlive its session",
+            )
+        if auth.session_idle > auth.session_ttl:
+            self.add(
+                ("auth", "session_idle"),
+                f"must not be longer than session_ttl ({auth.session_idle}s > {auth.session_ttl}s)",
+            )
+        if "session_idle" in auth.model_fields_set and auth.sessions != "cookie":
+            self.add(("auth", "session_idle"), "applies to cookie sessions only (set `sessions: cookie`)")
 
     def check_name(self, path: PathT, name: str, what: str) -> bool:
         if name in SQL_RESERVED:

@@ -131,6 +131,25 @@ def tables(resources: list[ResourceCode], auth: bool) -> list[Table]:
         )
         out.append(
             Table(
+                "auth_sessions",
+                [
+                    _id(),
+                    Column("user_id", "uuid", True),
+                    Column("kind", "text", True),
+                    Column("token_hash", "text", False),
+                    Column("user_agent", "text", False),
+                    _timestamp("created_at"),
+                    _timestamp("last_seen_at"),
+                    _timestamp("expires_at", default_now=False),
+                    _timestamp("revoked_at", not_null=False, default_now=False),
+                ],
+                unique=["token_hash"],
+                foreign_keys=[ForeignKey("user_id", "users", "cascade")],
+                indexes=[("user_id",)],
+            )
+        )
+        out.append(
+            Table(
                 "rate_limits",
                 [
                     Column("key", "text", True, primary_key=True),

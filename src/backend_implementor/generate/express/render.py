@@ -68,7 +68,11 @@ def _env() -> jinja2.Environment:
 AUTH_PACKAGES = ("@node-rs/argon2", "express-rate-limit", "jose")
 
 
-def _lockfile(name: str, auth: bool) -> tuple[str, dict[str, Any]]:
+# Needed only to read the session cookie.
+COOKIE_PACKAGES = ("cookie",)
+
+
+def _lockfile(name: str, auth: bool, cookie: bool) -> tuple[str, dict[str, Any]]:
     raw = (
         importlib_resources.files("backend_implementor.generate.express") / "package-lock.template.json"
     ).read_text(encoding="utf-8")
@@ -76,9 +80,10 @@ def _lockfile(name: str, auth: bool) -> tuple[str, dict[str, Any]]:
     lock["name"] = name
     root = lock["packages"][""]
     root["name"] = name
-    if not auth:
-        for dep in AUTH_PACKAGES:
-            del root["dependencies"][dep]
+    unused = (() if auth else AUTH_PACKAGES) + (() if cookie else COOKIE_PACKAGES)
+    for dep in unused:
+        del root["dependencies"][dep]
+    if unused:
         lock["packages"] = prune_lock(lock["packages"])
     return json.dumps(lock, indent=2, ensure_ascii=False) + "\n", root
 
@@ -200,6 +205,10 @@ def build_context(spec: Spec) -> dict[str, Any]:
         "admin_role": admin_role,
         "access_ttl": auth.access_ttl if auth else None,
         "refresh_ttl": auth.refresh_ttl if auth else None,
+        "session_ttl": auth.session_ttl if auth else None,
+        "session_idle": auth.session_idle if auth else None,
+        "cookie_sessions": auth is not None and auth.sessions == "cookie",
+        "bearer_sessions": auth is not None and auth.sessions == "bearer",
         "resources": ordered,
         "resources_by_name": sorted(ordered, key=lambda r: r.name),
         "pg_imports": sorted(pg_imports),
@@ -300,7 +309,7 @@ def render_app(spec: Spec) -> tuple[dict[str, bytes], list[Table]]:
             text = template.render(ctx)
             if text.strip():  # a template that renders empty is a file this spec does not need
                 files[_dotted(path)] = text
-    lock, root = _lockfile(spec.name, auth=ctx["auth"])
+    lock, root = _lockfile(spec.name, auth=ctx["auth"], cookie=ctx["cookie_sessions"])
     files["package-lock.json"] = lock
     files["package.json"] = _package_json(spec.name, ctx["description"], root)
     model = tables(ctx["resources"], auth=ctx["auth"])

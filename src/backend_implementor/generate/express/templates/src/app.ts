@@ -2,6 +2,9 @@ import cors from 'cors';
 import { sql } from 'drizzle-orm';
 import express, { type Express } from 'express';
 import helmet from 'helmet';
+{% if cookie_sessions %}
+import { SessionCookie } from './auth/cookies.js';
+{% endif %}
 {% if auth %}
 import { authRouter } from './auth/routes.js';
 import { AuthService } from './auth/service.js';
@@ -45,6 +48,9 @@ export function createApp({ db, config, logger, ...deps }: AppDeps): Express {
 {% if auth %}
   const auth = new AuthService(db, config);
 {% endif %}
+{% if cookie_sessions %}
+  const cookie = new SessionCookie(config.cookieSecure);
+{% endif %}
   const app = express();
   app.disable('x-powered-by');
   app.set('trust proxy', config.trustProxy);
@@ -60,11 +66,20 @@ export function createApp({ db, config, logger, ...deps }: AppDeps): Express {
   // page sets the one Swagger UI needs, see openapi.ts.)
   app.use(helmet({ contentSecurityPolicy: { useDefaults: false, directives: API_CSP } }));
   // Only listed origins may call from a browser; with none listed, no CORS headers are sent at all.
+{% if cookie_sessions %}
+  // Listed origins may send the session cookie (their writes pass the Origin check in authenticate).
+  app.use(cors({ origin: config.corsOrigins.length > 0 ? config.corsOrigins : false, credentials: true }));
+{% else %}
   app.use(cors({ origin: config.corsOrigins.length > 0 ? config.corsOrigins : false }));
+{% endif %}
   // JSON bodies only (each write route answers 415 to anything else), and only valid UTF-8.
   app.use(express.json({ limit: config.bodyLimit, type: 'application/json', verify: utf8Only }));
 {% if auth %}
-  app.use(authenticate(auth.jwtKey));
+{% if bearer_sessions %}
+  app.use(authenticate(auth));
+{% else %}
+  app.use(authenticate(auth, cookie, config.corsOrigins));
+{% endif %}
 {% endif %}
 
   // Liveness: the process answers. A database outage must not get healthy instances restarted.
@@ -86,7 +101,11 @@ export function createApp({ db, config, logger, ...deps }: AppDeps): Express {
   // Everything below needs the current schema: while migrations are pending it answers 503, not 500s.
   app.use(requireCurrentSchema(schema));
 {% if auth %}
+{% if bearer_sessions %}
   app.use('/auth', authRouter(auth, db, { rateLimit: config.authRateLimit }));
+{% else %}
+  app.use('/auth', authRouter(auth, db, { rateLimit: config.authRateLimit, cookie, origins: config.corsOrigins }));
+{% endif %}
 {% endif %}
 {% if admin_role %}
   app.use('/users', usersRouter(db));

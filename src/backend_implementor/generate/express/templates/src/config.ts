@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { z } from 'zod';
-{% if auth %}
+{% if bearer_sessions %}
 
 // Used only outside production so `npm start` works with no set-up; production refuses to start without JWT_SECRET.
 const DEV_JWT_SECRET = 'dev-only-insecure-jwt-secret-do-not-use-in-production';
@@ -17,10 +17,17 @@ const optional = <T extends z.ZodType>(schema: T) =>
   DATABASE_URL: optional(z.string().min(1)),
   PGLITE_DIR: z.string().default('.data/pglite'),
   MIGRATE_ON_START: z.stringbool().default(true),
-{% if auth %}
+{% if bearer_sessions %}
   JWT_SECRET: optional(z.string()),
   ACCESS_TTL_SECONDS: z.coerce.number().int().positive().default({{ access_ttl }}),
   REFRESH_TTL_SECONDS: z.coerce.number().int().positive().default({{ refresh_ttl }}),
+{% endif %}
+{% if auth %}
+  SESSION_TTL_SECONDS: z.coerce.number().int().positive().default({{ session_ttl }}),
+{% if cookie_sessions %}
+  SESSION_IDLE_SECONDS: z.coerce.number().int().positive().default({{ session_idle }}),
+  COOKIE_SECURE: z.stringbool().default(true),
+{% endif %}
 {% endif %}
   CORS_ORIGINS: z.string().default(''),
   BODY_LIMIT: z.string().default('100kb'),
@@ -34,7 +41,7 @@ const optional = <T extends z.ZodType>(schema: T) =>
   ADMIN_PASSWORD: optional(z.string().min(8).max(256)),
 {% endif %}
 {% endset %}
-{% if auth %}
+{% if bearer_sessions %}
 const EnvSchema = z
   .object({
 {{ env_fields | indent(2, first=True) }}  })
@@ -62,10 +69,20 @@ export interface Config {
   pgliteDir: string;
   /** Apply pending migrations at start; when false, another process runs `npm run db:migrate`. */
   migrateOnStart: boolean;
-{% if auth %}
+{% if bearer_sessions %}
   jwtSecret: string;
   accessTtlSeconds: number;
   refreshTtlSeconds: number;
+{% endif %}
+{% if auth %}
+  /** A login's absolute lifetime, however active. */
+  sessionTtlSeconds: number;
+{% if cookie_sessions %}
+  /** A cookie session ends after this long without a request. */
+  sessionIdleSeconds: number;
+  /** Send the session cookie only over HTTPS (as `__Host-session`); false only for plain-HTTP development. */
+  cookieSecure: boolean;
+{% endif %}
 {% endif %}
   corsOrigins: string[];
   bodyLimit: string;
@@ -102,10 +119,17 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     databaseUrl: e.DATABASE_URL,
     pgliteDir: e.PGLITE_DIR,
     migrateOnStart: e.MIGRATE_ON_START,
-{% if auth %}
+{% if bearer_sessions %}
     jwtSecret: e.JWT_SECRET ?? DEV_JWT_SECRET,
     accessTtlSeconds: e.ACCESS_TTL_SECONDS,
     refreshTtlSeconds: e.REFRESH_TTL_SECONDS,
+{% endif %}
+{% if auth %}
+    sessionTtlSeconds: e.SESSION_TTL_SECONDS,
+{% if cookie_sessions %}
+    sessionIdleSeconds: e.SESSION_IDLE_SECONDS,
+    cookieSecure: e.COOKIE_SECURE,
+{% endif %}
 {% endif %}
     corsOrigins: e.CORS_ORIGINS.split(',')
       .map((origin) => origin.trim())

@@ -4,6 +4,9 @@ import { OpenAPIRegistry, OpenApiGeneratorV31, type ResponseConfig } from '@aste
 import { Router } from 'express';
 import helmet from 'helmet';
 import { z } from 'zod';
+{% if cookie_sessions %}
+import { INSECURE_SESSION_COOKIE, SESSION_COOKIE } from './auth/cookies.js';
+{% endif %}
 {% if auth %}
 import type { Access } from './middleware/authorize.js';
 {% endif %}
@@ -33,12 +36,12 @@ interface CrudDoc {
 }
 
 {% if auth %}
-function registerCrud(registry: OpenAPIRegistry, bearer: string, doc: CrudDoc): void {
+function registerCrud(registry: OpenAPIRegistry, scheme: string, doc: CrudDoc): void {
   const guard = (access: Access) => {
     if (access === 'public') return { responses: {} };
-    const responses: Record<number, ResponseConfig> = { 401: problem('Missing or invalid access token') };
+    const responses: Record<number, ResponseConfig> = { 401: problem('{{ "Missing or invalid access token" if bearer_sessions else "No live session" }}') };
     if (typeof access !== 'string') responses[403] = problem(`Allowed roles: ${access.join(', ')}`);
-    return { security: [{ [bearer]: [] }], responses };
+    return { security: [{ [scheme]: [] }], responses };
   };
   const op = (
     method: 'get' | 'post' | 'patch' | 'delete',
@@ -100,12 +103,23 @@ function registerCrud(registry: OpenAPIRegistry, doc: CrudDoc): void {
 export function buildOpenApi(): object {
   const registry = new OpenAPIRegistry();
 {% if auth %}
-  const bearer = registry.registerComponent('securitySchemes', 'bearerAuth', {
+{% if bearer_sessions %}
+  const scheme = registry.registerComponent('securitySchemes', 'bearerAuth', {
     type: 'http',
     scheme: 'bearer',
     bearerFormat: 'JWT',
   }).name;
-  const authed = [{ [bearer]: [] }];
+{% else %}
+  const scheme = registry.registerComponent('securitySchemes', 'cookieAuth', {
+    type: 'apiKey',
+    in: 'cookie',
+    name: SESSION_COOKIE,
+    description:
+      `The session cookie set by POST /auth/login (HttpOnly, SameSite=Lax; \`${INSECURE_SESSION_COOKIE}\` when ` +
+      'COOKIE_SECURE=false). Unsafe methods must also send an Origin header of this site or of CORS_ORIGINS.',
+  }).name;
+{% endif %}
+  const authed = [{ [scheme]: [] }];
 {% endif %}
 
   registry.registerPath({
@@ -139,11 +153,12 @@ export function buildOpenApi(): object {
       429: problem('Rate limited'),
     },
   });
+{% if bearer_sessions %}
   registry.registerPath({
     method: 'post',
     path: '/auth/login',
     tags: ['auth'],
-    summary: 'Exchange credentials for tokens',
+    summary: 'Exchange credentials for tokens (a new session)',
     request: { body: jsonBody(s.Credentials) },
     responses: {
       200: { description: 'Tokens', ...json(s.TokenPair) },
@@ -161,7 +176,7 @@ export function buildOpenApi(): object {
     responses: {
       200: { description: 'New tokens; the old refresh token is revoked', ...json(s.TokenPair) },
       400: problem('Invalid body'),
-      401: problem('Invalid, expired or reused refresh token'),
+      401: problem('Invalid, expired or reused refresh token, or its session ended'),
       429: problem('Rate limited'),
     },
   });
@@ -169,9 +184,76 @@ export function buildOpenApi(): object {
     method: 'post',
     path: '/auth/logout',
     tags: ['auth'],
-    summary: 'Revoke a refresh token and its session',
+    summary: 'End the session of a refresh token',
     request: { body: jsonBody(s.RefreshRequest) },
     responses: { 204: { description: 'Logged out' }, 400: problem('Invalid body') },
+  });
+{% else %}
+  registry.registerPath({
+    method: 'post',
+    path: '/auth/login',
+    tags: ['auth'],
+    summary: 'Log in: a new session, in a new session cookie (the one sent with the request, if any, ends)',
+    request: { body: jsonBody(s.Credentials) },
+    responses: {
+      200: {
+        description: 'Logged in; Set-Cookie carries the session',
+        headers: { 'Set-Cookie': { schema: { type: 'string' }, description: `${SESSION_COOKIE}=…; HttpOnly; Secure; SameSite=Lax` } },
+        ...json(s.User),
+      },
+      400: problem('Invalid body'),
+      401: problem('Wrong email or password'),
+      403: problem('Sent from another site (Origin)'),
+      429: problem('Rate limited'),
+    },
+  });
+  registry.registerPath({
+    method: 'post',
+    path: '/auth/logout',
+    tags: ['auth'],
+    summary: 'End this session on the server and clear its cookie',
+    security: authed,
+    responses: { 204: { description: 'Logged out' }, 401: problem('No live session'), 403: problem('Sent from another site (Origin)') },
+  });
+{% endif %}
+  registry.registerPath({
+    method: 'post',
+    path: '/auth/password',
+    tags: ['auth'],
+    summary: 'Change the password; every other session ends',
+    security: authed,
+    request: { body: jsonBody(s.PasswordChange) },
+    responses: {
+      204: { description: 'Changed' },
+      400: problem('Invalid body, or the current password is wrong'),
+      401: problem('Not authenticated'),
+      429: problem('Rate limited'),
+    },
+  });
+  registry.registerPath({
+    method: 'get',
+    path: '/auth/sessions',
+    tags: ['auth'],
+    summary: 'The current user’s sessions that are still on, most recently used first',
+    security: authed,
+    responses: { 200: { description: 'Sessions', ...json(s.SessionList) }, 401: problem('Not authenticated') },
+  });
+  registry.registerPath({
+    method: 'delete',
+    path: '/auth/sessions',
+    tags: ['auth'],
+    summary: 'Log out everywhere: end every session of the current user, this one included',
+    security: authed,
+    responses: { 204: { description: 'Every session ended' }, 401: problem('Not authenticated') },
+  });
+  registry.registerPath({
+    method: 'delete',
+    path: '/auth/sessions/{id}',
+    tags: ['auth'],
+    summary: 'End one of the current user’s sessions',
+    security: authed,
+    request: { params: IdParams },
+    responses: { 204: { description: 'Ended' }, 401: problem('Not authenticated'), 404: problem('No such session of yours') },
   });
   registry.registerPath({
     method: 'get',
@@ -215,7 +297,7 @@ export function buildOpenApi(): object {
 
 {% endif %}
 {% for r in resources %}
-  registerCrud(registry, {{ 'bearer, ' if auth else '' }}{
+  registerCrud(registry, {{ 'scheme, ' if auth else '' }}{
     tag: '{{ r.name }}',
     path: '/{{ r.name }}',
     item: s.{{ r.type_name }},

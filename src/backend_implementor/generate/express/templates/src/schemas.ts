@@ -160,6 +160,7 @@ const Email = email().max(320);
 const Password = text().min(8).max(256);
 
 export const Credentials = z.strictObject({ email: Email, password: Password }).openapi('Credentials');
+{% if bearer_sessions %}
 export const RefreshRequest = z.strictObject({ refresh_token: text().min(1).max(512) }).openapi('RefreshRequest');
 export const TokenPair = z
   .object({
@@ -169,7 +170,24 @@ export const TokenPair = z
     expires_in: z.number().int(),
   })
   .openapi('TokenPair');
+{% endif %}
 export const User = z.object({ id: z.uuid(), email: email(), role: z.enum(ROLES) }).openapi('User');
+// The current password may predate today's rules, so only its length is bounded.
+export const PasswordChange = z
+  .strictObject({ current_password: text().min(1).max(256), new_password: Password })
+  .openapi('PasswordChange');
+export const Session = z
+  .object({
+    id: z.uuid(),
+    kind: z.enum(['bearer', 'cookie']),
+    created_at: z.iso.datetime(),
+    last_seen_at: z.iso.datetime(),
+    expires_at: z.iso.datetime(),
+    user_agent: z.string().nullable(),
+    current: z.boolean().openapi({ description: 'The session this request came with' }),
+  })
+  .openapi('Session');
+export const SessionList = z.object({ items: z.array(Session) }).openapi('SessionList');
 {% endif %}
 {% if admin_role %}
 export const UserList = listOf(User).openapi('UserList');

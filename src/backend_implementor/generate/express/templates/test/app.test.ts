@@ -172,7 +172,7 @@ describe('the HTTP pipeline', () => {
   });
 {% endif %}
 });
-{% if auth %}
+{% if bearer_sessions %}
 
 describe('configuration', () => {
   it('refuses production without a JWT_SECRET of at least 32 bytes', () => {

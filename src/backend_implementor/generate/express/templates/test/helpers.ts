@@ -17,14 +17,45 @@ import { type ResourceName, samples } from './samples.js';
 {% if auth %}
 
 export const PASSWORD = 'correct-horse-battery';
+{% if cookie_sessions %}
+/** The browser origin test requests come from (given as CORS_ORIGINS), which the session's Origin check allows. */
+export const ORIGIN = 'https://app.example.test';
+{% endif %}
 
 export interface TestUser {
   id: string;
   email: string;
+{% if bearer_sessions %}
   token: string;
+{% else %}
+  /** The Cookie header of the user's session. */
+  cookie: string;
+{% endif %}
+}
+{% if cookie_sessions %}
+
+/** The session cookie a login answer set, as a Cookie header. */
+export function sessionCookie(res: { headers: Record<string, unknown> }): string {
+  const setCookie = res.headers['set-cookie'];
+  const found = (Array.isArray(setCookie) ? setCookie : []).find((c: string) => /^(__Host-)?session=[^;]+/.test(c));
+  if (!found) throw new Error(`the answer set no session cookie: ${JSON.stringify(setCookie)}`);
+  return found.split(';')[0] as string;
 }
 {% endif %}
+{% endif %}
 
+{% if auth %}
+/** A fresh login of its own (a new session): the headers its requests carry. */
+export async function signIn(app: Express, email: string, password = PASSWORD, userAgent = 'vitest'): Promise<Record<string, string>> {
+  const login = await request(app).post('/auth/login').set('User-Agent', userAgent).send({ email, password }).expect(200);
+{% if bearer_sessions %}
+  return { Authorization: `Bearer ${login.body.access_token}` };
+{% else %}
+  return { Cookie: sessionCookie(login), Origin: ORIGIN };
+{% endif %}
+}
+
+{% endif %}
 export interface TestContext {
   app: Express;
   config: Config;
@@ -44,7 +75,7 @@ export interface TestContext {
 
 /** An app on a fresh in-memory PGlite with migrations applied; call close() in afterAll. */
 export async function setup(env: Record<string, string> = {}): Promise<TestContext> {
-  const config = loadConfig({ NODE_ENV: 'test', {{ "AUTH_RATE_LIMIT: '10000', " if auth else '' }}...env });
+  const config = loadConfig({ NODE_ENV: 'test', {{ "AUTH_RATE_LIMIT: '10000', " if auth else '' }}{{ "CORS_ORIGINS: ORIGIN, " if cookie_sessions else '' }}...env });
   const database = await openDatabase({});
   await database.migrate();
   const app = createApp({ db: database.db, config, logger: createLogger('silent') });
@@ -57,7 +88,11 @@ export async function setup(env: Record<string, string> = {}): Promise<TestConte
       const registered = await request(app).post('/auth/register').send({ email, password: PASSWORD }).expect(201);
       await database.db.update(users).set({ role }).where(eq(users.email, email));
       const login = await request(app).post('/auth/login').send({ email, password: PASSWORD }).expect(200);
+{% if bearer_sessions %}
       all[key] = { id: registered.body.id, email, token: login.body.access_token };
+{% else %}
+      all[key] = { id: registered.body.id, email, cookie: sessionCookie(login) };
+{% endif %}
     }
   }
 {% endif %}
@@ -68,7 +103,11 @@ export async function setup(env: Record<string, string> = {}): Promise<TestConte
     if (user === null) return {};
     const found = all[user];
     if (!found) throw new Error(`no test user ${user}`);
+{% if bearer_sessions %}
     return { Authorization: `Bearer ${found.token}` };
+{% else %}
+    return { Cookie: found.cookie, Origin: ORIGIN };
+{% endif %}
   };
 {% endif %}
   const body = async (resource: ResourceName): Promise<Record<string, unknown>> => {

@@ -3,7 +3,7 @@ import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AuthService, DEFAULT_ROLE } from '../src/auth/service.js';
 import { ADMIN_ROLE } from '../src/middleware/authorize.js';
-import { setup, type TestContext } from './helpers.js';
+import { setup, signIn, type TestContext } from './helpers.js';
 
 let t: TestContext;
 
@@ -67,11 +67,7 @@ describe('user administration', () => {
     await auth.seedAdmin('root@example.com', 'first-password', ADMIN_ROLE);
     await auth.seedAdmin('root@example.com', 'second-password', ADMIN_ROLE);
     await request(t.app).post('/auth/login').send({ email: 'root@example.com', password: 'first-password' }).expect(401);
-    const login = await request(t.app)
-      .post('/auth/login')
-      .send({ email: 'root@example.com', password: 'second-password' })
-      .expect(200);
-    const me = await request(t.app).get('/auth/me').set('Authorization', `Bearer ${login.body.access_token}`).expect(200);
+    const me = await request(t.app).get('/auth/me').set(await signIn(t.app, 'root@example.com', 'second-password')).expect(200);
     expect(me.body.role).toBe(ADMIN_ROLE);
   });
 });

@@ -1,16 +1,29 @@
 {% if auth %}
 import { Router } from 'express';
 import { rateLimit } from 'express-rate-limit';
-import { HttpError } from '../errors.js';
+import { HttpError, notFound } from '../errors.js';
 import { authorize, currentUser } from '../middleware/authorize.js';
 import { onlyMethods, requireJson } from '../middleware/errors.js';
 import { validate } from '../middleware/validate.js';
-import { Credentials, RefreshRequest } from '../schemas.js';
+import { idParam } from '../resources/common.js';
+import { Credentials, PasswordChange{% if bearer_sessions %}, RefreshRequest{% endif %} } from '../schemas.js';
 import type { Db } from '../db/client.js';
+{% if cookie_sessions %}
+import { checkOrigin, type SessionCookie } from './cookies.js';
+{% endif %}
 import { DatabaseStore } from './rate-limit-store.js';
 import type { AuthService } from './service.js';
 
-export function authRouter(auth: AuthService, db: Db, options: { rateLimit: number }): Router {
+export interface AuthRouterOptions {
+  rateLimit: number;
+{% if cookie_sessions %}
+  cookie: SessionCookie;
+  /** Browser origins besides this site's own that may log in (CORS_ORIGINS). */
+  origins: readonly string[];
+{% endif %}
+}
+
+export function authRouter(auth: AuthService, db: Db, options: AuthRouterOptions): Router {
   const router = Router();
   // Credential and token endpoints are the brute-force targets, so they share one per-IP budget, counted in
   // the database so that it holds across instances.
@@ -24,21 +37,23 @@ export function authRouter(auth: AuthService, db: Db, options: { rateLimit: numb
       throw new HttpError(429, 'Too many attempts; try again in a minute.');
     },
   });
+  const signedIn = authorize('authenticated');
 
   router.post('/register', requireJson, limiter, async (req, res) => {
     const body = validate(Credentials, req.body, 'body');
     const user = await auth.register(body.email, body.password);
     res.status(201).location('/auth/me').json(user);
   });
+{% if bearer_sessions %}
 
   router.post('/login', requireJson, limiter, async (req, res) => {
     const body = validate(Credentials, req.body, 'body');
-    res.json(await auth.login(body.email, body.password));
+    res.json(await auth.login(body.email, body.password, req.get('user-agent')));
   });
 
   router.post('/refresh', requireJson, limiter, async (req, res) => {
     const body = validate(RefreshRequest, req.body, 'body');
-    res.json(await auth.refresh(body.refresh_token));
+    res.json(await auth.refresh(body.refresh_token, req.get('user-agent')));
   });
 
   router.post('/logout', requireJson, async (req, res) => {
@@ -46,13 +61,61 @@ export function authRouter(auth: AuthService, db: Db, options: { rateLimit: numb
     await auth.logout(body.refresh_token);
     res.status(204).end();
   });
+{% else %}
 
-  router.get('/me', authorize('authenticated'), async (req, res) => {
+  router.post('/login', requireJson, limiter, async (req, res) => {
+    // A login posted from another site's page would sign the visitor in to the attacker's account.
+    checkOrigin(req, options.origins, false);
+    const body = validate(Credentials, req.body, 'body');
+    const login = await auth.login(body.email, body.password, req.get('user-agent'), options.cookie.read(req));
+    options.cookie.set(res, login.secret, login.expiresAt);
+    res.json(login.user);
+  });
+
+  router.post('/logout', signedIn, async (req, res) => {
+    await auth.logout(currentUser(req));
+    options.cookie.clear(res);
+    res.status(204).end();
+  });
+{% endif %}
+
+  router.get('/me', signedIn, async (req, res) => {
     res.json(await auth.me(currentUser(req).id));
   });
 
-  router.all(['/register', '/login', '/refresh', '/logout'], onlyMethods('POST'));
+  router.post('/password', requireJson, signedIn, limiter, async (req, res) => {
+    const body = validate(PasswordChange, req.body, 'body');
+    await auth.changePassword(currentUser(req), body.current_password, body.new_password);
+    res.status(204).end();
+  });
+
+  router.get('/sessions', signedIn, async (req, res) => {
+    res.json({ items: await auth.sessions.list(currentUser(req)) });
+  });
+
+  // Log out everywhere, this session included.
+  router.delete('/sessions', signedIn, async (req, res) => {
+    await auth.sessions.endAll(currentUser(req).id);
+{% if cookie_sessions %}
+    options.cookie.clear(res);
+{% endif %}
+    res.status(204).end();
+  });
+
+  router.delete('/sessions/:id', signedIn, async (req, res) => {
+    const user = currentUser(req);
+    const id = idParam(req.params.id);
+    if (!(await auth.sessions.end(user.id, id))) throw notFound('You have no such session.');
+{% if cookie_sessions %}
+    if (id === user.sessionId) options.cookie.clear(res);
+{% endif %}
+    res.status(204).end();
+  });
+
+  router.all(['/register', '/login', {% if bearer_sessions %}'/refresh', {% endif %}'/logout', '/password'], onlyMethods('POST'));
   router.all('/me', onlyMethods('GET'));
+  router.all('/sessions', onlyMethods('GET, DELETE'));
+  router.all('/sessions/:id', onlyMethods('DELETE'));
   return router;
 }
 {% endif %}

@@ -1,12 +1,14 @@
 {% if auth %}
-import { randomUUID } from 'node:crypto';
 import { and, eq, isNull } from 'drizzle-orm';
 import type { Config } from '../config.js';
 import type { Db } from '../db/client.js';
-import { refreshTokens, users } from '../db/schema.js';
-import { conflict, unauthorized } from '../errors.js';
+import { {% if bearer_sessions %}refreshTokens, {% endif %}users } from '../db/schema.js';
+import { badRequest, conflict, unauthorized } from '../errors.js';
 import { hashPassword, verifyPassword } from './passwords.js';
+import { type AuthUser, Sessions } from './sessions.js';
+{% if bearer_sessions %}
 import { hashRefreshToken, newRefreshToken, type SigningKey, secretKey, signAccessToken } from './tokens.js';
+{% endif %}
 
 /** Registration always gets this role; only an admin can change it later. */
 export const DEFAULT_ROLE = {{ default_role | ts }};
@@ -17,6 +19,7 @@ export interface PublicUser {
   email: string;
   role: string;
 }
+{% if bearer_sessions %}
 
 export interface TokenPair {
   access_token: string;
@@ -24,6 +27,15 @@ export interface TokenPair {
   token_type: 'Bearer';
   expires_in: number;
 }
+{% else %}
+
+/** A cookie login: the user, and the secret the session cookie carries until `expiresAt`. */
+export interface CookieLogin {
+  user: PublicUser;
+  secret: string;
+  expiresAt: Date;
+}
+{% endif %}
 
 export const toPublicUser = (row: typeof users.$inferSelect): PublicUser => ({
   id: row.id,
@@ -33,19 +45,35 @@ export const toPublicUser = (row: typeof users.$inferSelect): PublicUser => ({
 
 const normaliseEmail = (email: string): string => email.trim().toLowerCase();
 
+{% if bearer_sessions %}
+type AuthConfig = Pick<Config, 'sessionTtlSeconds' | 'jwtSecret' | 'accessTtlSeconds' | 'refreshTtlSeconds'>;
+{% else %}
+type AuthConfig = Pick<Config, 'sessionTtlSeconds' | 'sessionIdleSeconds'>;
+{% endif %}
+
 export class AuthService {
+  readonly sessions: Sessions;
+{% if bearer_sessions %}
   private readonly secret: Promise<SigningKey>;
+{% endif %}
 
   constructor(
     private readonly db: Db,
-    private readonly config: Pick<Config, 'jwtSecret' | 'accessTtlSeconds' | 'refreshTtlSeconds'>,
+    private readonly config: AuthConfig,
   ) {
+{% if bearer_sessions %}
+    this.sessions = new Sessions(db, config.sessionTtlSeconds);
     this.secret = secretKey(config.jwtSecret);
+{% else %}
+    this.sessions = new Sessions(db, config.sessionTtlSeconds, config.sessionIdleSeconds);
+{% endif %}
   }
+{% if bearer_sessions %}
 
   get jwtKey(): Promise<SigningKey> {
     return this.secret;
   }
+{% endif %}
 
   async register(email: string, password: string): Promise<PublicUser> {
     const [row] = await this.db
@@ -56,16 +84,17 @@ export class AuthService {
     if (!row) throw conflict('An account with this email already exists.');
     return toPublicUser(row);
   }
+{% if bearer_sessions %}
 
-  async login(email: string, password: string): Promise<TokenPair> {
-    const [user] = await this.db.select().from(users).where(eq(users.email, normaliseEmail(email)));
-    const ok = await verifyPassword(user?.password_hash, password);
-    if (!user || !ok) throw unauthorized('Wrong email or password.');
-    return this.issue(user, randomUUID());
+  /** A new session and its first tokens. */
+  async login(email: string, password: string, userAgent: string | undefined): Promise<TokenPair> {
+    const user = await this.checkCredentials(email, password);
+    const session = await this.sessions.start(user.id, userAgent);
+    return this.issue(user, session.id, session.expiresAt);
   }
 
   /** Rotates a refresh token; presenting an already-rotated token revokes its whole family (theft signal). */
-  async refresh(refreshToken: string): Promise<TokenPair> {
+  async refresh(refreshToken: string, userAgent: string | undefined): Promise<TokenPair> {
     const now = new Date();
     const [revoked] = await this.db
       .update(refreshTokens)
@@ -77,20 +106,61 @@ export class AuthService {
       throw unauthorized('Invalid refresh token.');
     }
     if (revoked.expires_at <= now) throw unauthorized('Refresh token expired.');
+    const sessionEnd = await this.sessions.resume(revoked.family_id, revoked.user_id, userAgent);
+    if (!sessionEnd) throw unauthorized('The session has ended; log in again.');
     const [user] = await this.db.select().from(users).where(eq(users.id, revoked.user_id));
     if (!user) throw unauthorized('Invalid refresh token.');
-    return this.issue(user, revoked.family_id);
+    return this.issue(user, revoked.family_id, sessionEnd);
   }
 
-  /** Ends the session: every token of this login stops working. Unknown tokens are ignored (idempotent). */
+  /** Ends the session: its refresh tokens and access tokens stop working. Unknown tokens are ignored (idempotent). */
   async logout(refreshToken: string): Promise<void> {
     await this.revokeFamilyOf(refreshToken);
   }
+{% else %}
+
+  /**
+   * A new session with a new secret; the session the browser had before (`previous`, its cookie) is ended,
+   * so an id planted before the login is worth nothing after it.
+   */
+  async login(
+    email: string,
+    password: string,
+    userAgent: string | undefined,
+    previous: string | undefined,
+  ): Promise<CookieLogin> {
+    const user = await this.checkCredentials(email, password);
+    if (previous) await this.sessions.endCookie(previous);
+    const session = await this.sessions.start(user.id, userAgent);
+    return { user: toPublicUser(user), secret: session.secret, expiresAt: session.expiresAt };
+  }
+
+  /** Ends the session on the server (the cookie alone would still be replayable). */
+  async logout(user: AuthUser): Promise<void> {
+    await this.sessions.end(user.id, user.sessionId);
+  }
+{% endif %}
 
   async me(userId: string): Promise<PublicUser> {
     const [user] = await this.db.select().from(users).where(eq(users.id, userId));
     if (!user) throw unauthorized();
     return toPublicUser(user);
+  }
+
+  /** Sets a new password after checking the current one; every other session of the user ends. */
+  async changePassword(user: AuthUser, current: string, next: string): Promise<void> {
+    const [row] = await this.db.select().from(users).where(eq(users.id, user.id));
+    if (!row) throw unauthorized();
+    if (!(await verifyPassword(row.password_hash, current))) {
+      throw badRequest('The current password is wrong.', [
+        { path: 'current_password', message: 'does not match the current password' },
+      ]);
+    }
+    await this.db
+      .update(users)
+      .set({ password_hash: await hashPassword(next), updated_at: new Date() })
+      .where(eq(users.id, user.id));
+    await this.sessions.endAll(user.id, user.sessionId);
   }
 
   /** Creates or updates the admin account from ADMIN_EMAIL / ADMIN_PASSWORD at start. */
@@ -102,9 +172,17 @@ export class AuthService {
       .onConflictDoUpdate({ target: users.email, set: { password_hash: passwordHash, role, updated_at: new Date() } });
   }
 
+  private async checkCredentials(email: string, password: string): Promise<typeof users.$inferSelect> {
+    const [user] = await this.db.select().from(users).where(eq(users.email, normaliseEmail(email)));
+    const ok = await verifyPassword(user?.password_hash, password);
+    if (!user || !ok) throw unauthorized('Wrong email or password.');
+    return user;
+  }
+{% if bearer_sessions %}
+
   private async revokeFamilyOf(refreshToken: string): Promise<void> {
     const [token] = await this.db
-      .select({ family_id: refreshTokens.family_id })
+      .select({ user_id: refreshTokens.user_id, family_id: refreshTokens.family_id })
       .from(refreshTokens)
       .where(eq(refreshTokens.token_hash, hashRefreshToken(refreshToken)));
     if (!token) return;
@@ -112,22 +190,28 @@ export class AuthService {
       .update(refreshTokens)
       .set({ revoked_at: new Date() })
       .where(and(eq(refreshTokens.family_id, token.family_id), isNull(refreshTokens.revoked_at)));
+    await this.sessions.end(token.user_id, token.family_id);
   }
 
-  private async issue(user: typeof users.$inferSelect, familyId: string): Promise<TokenPair> {
+  /** An access token and a refresh token of the session, neither outliving it. */
+  private async issue(user: typeof users.$inferSelect, sessionId: string, sessionEnd: Date): Promise<TokenPair> {
     const refresh = newRefreshToken();
+    const refreshEnd = Math.min(Date.now() + this.config.refreshTtlSeconds * 1000, sessionEnd.getTime());
     await this.db.insert(refreshTokens).values({
       user_id: user.id,
-      family_id: familyId,
+      family_id: sessionId,
       token_hash: refresh.hash,
-      expires_at: new Date(Date.now() + this.config.refreshTtlSeconds * 1000),
+      expires_at: new Date(refreshEnd),
     });
+    const accessTtl = Math.max(1, Math.min(this.config.accessTtlSeconds, Math.floor((refreshEnd - Date.now()) / 1000)));
+    const subject = { id: user.id, role: user.role, sessionId };
     return {
-      access_token: await signAccessToken({ id: user.id, role: user.role }, await this.secret, this.config.accessTtlSeconds),
+      access_token: await signAccessToken(subject, await this.secret, accessTtl),
       refresh_token: refresh.token,
       token_type: 'Bearer',
-      expires_in: this.config.accessTtlSeconds,
+      expires_in: accessTtl,
     };
   }
+{% endif %}
 }
 {% endif %}

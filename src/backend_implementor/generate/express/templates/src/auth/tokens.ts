@@ -1,11 +1,7 @@
-{% if auth %}
-import { createHash, randomBytes, randomUUID, webcrypto } from 'node:crypto';
+{% if bearer_sessions %}
+import { randomBytes, randomUUID, webcrypto } from 'node:crypto';
 import { errors, jwtVerify, SignJWT } from 'jose';
-
-export interface AuthUser {
-  id: string;
-  role: string;
-}
+import { type AuthUser, hashSecret } from './sessions.js';
 
 const ALGORITHM = 'HS256';
 const ISSUER = {{ name | ts }};
@@ -23,7 +19,7 @@ export const secretKey = (secret: string): Promise<SigningKey> =>
   ]);
 
 export async function signAccessToken(user: AuthUser, secret: SigningKey, ttlSeconds: number): Promise<string> {
-  return new SignJWT({ role: user.role })
+  return new SignJWT({ role: user.role, sid: user.sessionId })
     .setProtectedHeader({ alg: ALGORITHM, typ: 'JWT' })
     .setSubject(user.id)
     .setJti(randomUUID())
@@ -47,10 +43,12 @@ export async function verifyAccessToken(
       issuer: ISSUER,
       requiredClaims: ['sub', 'exp', 'jti'],
     });
-    if (typeof payload.sub !== 'string' || typeof payload.role !== 'string' || payload.exp === undefined) {
+    const { sub, role, sid, exp } = payload;
+    // A token without a session (issued before sessions were recorded) is refused: its refresh gets one.
+    if (typeof sub !== 'string' || typeof role !== 'string' || typeof sid !== 'string' || exp === undefined) {
       return undefined;
     }
-    return { user: { id: payload.sub, role: payload.role }, expiresAt: payload.exp * 1000 };
+    return { user: { id: sub, role, sessionId: sid }, expiresAt: exp * 1000 };
   } catch (error) {
     if (error instanceof errors.JOSEError) return undefined;
     throw error;
@@ -102,5 +100,5 @@ export function newRefreshToken(): { token: string; hash: string } {
   return { token, hash: hashRefreshToken(token) };
 }
 
-export const hashRefreshToken = (token: string): string => createHash('sha256').update(token).digest('hex');
+export const hashRefreshToken = hashSecret;
 {% endif %}

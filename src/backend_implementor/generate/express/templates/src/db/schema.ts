@@ -39,6 +39,28 @@ export const refreshTokens = pgTable(
   (t) => [index('refresh_tokens_user_id_idx').on(t.user_id), index('refresh_tokens_family_id_idx').on(t.family_id)],
 );
 
+// One row per login: a refresh-token family (its family_id is this id) or a cookie session. A user lists and
+// ends them through /auth/sessions; an ended or expired session stops its tokens or cookie on every instance.
+export const authSessions = pgTable(
+  'auth_sessions',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    user_id: uuid('user_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    kind: text('kind').notNull().$type<'bearer' | 'cookie'>(),
+    // Cookie sessions: the SHA-256 of the cookie's secret. The id above is not a secret; it names the session.
+    token_hash: text('token_hash').unique(),
+    user_agent: text('user_agent'),
+    created_at: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
+    last_seen_at: timestamp('last_seen_at', { withTimezone: true }).notNull().defaultNow(),
+    // Absolute end, however active the session is.
+    expires_at: timestamp('expires_at', { withTimezone: true }).notNull(),
+    revoked_at: timestamp('revoked_at', { withTimezone: true }),
+  },
+  (t) => [index('auth_sessions_user_id_idx').on(t.user_id)],
+);
+
 // Attempts per client on the login, registration and refresh routes, shared by every instance.
 export const rateLimits = pgTable('rate_limits', {
   key: text('key').primaryKey(),

@@ -1,6 +1,6 @@
 {% if auth %}
 import type { Request, RequestHandler } from 'express';
-import type { AuthUser } from '../auth/tokens.js';
+import type { AuthUser } from '../auth/sessions.js';
 import { forbidden, unauthorized } from '../errors.js';
 
 /** An action's access rule from the spec: `owner` is enforced per row by the router (see ownedBy there). */

@@ -3,7 +3,7 @@
 import { {{ r.imports_drizzle | join(', ') }} } from 'drizzle-orm';
 import { Router } from 'express';
 {% if r.imports_user_type %}
-import type { AuthUser } from '../auth/tokens.js';
+import type { AuthUser } from '../auth/sessions.js';
 {% endif %}
 import type { Db } from '../db/client.js';
 import { {{ r.imports_tables | join(', ') }} } from '../db/schema.js';
