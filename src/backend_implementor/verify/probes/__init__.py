@@ -27,6 +27,7 @@ from . import (
     idor,
     injection,
     jwt_tamper,
+    logout,
     mass_assignment,
     open_redirect,
     password_storage,
@@ -66,6 +67,7 @@ PROBES = (
     sqli,
     error_leak,
     password_storage,
+    logout,  # logs a session of its own out (and the shared users in again if that ended theirs)
     body_size,
     robustness,
     rate_limit,
@@ -200,7 +202,7 @@ def _result(ctx: Context, mod, before: int, seconds: float) -> ProbeResult:
     elif ctx.probe_requests == 0 and not ctx.ops:
         outcome, detail = "inconclusive", "no OpenAPI document (served or --spec): nothing to aim at"
     elif ctx.probe_requests == 0:
-        outcome, detail = "clean", ctx.not_applicable or "nothing to test in this API"
+        outcome, detail = "clean", ctx.not_applicable or ctx.checked or "nothing to test in this API"
     else:
         outcome, detail = "clean", ctx.not_applicable or f"{ctx.probe_requests} request(s)"
     return ProbeResult(pid, mod.CWE, outcome, detail, ctx.probe_requests, seconds)

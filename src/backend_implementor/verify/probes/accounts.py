@@ -416,6 +416,9 @@ class Accounts:
             if cfg.token_prefix is None and guards:
                 cfg.token_prefix = user.prefix  # found out once, for every user
         else:
+            # A browser names the page's origin on every unsafe request, and apps that check it (against
+            # CSRF) refuse writes without it; the app's own pages are on its own origin.
+            user.extra_headers.setdefault("Origin", self.ctx.origin)
             self._csrf(user)
             if guards and not self._passes(user, guards[0]):
                 self.reason = f"the API refused the session cookie from {via} on GET {guards[0]}"

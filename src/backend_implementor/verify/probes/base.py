@@ -263,6 +263,7 @@ class Context:
         self.probe_max_requests = 10_000
         self.blocked_reasons: list[str] = []  # this probe's gaps: why it could not test everything
         self.not_applicable = ""
+        self.checked = ""  # what a probe that needs no request of its own looked at, for a clean outcome
         self.changes: list[str] = []  # what the run did to the backend's state, for the report
         self.waited = 0.0
         self.seen_ids: dict[str, Any] = {}  # cart_id, userId, ... from answers: filled into later bodies
@@ -289,6 +290,7 @@ class Context:
         self.probe_max_requests = max_requests
         self.blocked_reasons = []
         self.not_applicable = ""
+        self.checked = ""
 
     def skip(self, why: str) -> None:
         """This probe's question does not apply to this API (e.g. no signup to mass-assign at): clean."""
@@ -332,6 +334,12 @@ class Context:
 
     def remaining(self) -> float:
         return self.probe_deadline - time.monotonic()
+
+    @property
+    def origin(self) -> str:
+        """The app's own origin (scheme://host[:port]), as its pages would send it in `Origin`."""
+        parts = urlsplit(self.base_url)
+        return f"{parts.scheme}://{parts.netloc}"
 
     def has_secured_ops(self) -> bool:
         return any(op.secured for op in self.ops)

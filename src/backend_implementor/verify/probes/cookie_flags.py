@@ -25,6 +25,8 @@ def run(ctx: Context) -> None:
         return
     attrs = attributes(user.set_cookies)
     readable = [n for n in names if not attrs[n].get("httponly")]
+    flags = ", ".join(f"{n}: {'; '.join(_flags(attrs[n])) or 'no flags'}" for n in names)
+    ctx.checked = f"the login's Set-Cookie ({flags})"
     if readable:
         header = next(h for h in user.set_cookies if h.startswith(readable[0] + "="))
         shown = readable[0] + "=<session>; " + header.partition(";")[2].strip()
@@ -39,3 +41,12 @@ def run(ctx: Context) -> None:
                 Exchange(f"POST {ctx.auth.login_path if ctx.auth else '(login)'}", f"Set-Cookie: {shown}")
             ),
         )
+
+
+def _flags(attrs: dict[str, str | bool]) -> list[str]:
+    shown = {"httponly": "HttpOnly", "secure": "Secure", "samesite": "SameSite"}
+    return [
+        f"{label}={attrs[k]}" if isinstance(attrs[k], str) else label
+        for k, label in shown.items()
+        if k in attrs
+    ]
