@@ -27,15 +27,25 @@ INJECTIONS = [
 
 
 class Client:
-    def __init__(self, base: str, admin: tuple[str, str] | None):
+    """Users by key, each logged in with a bearer token or, for `sessions: cookie`, a session cookie."""
+
+    def __init__(self, base: str, admin: tuple[str, str] | None, cookie: bool = False):
+        self.base = base
+        self.cookie = cookie
         self.http = httpx.Client(base_url=base, timeout=20)
-        self.tokens: dict[str, str] = {}
+        self.tokens: dict[str, str] = {}  # the access token, or the Cookie header of the session
         self.ids: dict[str, str] = {}
         if admin is None:
             return
-        login = self.http.post("/auth/login", json={"email": admin[0], "password": admin[1]})
-        assert login.status_code == 200, login.text
-        self.tokens["admin"] = login.json()["access_token"]
+        self.tokens["admin"] = self.login(*admin)
+
+    def login(self, email: str, password: str) -> str:
+        res = self.http.post("/auth/login", json={"email": email, "password": password})
+        assert res.status_code == 200, res.text
+        if not self.cookie:
+            return res.json()["access_token"]
+        self.http.cookies.clear()  # each user's cookie is sent explicitly, never from the client's jar
+        return session_cookie(res)
 
     def user(self, key: str, role: str) -> str:
         """Registers `key@example.com`, promotes it to `role` via the admin API, logs in; returns the token."""
@@ -45,18 +55,27 @@ class Client:
         self.ids[key] = reg.json()["id"]
         patched = self.http.patch(f"/users/{self.ids[key]}", json={"role": role}, headers=self.auth("admin"))
         assert patched.status_code == 200, patched.text
-        login = self.http.post("/auth/login", json={"email": email, "password": PASSWORD})
-        assert login.status_code == 200, login.text
-        self.tokens[key] = login.json()["access_token"]
+        self.tokens[key] = self.login(email, PASSWORD)
         return self.tokens[key]
 
     def auth(self, key: str | None) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.tokens[key]}"} if key else {}
+        if not key:
+            return {}
+        if self.cookie:  # as the app's own page would send it: the cookie, and this site as the Origin
+            return {"Cookie": self.tokens[key], "Origin": self.base}
+        return {"Authorization": f"Bearer {self.tokens[key]}"}
 
     def req(self, method: str, path: str, key: str | None = None, **kw: Any) -> httpx.Response:
         res = self.http.request(method, path, headers={**self.auth(key), **kw.pop("headers", {})}, **kw)
         assert res.status_code < 500, f"{method} {path} -> {res.status_code}: {res.text[:500]}"
         return res
+
+
+def session_cookie(res: httpx.Response) -> str:
+    """`name=value` of the session cookie a login answer set."""
+    found = [h for h in res.headers.get_list("set-cookie") if h.startswith(("__Host-session=", "session="))]
+    assert found, res.headers
+    return found[0].split(";")[0]
 
 
 def actor(spec: Spec, rule: Any, owner: str) -> str | None:
@@ -70,7 +89,8 @@ def actor(spec: Spec, rule: Any, owner: str) -> str | None:
 
 def run_checks(base: str, spec: Spec, admin: tuple[str, str]) -> dict[str, Any]:
     """Runs every check (assertions raise); returns facts for the caller (e.g. registered emails)."""
-    c = Client(base, admin if spec.auth else None)
+    cookie = spec.auth is not None and spec.auth.sessions == "cookie"
+    c = Client(base, admin if spec.auth else None, cookie=cookie)
     default = ""
     if spec.auth:
         assert spec.auth.admin_role, "the black-box checks promote users through the admin role"
@@ -97,6 +117,8 @@ def run_checks(base: str, spec: Spec, admin: tuple[str, str]) -> dict[str, Any]:
 
     if spec.auth is None:
         no_auth_surface(c, doc)
+    elif cookie:
+        cookie_checks(c, spec, default)
     else:
         token_checks(c, spec, default)
 
@@ -404,6 +426,31 @@ def token_checks(c: Client, spec: Spec, default: str) -> None:
         res = c.http.get("/auth/me", headers={"Authorization": f"Bearer {forged}"})
         assert res.status_code == 401, res.text
     assert c.req("GET", "/auth/me", default).json()["role"] == default
+    # Registration can never choose a role.
+    res = c.req(
+        "POST", "/auth/register", json={"email": "x@example.com", "password": PASSWORD, "role": "admin"}
+    )
+    assert res.status_code == 400
+
+
+def cookie_checks(c: Client, spec: Spec, default: str) -> None:
+    """The session cookie's flags, a made-up cookie is anonymous, writes from another site are refused, and
+    logout and "log out everywhere" end sessions on the server."""
+    assert spec.auth is not None
+    res = c.http.post("/auth/login", json={"email": f"{default}@example.com", "password": PASSWORD})
+    header = next(h for h in res.headers.get_list("set-cookie") if h.startswith("__Host-session="))
+    for flag in ("HttpOnly", "Secure", "SameSite=Lax", "Path=/"):
+        assert flag in header, header
+    fresh = {"Cookie": session_cookie(res), "Origin": c.base}
+    c.http.cookies.clear()
+    assert c.req("GET", "/auth/me", default).json()["role"] == default
+    assert c.http.get("/auth/me", headers={"Cookie": "__Host-session=" + "A" * 43}).status_code == 401
+    foreign = {**fresh, "Origin": "https://evil.example"}
+    assert c.http.post("/auth/logout", headers=foreign).status_code == 403
+    sessions = c.http.get("/auth/sessions", headers=fresh).json()["items"]
+    assert [s["current"] for s in sessions].count(True) == 1
+    assert c.http.post("/auth/logout", headers=fresh).status_code == 204
+    assert c.http.get("/auth/me", headers=fresh).status_code == 401
     # Registration can never choose a role.
     res = c.req(
         "POST", "/auth/register", json={"email": "x@example.com", "password": PASSWORD, "role": "admin"}

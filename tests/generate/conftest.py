@@ -18,6 +18,7 @@ import subprocess
 import time
 import uuid
 from collections.abc import Iterator
+from importlib import resources
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -32,7 +33,7 @@ from backend_implementor.verify.proc import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 OWN_SPECS = Path(__file__).parent / "specs"
-EXAMPLES = ("blog", "library", "inventory", "notes", "projects", "shop")
+EXAMPLES = ("blog", "library", "inventory", "notes", "projects", "shop", "journal")
 ADMIN_EMAIL = "admin@example.com"
 ADMIN_PASSWORD = "admin-password-123"
 
@@ -67,10 +68,11 @@ def require_ok(proc: subprocess.CompletedProcess, what: str) -> None:
 def node_modules(tmp_path_factory: pytest.TempPathFactory) -> Path:
     if shutil.which("npm") is None:
         pytest.fail("npm is required for the generator's end-to-end tests")
+    # The template's whole lock: every package any project may use (each project's own lock is a subset of
+    # it, e.g. `cookie` only with cookie sessions), so one install serves every example.
     files = render_project(load_spec(example_path("library")))
-    lock = files["package-lock.json"]
-    # The lock's `name` differs per project; key on everything else so every example shares one install.
-    key = hashlib.sha256(lock.replace(b'"library"', b'"x"')).hexdigest()[:16]
+    lock = (resources.files("backend_implementor.generate.express") / "package-lock.template.json").read_bytes()
+    key = hashlib.sha256(lock).hexdigest()[:16]
     base = Path(os.environ.get("BIMPL_NPM_CACHE_DIR") or tmp_path_factory.getbasetemp() / "npm-cache")
     target = base / f"express-{key}"
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -80,7 +82,9 @@ def node_modules(tmp_path_factory: pytest.TempPathFactory) -> Path:
             staging = base / f".staging-{key}-{os.getpid()}"
             shutil.rmtree(staging, ignore_errors=True)
             staging.mkdir()
-            (staging / "package.json").write_bytes(files["package.json"])
+            package = json.loads(files["package.json"])
+            package["dependencies"] = json.loads(lock)["packages"][""]["dependencies"]
+            (staging / "package.json").write_text(json.dumps(package, indent=2))
             (staging / "package-lock.json").write_bytes(lock)
             proc = run(["npm", "ci", "--ignore-scripts", "--no-audit", "--no-fund"], staging, timeout=900)
             require_ok(proc, "npm ci")
