@@ -18,8 +18,8 @@ import subprocess
 import time
 import uuid
 from collections.abc import Iterator
-from importlib import resources
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -71,7 +71,9 @@ def node_modules(tmp_path_factory: pytest.TempPathFactory) -> Path:
     # The template's whole lock: every package any project may use (each project's own lock is a subset of
     # it, e.g. `cookie` only with cookie sessions), so one install serves every example.
     files = render_project(load_spec(example_path("library")))
-    lock = (resources.files("backend_implementor.generate.express") / "package-lock.template.json").read_bytes()
+    lock = (
+        resources.files("backend_implementor.generate.express") / "package-lock.template.json"
+    ).read_bytes()
     key = hashlib.sha256(lock).hexdigest()[:16]
     base = Path(os.environ.get("BIMPL_NPM_CACHE_DIR") or tmp_path_factory.getbasetemp() / "npm-cache")
     target = base / f"express-{key}"

@@ -375,7 +375,7 @@ CASES = {
     ),
     "unknown key with no close match": (
         BASE.replace("  admin_role: librarian\n", "  zzz: 1\n"),
-        "4: auth.zzz: unknown key 'zzz' (expected one of: roles, admin_role, access_ttl, refresh_ttl, sessions, session_ttl, session_idle)",
+        "4: auth.zzz: unknown key 'zzz' (expected one of: roles, admin_role, access_ttl, refresh_ttl, sessions, session_ttl, oidc, session_idle)",
     ),
     "unknown access level": (
         BASE + "    access: {create: admins}\n",

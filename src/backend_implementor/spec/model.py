@@ -105,6 +105,19 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=False)
 
 
+class OidcProvider(_Model):
+    issuer: Annotated[
+        str, StringConstraints(pattern=r"^https?://[^\s/?#]+(/[^\s?#]*)?$", max_length=2000)
+    ] = F(
+        description="The provider's issuer URL (its discovery document is <issuer>/.well-known/openid-configuration); "
+        "OIDC_<NAME>_ISSUER overrides it. https, except http://localhost or 127.0.0.1 outside production."
+    )
+    scopes: list[Annotated[str, StringConstraints(pattern=r"^[\x21\x23-\x5b\x5d-\x7e]+$")]] = F(
+        default_factory=lambda: ["openid", "email"],
+        description="Scopes to ask for; must include openid and email (accounts are matched by verified email).",
+    )
+
+
 class Auth(_Model):
     roles: list[RoleName] = F(
         default_factory=lambda: ["user"],
@@ -122,6 +135,11 @@ class Auth(_Model):
     session_ttl: Duration = F(
         default=2592000,
         description="Absolute session lifetime, however active (default 30d); a new login starts a new one.",
+    )
+    oidc: dict[Identifier, OidcProvider] = F(
+        default_factory=dict,
+        description="OpenID Connect providers by name: GET /auth/oidc/<name>/login starts a login there. Client "
+        "id and secret come from OIDC_<NAME>_CLIENT_ID and OIDC_<NAME>_CLIENT_SECRET.",
     )
     session_idle: Duration = F(
         default=43200,

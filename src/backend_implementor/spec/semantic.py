@@ -8,6 +8,7 @@ import re
 import uuid
 from decimal import Decimal, InvalidOperation
 from typing import Any
+from urllib.parse import urlsplit
 
 from backend_implementor.spec.errors import PathT, SpecIssue, format_path
 from backend_implementor.spec.model import ACTIONS, Field, Resource, Spec
@@ -34,6 +35,8 @@ RESERVED_WITH_AUTH = {
     "refresh_tokens": "the refresh_tokens table is built in when `auth` is set",
     "auth_sessions": "the auth_sessions table is built in when `auth` is set",
     "rate_limits": "the rate_limits table is built in when `auth` is set",
+    "user_identities": "the user_identities table is built in when `auth` is set",
+    "oidc_logins": "the oidc_logins table is built in when `auth` is set",
 }
 # PostgreSQL reserved keywords (incl. "can be function or type") — unusable as bare table/column names.
 SQL_RESERVED = frozenset(
@@ -311,6 +314,13 @@ class _Checker:
                 ("auth", "session_idle"),
                 f"must not be longer than session_ttl ({auth.session_idle}s > {auth.session_ttl}s)",
             )
+        for name, provider in auth.oidc.items():
+            for scope in ("openid", "email"):
+                if scope not in provider.scopes:
+                    self.add(("auth", "oidc", name, "scopes"), f"must include '{scope}'")
+            host = urlsplit(provider.issuer).hostname or ""
+            if provider.issuer.startswith("http://") and host not in ("localhost", "127.0.0.1"):
+                self.add(("auth", "oidc", name, "issuer"), "must be https (http only for localhost)")
         if "session_idle" in auth.model_fields_set and auth.sessions != "cookie":
             self.add(("auth", "session_idle"), "applies to cookie sessions only (set `sessions: cookie`)")
 

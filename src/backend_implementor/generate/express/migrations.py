@@ -93,8 +93,8 @@ def _timestamp(name: str, not_null: bool = True, default_now: bool = True) -> Co
     return Column(name, "timestamp with time zone", not_null, now, now)
 
 
-def tables(resources: list[ResourceCode], auth: bool) -> list[Table]:
-    """Every table in creation order (referenced tables first)."""
+def tables(resources: list[ResourceCode], auth: bool, oidc: bool = False) -> list[Table]:
+    """Every table in creation order (referenced tables first). With OIDC a user may have no password."""
     out: list[Table] = []
     if auth:
         out.append(
@@ -103,7 +103,7 @@ def tables(resources: list[ResourceCode], auth: bool) -> list[Table]:
                 [
                     _id(),
                     Column("email", "varchar(320)", True),
-                    Column("password_hash", "text", True),
+                    Column("password_hash", "text", not oidc),
                     Column("role", "text", True),
                     _timestamp("created_at"),
                     _timestamp("updated_at"),
@@ -148,6 +148,37 @@ def tables(resources: list[ResourceCode], auth: bool) -> list[Table]:
                 indexes=[("user_id",)],
             )
         )
+        if oidc:
+            out.append(
+                Table(
+                    "user_identities",
+                    [
+                        Column("id", "text", True, primary_key=True),
+                        Column("user_id", "uuid", True),
+                        Column("provider", "text", True),
+                        Column("subject", "text", True),
+                        Column("email", "text", False),
+                        _timestamp("created_at"),
+                    ],
+                    foreign_keys=[ForeignKey("user_id", "users", "cascade")],
+                    indexes=[("user_id",)],
+                )
+            )
+            out.append(
+                Table(
+                    "oidc_logins",
+                    [
+                        Column("state_hash", "text", True, primary_key=True),
+                        Column("provider", "text", True),
+                        Column("nonce", "text", True),
+                        Column("code_verifier", "text", True),
+                        Column("return_to", "text", False),
+                        _timestamp("expires_at", default_now=False),
+                        _timestamp("created_at"),
+                    ],
+                    indexes=[("expires_at",)],
+                )
+            )
         out.append(
             Table(
                 "rate_limits",

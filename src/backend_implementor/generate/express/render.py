@@ -64,15 +64,20 @@ def _env() -> jinja2.Environment:
     return env
 
 
-# Runtime packages only the auth code imports; a spec without `auth` does not depend on them.
-AUTH_PACKAGES = ("@node-rs/argon2", "express-rate-limit", "jose")
+# Packages only some projects import, by the context key that needs them: (group, package).
+OPTIONAL_PACKAGES: dict[str, list[tuple[str, str]]] = {
+    "auth": [("dependencies", "@node-rs/argon2"), ("dependencies", "express-rate-limit")],
+    "bearer_sessions": [("dependencies", "jose")],
+    "uses_cookies": [("dependencies", "cookie")],
+    "oidc": [
+        ("dependencies", "openid-client"),
+        ("devDependencies", "oidc-provider"),
+        ("devDependencies", "@types/oidc-provider"),
+    ],
+}
 
 
-# Needed only to read the session cookie.
-COOKIE_PACKAGES = ("cookie",)
-
-
-def _lockfile(name: str, auth: bool, cookie: bool) -> tuple[str, dict[str, Any]]:
+def _lockfile(name: str, ctx: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     raw = (
         importlib_resources.files("backend_implementor.generate.express") / "package-lock.template.json"
     ).read_text(encoding="utf-8")
@@ -80,9 +85,9 @@ def _lockfile(name: str, auth: bool, cookie: bool) -> tuple[str, dict[str, Any]]
     lock["name"] = name
     root = lock["packages"][""]
     root["name"] = name
-    unused = (() if auth else AUTH_PACKAGES) + (() if cookie else COOKIE_PACKAGES)
-    for dep in unused:
-        del root["dependencies"][dep]
+    unused = [pkg for key, pkgs in OPTIONAL_PACKAGES.items() if not ctx[key] for pkg in pkgs]
+    for group, dep in unused:
+        del root[group][dep]
     if unused:
         lock["packages"] = prune_lock(lock["packages"])
     return json.dumps(lock, indent=2, ensure_ascii=False) + "\n", root
@@ -168,6 +173,11 @@ def build_context(spec: Spec) -> dict[str, Any]:
     ordered = codegen.topo_order(by_name)
     auth = spec.auth
     admin_role = auth.admin_role if auth else None
+    # name, the infix of its environment variables (OIDC_<ENV>_...), issuer and scopes, per provider.
+    oidc = [
+        {"name": name, "env": name.upper(), "issuer": p.issuer, "scopes": p.scopes}
+        for name, p in (auth.oidc.items() if auth else ())
+    ]
     pg_imports = {"pgTable", "timestamp", "uuid"}
     if auth:
         pg_imports |= {"index", "integer", "text", "varchar"}
@@ -209,6 +219,8 @@ def build_context(spec: Spec) -> dict[str, Any]:
         "session_idle": auth.session_idle if auth else None,
         "cookie_sessions": auth is not None and auth.sessions == "cookie",
         "bearer_sessions": auth is not None and auth.sessions == "bearer",
+        "oidc": oidc,
+        "uses_cookies": auth is not None and (auth.sessions == "cookie" or bool(oidc)),
         "resources": ordered,
         "resources_by_name": sorted(ordered, key=lambda r: r.name),
         "pg_imports": sorted(pg_imports),
@@ -309,8 +321,8 @@ def render_app(spec: Spec) -> tuple[dict[str, bytes], list[Table]]:
             text = template.render(ctx)
             if text.strip():  # a template that renders empty is a file this spec does not need
                 files[_dotted(path)] = text
-    lock, root = _lockfile(spec.name, auth=ctx["auth"], cookie=ctx["cookie_sessions"])
+    lock, root = _lockfile(spec.name, ctx)
     files["package-lock.json"] = lock
     files["package.json"] = _package_json(spec.name, ctx["description"], root)
-    model = tables(ctx["resources"], auth=ctx["auth"])
+    model = tables(ctx["resources"], auth=ctx["auth"], oidc=bool(ctx["oidc"]))
     return {p: files[p].encode("utf-8") for p in sorted(files)}, model

@@ -2,8 +2,11 @@ import cors from 'cors';
 import { sql } from 'drizzle-orm';
 import express, { type Express } from 'express';
 import helmet from 'helmet';
-{% if cookie_sessions %}
-import { SessionCookie } from './auth/cookies.js';
+{% if uses_cookies %}
+import { SecretCookie } from './auth/cookies.js';
+{% endif %}
+{% if oidc %}
+import { OidcLogins } from './auth/oidc.js';
 {% endif %}
 {% if auth %}
 import { authRouter } from './auth/routes.js';
@@ -41,6 +44,7 @@ export interface AppDeps {
 
 const API_CSP = { defaultSrc: ["'none'"], frameAncestors: ["'none'"] };
 
+{% set oidc_options = ", oidc, oidcState" if oidc else '' %}
 /** The whole HTTP pipeline; the order of app.use calls below is the order requests flow through. */
 export function createApp({ db, config, logger, ...deps }: AppDeps): Express {
   const schema = deps.schema ?? new SchemaState(() => pendingMigrations(db));
@@ -49,7 +53,11 @@ export function createApp({ db, config, logger, ...deps }: AppDeps): Express {
   const auth = new AuthService(db, config);
 {% endif %}
 {% if cookie_sessions %}
-  const cookie = new SessionCookie(config.cookieSecure);
+  const cookie = new SecretCookie('session', config.cookieSecure);
+{% endif %}
+{% if oidc %}
+  const oidc = new OidcLogins(db, config.oidc, config.publicUrl, config.env === 'production');
+  const oidcState = new SecretCookie('oidc-state', config.cookieSecure);
 {% endif %}
   const app = express();
   app.disable('x-powered-by');
@@ -102,9 +110,9 @@ export function createApp({ db, config, logger, ...deps }: AppDeps): Express {
   app.use(requireCurrentSchema(schema));
 {% if auth %}
 {% if bearer_sessions %}
-  app.use('/auth', authRouter(auth, db, { rateLimit: config.authRateLimit }));
+  app.use('/auth', authRouter(auth, db, { rateLimit: config.authRateLimit{{ oidc_options }} }));
 {% else %}
-  app.use('/auth', authRouter(auth, db, { rateLimit: config.authRateLimit, cookie, origins: config.corsOrigins }));
+  app.use('/auth', authRouter(auth, db, { rateLimit: config.authRateLimit, cookie, origins: config.corsOrigins{{ oidc_options }} }));
 {% endif %}
 {% endif %}
 {% if admin_role %}

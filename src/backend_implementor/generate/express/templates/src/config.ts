@@ -26,8 +26,18 @@ const optional = <T extends z.ZodType>(schema: T) =>
   SESSION_TTL_SECONDS: z.coerce.number().int().positive().default({{ session_ttl }}),
 {% if cookie_sessions %}
   SESSION_IDLE_SECONDS: z.coerce.number().int().positive().default({{ session_idle }}),
+{% endif %}
+{% if uses_cookies %}
   COOKIE_SECURE: z.stringbool().default(true),
 {% endif %}
+{% endif %}
+{% if oidc %}
+  PUBLIC_URL: optional(z.url({ protocol: /^https?$/ })),
+{% for p in oidc %}
+  OIDC_{{ p.env }}_ISSUER: z.url({ protocol: /^https?$/ }).default({{ p.issuer | ts }}),
+  OIDC_{{ p.env }}_CLIENT_ID: optional(z.string().min(1)),
+  OIDC_{{ p.env }}_CLIENT_SECRET: optional(z.string().min(1)),
+{% endfor %}
 {% endif %}
   CORS_ORIGINS: z.string().default(''),
   BODY_LIMIT: z.string().default('100kb'),
@@ -41,22 +51,47 @@ const optional = <T extends z.ZodType>(schema: T) =>
   ADMIN_PASSWORD: optional(z.string().min(8).max(256)),
 {% endif %}
 {% endset %}
-{% if bearer_sessions %}
+{% if bearer_sessions or oidc %}
 const EnvSchema = z
   .object({
 {{ env_fields | indent(2, first=True) }}  })
   .superRefine((env, ctx) => {
-    if (env.NODE_ENV === 'production' && Buffer.byteLength(env.JWT_SECRET ?? '') < 32) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['JWT_SECRET'],
-        message: 'must be set to at least 32 bytes in production',
-      });
+    const problem = (path: string, message: string) => ctx.addIssue({ code: 'custom', path: [path], message });
+{% for p in oidc %}
+    if (Boolean(env.OIDC_{{ p.env }}_CLIENT_ID) !== Boolean(env.OIDC_{{ p.env }}_CLIENT_SECRET)) {
+      problem('OIDC_{{ p.env }}_CLIENT_SECRET', 'OIDC_{{ p.env }}_CLIENT_ID and OIDC_{{ p.env }}_CLIENT_SECRET are set together');
     }
+{% endfor %}
+    if (env.NODE_ENV !== 'production') return;
+{% if bearer_sessions %}
+    if (Buffer.byteLength(env.JWT_SECRET ?? '') < 32) problem('JWT_SECRET', 'must be set to at least 32 bytes in production');
+{% endif %}
+{% if oidc %}
+    const providers = [{% for p in oidc %}env.OIDC_{{ p.env }}_CLIENT_ID{{ ', ' if not loop.last }}{% endfor %}];
+    if (providers.some(Boolean) && !env.PUBLIC_URL?.startsWith('https://')) {
+      problem('PUBLIC_URL', 'must be the https:// URL browsers reach this server at, to sign in with OIDC in production');
+    }
+{% for p in oidc %}
+    if (env.OIDC_{{ p.env }}_CLIENT_ID && !env.OIDC_{{ p.env }}_ISSUER.startsWith('https://')) {
+      problem('OIDC_{{ p.env }}_ISSUER', 'must be https in production');
+    }
+{% endfor %}
+{% endif %}
   });
 {% else %}
 const EnvSchema = z.object({
 {{ env_fields }}});
+{% endif %}
+{% if oidc %}
+
+/** An OpenID provider this server may send users to (one with a client id and secret set). */
+export interface OidcProvider {
+  name: string;
+  issuer: string;
+  clientId: string;
+  clientSecret: string;
+  scopes: string[];
+}
 {% endif %}
 
 export interface Config {
@@ -80,9 +115,16 @@ export interface Config {
 {% if cookie_sessions %}
   /** A cookie session ends after this long without a request. */
   sessionIdleSeconds: number;
-  /** Send the session cookie only over HTTPS (as `__Host-session`); false only for plain-HTTP development. */
+{% endif %}
+{% if uses_cookies %}
+  /** Send cookies only over HTTPS (with the `__Host-` prefix); false only for plain-HTTP development. */
   cookieSecure: boolean;
 {% endif %}
+{% endif %}
+{% if oidc %}
+  /** This server's URL as browsers reach it: OIDC redirect URIs are <publicUrl>/auth/oidc/<name>/callback. */
+  publicUrl: string;
+  oidc: OidcProvider[];
 {% endif %}
   corsOrigins: string[];
   bodyLimit: string;
@@ -128,8 +170,18 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     sessionTtlSeconds: e.SESSION_TTL_SECONDS,
 {% if cookie_sessions %}
     sessionIdleSeconds: e.SESSION_IDLE_SECONDS,
+{% endif %}
+{% if uses_cookies %}
     cookieSecure: e.COOKIE_SECURE,
 {% endif %}
+{% endif %}
+{% if oidc %}
+    publicUrl: (e.PUBLIC_URL ?? `http://localhost:${e.PORT}`).replace(/\/+$/, ''),
+    oidc: [
+{% for p in oidc %}
+      { name: {{ p.name | ts }}, issuer: e.OIDC_{{ p.env }}_ISSUER, clientId: e.OIDC_{{ p.env }}_CLIENT_ID, clientSecret: e.OIDC_{{ p.env }}_CLIENT_SECRET, scopes: {{ p.scopes | ts }} },
+{% endfor %}
+    ].filter((p): p is OidcProvider => Boolean(p.clientId && p.clientSecret)),
 {% endif %}
     corsOrigins: e.CORS_ORIGINS.split(',')
       .map((origin) => origin.trim())

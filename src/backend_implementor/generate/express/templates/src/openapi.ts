@@ -216,6 +216,42 @@ export function buildOpenApi(): object {
     responses: { 204: { description: 'Logged out' }, 401: problem('No live session'), 403: problem('Sent from another site (Origin)') },
   });
 {% endif %}
+{% if oidc %}
+  const OidcParams = z.object({ provider: z.enum({{ oidc | map(attribute='name') | list | ts }}) });
+  registry.registerPath({
+    method: 'get',
+    path: '/auth/oidc/{provider}/login',
+    tags: ['auth'],
+    summary: 'Sign in with an OpenID provider: redirects there (authorization code with PKCE, state and nonce)',
+    request: { params: OidcParams, query: s.OidcLoginQuery },
+    responses: {
+      302: { description: 'To the provider; Set-Cookie binds the login’s state to this browser' },
+      400: problem('Invalid query'),
+      404: problem('This provider is not configured on this server'),
+      429: problem('Rate limited'),
+      502: problem('The provider could not be reached'),
+    },
+  });
+  registry.registerPath({
+    method: 'get',
+    path: '/auth/oidc/{provider}/callback',
+    tags: ['auth'],
+    summary: 'Where the provider sends the browser back: checks the state, redeems the code, signs the user in',
+    request: { params: OidcParams, query: z.object({ code: z.string().optional(), state: z.string().optional(), error: z.string().optional() }) },
+    responses: {
+{% if cookie_sessions %}
+      303: { description: 'Signed in: Set-Cookie carries the new session; to return_to (default /)' },
+{% else %}
+      200: { description: 'Signed in: a new session’s tokens', ...json(s.TokenPair) },
+{% endif %}
+      400: problem('Wrong, expired or used state; or the provider refused the code or its ID token did not check out'),
+      403: problem('The provider did not vouch for the email address'),
+      404: problem('This provider is not configured on this server'),
+      429: problem('Rate limited'),
+      502: problem('The provider could not be reached'),
+    },
+  });
+{% endif %}
   registry.registerPath({
     method: 'post',
     path: '/auth/password',

@@ -188,6 +188,18 @@ export const Session = z
   })
   .openapi('Session');
 export const SessionList = z.object({ items: z.array(Session) }).openapi('SessionList');
+{% if oidc %}
+export const OidcLoginQuery = z.strictObject({
+{% if cookie_sessions %}
+  // Only a path on this site: a full URL here would make the login an open redirect.
+  return_to: text()
+    .max(2000)
+    .regex(/^\/(?![/\\])[^\s]*$/, 'a path on this site, such as /journal')
+    .optional()
+    .openapi({ description: 'Where the browser goes after the login (a path on this site; default /)' }),
+{% endif %}
+});
+{% endif %}
 {% endif %}
 {% if admin_role %}
 export const UserList = listOf(User).openapi('UserList');

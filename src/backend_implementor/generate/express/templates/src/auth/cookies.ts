@@ -1,25 +1,37 @@
-{% if cookie_sessions %}
+{% if uses_cookies %}
 import { parse } from 'cookie';
 import type { Request, Response } from 'express';
+{% if cookie_sessions %}
 import { HttpError } from '../errors.js';
+{% endif %}
 
+{% if cookie_sessions %}
 /** The `__Host-` prefix makes browsers insist on Secure, Path=/ and no Domain: no subdomain can set or read it. */
 export const SESSION_COOKIE = '__Host-session';
 /** Without Secure (COOKIE_SECURE=false, plain-HTTP development) the prefix is not allowed. */
 export const INSECURE_SESSION_COOKIE = 'session';
 
+{% endif %}
 const SECRET = /^[A-Za-z0-9_-]{43}$/; // 32 random bytes, base64url
+{% if cookie_sessions %}
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
+{% endif %}
 
-/** The session cookie: HttpOnly (no script reads it), SameSite=Lax (not sent on cross-site writes). */
-export class SessionCookie {
+/**
+ * A cookie carrying a random secret: HttpOnly (no script reads it), SameSite=Lax (not sent on cross-site
+ * writes), `__Host-<name>` when Secure.
+ */
+export class SecretCookie {
   readonly name: string;
 
-  constructor(private readonly secure: boolean) {
-    this.name = secure ? SESSION_COOKIE : INSECURE_SESSION_COOKIE;
+  constructor(
+    name: string,
+    private readonly secure: boolean,
+  ) {
+    this.name = secure ? `__Host-${name}` : name;
   }
 
-  /** The session secret the request carries, if it is shaped like one. */
+  /** The secret the request carries, if it is shaped like one. */
   read(req: Request): string | undefined {
     const header = req.headers.cookie;
     if (header === undefined) return undefined;
@@ -39,6 +51,7 @@ export class SessionCookie {
     return { httpOnly: true, secure: this.secure, sameSite: 'lax' as const, path: '/' };
   }
 }
+{% if cookie_sessions %}
 
 /**
  * Refuses a cookie-authenticated unsafe request that another site sent (CSRF). Browsers send Origin with every
@@ -63,4 +76,5 @@ function hostOf(origin: string): string | undefined {
     return undefined; // e.g. the opaque origin "null"
   }
 }
+{% endif %}
 {% endif %}

@@ -7,7 +7,7 @@ export const hashPassword = (password: string): Promise<string> => hash(password
 // Verifying against a fixed hash when the user does not exist keeps login timing uniform.
 const DUMMY_HASH = await hash('timing-equaliser-not-a-real-password');
 
-export async function verifyPassword(passwordHash: string | undefined, password: string): Promise<boolean> {
+export async function verifyPassword(passwordHash: string | null | undefined, password: string): Promise<boolean> {
   try {
     return await verify(passwordHash ?? DUMMY_HASH, password);
   } catch {

@@ -6,10 +6,15 @@ import { authorize, currentUser } from '../middleware/authorize.js';
 import { onlyMethods, requireJson } from '../middleware/errors.js';
 import { validate } from '../middleware/validate.js';
 import { idParam } from '../resources/common.js';
-import { Credentials, PasswordChange{% if bearer_sessions %}, RefreshRequest{% endif %} } from '../schemas.js';
+import { Credentials, {% if oidc %}OidcLoginQuery, {% endif %}PasswordChange{% if bearer_sessions %}, RefreshRequest{% endif %} } from '../schemas.js';
 import type { Db } from '../db/client.js';
 {% if cookie_sessions %}
-import { checkOrigin, type SessionCookie } from './cookies.js';
+import { checkOrigin, type SecretCookie } from './cookies.js';
+{% elif oidc %}
+import type { SecretCookie } from './cookies.js';
+{% endif %}
+{% if oidc %}
+import { LOGIN_WINDOW_SECONDS, type OidcLogins } from './oidc.js';
 {% endif %}
 import { DatabaseStore } from './rate-limit-store.js';
 import type { AuthService } from './service.js';
@@ -17,9 +22,14 @@ import type { AuthService } from './service.js';
 export interface AuthRouterOptions {
   rateLimit: number;
 {% if cookie_sessions %}
-  cookie: SessionCookie;
+  cookie: SecretCookie;
   /** Browser origins besides this site's own that may log in (CORS_ORIGINS). */
   origins: readonly string[];
+{% endif %}
+{% if oidc %}
+  oidc: OidcLogins;
+  /** Binds an OpenID login's state to the browser that started it. */
+  oidcState: SecretCookie;
 {% endif %}
 }
 
@@ -79,6 +89,35 @@ export function authRouter(auth: AuthService, db: Db, options: AuthRouterOptions
   });
 {% endif %}
 
+{% if oidc %}
+
+  // OpenID Connect: the browser is sent to the provider with a state bound to it by a cookie, and comes back
+  // to the callback, which checks that state before the code is redeemed.
+  router.get('/oidc/:provider/login', limiter, async (req, res) => {
+    const query = validate(OidcLoginQuery, req.query, 'query');
+    const login = await options.oidc.start(String(req.params.provider), {{ 'query.return_to' if cookie_sessions else 'undefined' }});
+    options.oidcState.set(res, login.state, new Date(Date.now() + LOGIN_WINDOW_SECONDS * 1000));
+    res.redirect(302, login.url);
+  });
+
+  router.get('/oidc/:provider/callback', limiter, async (req, res) => {
+    const provider = String(req.params.provider);
+    const query = new URLSearchParams(req.originalUrl.split('?')[1] ?? '');
+    const bound = options.oidcState.read(req);
+    options.oidcState.clear(res);
+    const { claims, returnTo } = await options.oidc.finish(provider, query, bound);
+    const user = await auth.oidcUser(provider, claims);
+{% if cookie_sessions %}
+    const login = await auth.signIn(user, req.get('user-agent'), options.cookie.read(req));
+    options.cookie.set(res, login.secret, login.expiresAt);
+    res.redirect(303, returnTo ?? '/');
+{% else %}
+    void returnTo; // bearer clients read the tokens from this answer
+    res.json(await auth.signIn(user, req.get('user-agent')));
+{% endif %}
+  });
+{% endif %}
+
   router.get('/me', signedIn, async (req, res) => {
     res.json(await auth.me(currentUser(req).id));
   });
@@ -114,6 +153,9 @@ export function authRouter(auth: AuthService, db: Db, options: AuthRouterOptions
 
   router.all(['/register', '/login', {% if bearer_sessions %}'/refresh', {% endif %}'/logout', '/password'], onlyMethods('POST'));
   router.all('/me', onlyMethods('GET'));
+{% if oidc %}
+  router.all(['/oidc/:provider/login', '/oidc/:provider/callback'], onlyMethods('GET'));
+{% endif %}
   router.all('/sessions', onlyMethods('GET, DELETE'));
   router.all('/sessions/:id', onlyMethods('DELETE'));
   return router;

@@ -2,8 +2,11 @@
 import { and, eq, isNull } from 'drizzle-orm';
 import type { Config } from '../config.js';
 import type { Db } from '../db/client.js';
-import { {% if bearer_sessions %}refreshTokens, {% endif %}users } from '../db/schema.js';
-import { badRequest, conflict, unauthorized } from '../errors.js';
+import { {% if bearer_sessions %}refreshTokens, {% endif %}{% if oidc %}userIdentities, {% endif %}users } from '../db/schema.js';
+import { badRequest, conflict, {% if oidc %}forbidden, {% endif %}unauthorized } from '../errors.js';
+{% if oidc %}
+import type { OidcClaims } from './oidc.js';
+{% endif %}
 import { hashPassword, verifyPassword } from './passwords.js';
 import { type AuthUser, Sessions } from './sessions.js';
 {% if bearer_sessions %}
@@ -37,7 +40,9 @@ export interface CookieLogin {
 }
 {% endif %}
 
-export const toPublicUser = (row: typeof users.$inferSelect): PublicUser => ({
+type UserRow = typeof users.$inferSelect;
+
+export const toPublicUser = (row: UserRow): PublicUser => ({
   id: row.id,
   email: row.email,
   role: row.role,
@@ -88,7 +93,11 @@ export class AuthService {
 
   /** A new session and its first tokens. */
   async login(email: string, password: string, userAgent: string | undefined): Promise<TokenPair> {
-    const user = await this.checkCredentials(email, password);
+    return this.signIn(await this.checkCredentials(email, password), userAgent);
+  }
+
+  /** A new session for a user whose identity was just proven, and its first tokens. */
+  async signIn(user: UserRow, userAgent: string | undefined): Promise<TokenPair> {
     const session = await this.sessions.start(user.id, userAgent);
     return this.issue(user, session.id, session.expiresAt);
   }
@@ -129,7 +138,11 @@ export class AuthService {
     userAgent: string | undefined,
     previous: string | undefined,
   ): Promise<CookieLogin> {
-    const user = await this.checkCredentials(email, password);
+    return this.signIn(await this.checkCredentials(email, password), userAgent, previous);
+  }
+
+  /** A new session for a user whose identity was just proven; the browser's previous one (if any) ends. */
+  async signIn(user: UserRow, userAgent: string | undefined, previous: string | undefined): Promise<CookieLogin> {
     if (previous) await this.sessions.endCookie(previous);
     const session = await this.sessions.start(user.id, userAgent);
     return { user: toPublicUser(user), secret: session.secret, expiresAt: session.expiresAt };
@@ -141,6 +154,38 @@ export class AuthService {
   }
 {% endif %}
 
+{% if oidc %}
+  /**
+   * The user an OpenID login proves: the one linked to this provider's subject, else the account with the
+   * email the provider verified (now linked: it may sign in either way), else a new account. An email the
+   * provider does not vouch for links and creates nothing, so it cannot take over a password account.
+   */
+  async oidcUser(provider: string, claims: OidcClaims): Promise<UserRow> {
+    const key = `${provider}|${claims.sub}`;
+    const [linked] = await this.db
+      .select({ user: users })
+      .from(userIdentities)
+      .innerJoin(users, eq(users.id, userIdentities.user_id))
+      .where(eq(userIdentities.id, key));
+    if (linked) return linked.user;
+    if (typeof claims.email !== 'string' || claims.email_verified !== true) {
+      throw forbidden(`The identity provider did not vouch for your email address, so no account was linked or created.`);
+    }
+    const email = normaliseEmail(claims.email);
+    await this.db
+      .insert(users)
+      .values({ email, password_hash: null, role: DEFAULT_ROLE })
+      .onConflictDoNothing({ target: users.email });
+    const [user] = await this.db.select().from(users).where(eq(users.email, email));
+    if (!user) throw new Error(`no account for ${email} after insert`);
+    await this.db
+      .insert(userIdentities)
+      .values({ id: key, user_id: user.id, provider, subject: claims.sub, email })
+      .onConflictDoNothing({ target: userIdentities.id });
+    return user;
+  }
+
+{% endif %}
   async me(userId: string): Promise<PublicUser> {
     const [user] = await this.db.select().from(users).where(eq(users.id, userId));
     if (!user) throw unauthorized();
@@ -172,7 +217,7 @@ export class AuthService {
       .onConflictDoUpdate({ target: users.email, set: { password_hash: passwordHash, role, updated_at: new Date() } });
   }
 
-  private async checkCredentials(email: string, password: string): Promise<typeof users.$inferSelect> {
+  private async checkCredentials(email: string, password: string): Promise<UserRow> {
     const [user] = await this.db.select().from(users).where(eq(users.email, normaliseEmail(email)));
     const ok = await verifyPassword(user?.password_hash, password);
     if (!user || !ok) throw unauthorized('Wrong email or password.');
@@ -194,7 +239,7 @@ export class AuthService {
   }
 
   /** An access token and a refresh token of the session, neither outliving it. */
-  private async issue(user: typeof users.$inferSelect, sessionId: string, sessionEnd: Date): Promise<TokenPair> {
+  private async issue(user: UserRow, sessionId: string, sessionEnd: Date): Promise<TokenPair> {
     const refresh = newRefreshToken();
     const refreshEnd = Math.min(Date.now() + this.config.refreshTtlSeconds * 1000, sessionEnd.getTime());
     await this.db.insert(refreshTokens).values({

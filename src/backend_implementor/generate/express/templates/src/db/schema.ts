@@ -14,7 +14,12 @@ export const users = pgTable(
   {
     id: uuid('id').primaryKey().defaultRandom(),
     email: varchar('email', { length: 320 }).notNull().unique(),
+{% if oidc %}
+    // Null for an account made by an OpenID login, which has no password.
+    password_hash: text('password_hash'),
+{% else %}
     password_hash: text('password_hash').notNull(),
+{% endif %}
     role: text('role').notNull(),
     ...timestamps,
   },
@@ -61,6 +66,39 @@ export const authSessions = pgTable(
   (t) => [index('auth_sessions_user_id_idx').on(t.user_id)],
 );
 
+{% if oidc %}
+// Which OpenID provider subject is which user. The key is "<provider>|<subject>", so a subject is linked once.
+export const userIdentities = pgTable(
+  'user_identities',
+  {
+    id: text('id').primaryKey(),
+    user_id: uuid('user_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    provider: text('provider').notNull(),
+    subject: text('subject').notNull(),
+    email: text('email'),
+    created_at: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [index('user_identities_user_id_idx').on(t.user_id)],
+);
+
+// OpenID logins under way: what the callback must check (PKCE verifier, nonce), by a hash of their state.
+export const oidcLogins = pgTable(
+  'oidc_logins',
+  {
+    state_hash: text('state_hash').primaryKey(),
+    provider: text('provider').notNull(),
+    nonce: text('nonce').notNull(),
+    code_verifier: text('code_verifier').notNull(),
+    return_to: text('return_to'),
+    expires_at: timestamp('expires_at', { withTimezone: true }).notNull(),
+    created_at: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [index('oidc_logins_expires_at_idx').on(t.expires_at)],
+);
+
+{% endif %}
 // Attempts per client on the login, registration and refresh routes, shared by every instance.
 export const rateLimits = pgTable('rate_limits', {
   key: text('key').primaryKey(),

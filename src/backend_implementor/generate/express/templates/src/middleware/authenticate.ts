@@ -5,7 +5,7 @@ import type { AuthUser } from '../auth/sessions.js';
 {% if bearer_sessions %}
 import { VerifiedTokens } from '../auth/tokens.js';
 {% else %}
-import { checkOrigin, type SessionCookie } from '../auth/cookies.js';
+import { checkOrigin, type SecretCookie } from '../auth/cookies.js';
 {% endif %}
 import { unauthorized } from '../errors.js';
 
@@ -52,7 +52,7 @@ export function authenticate(auth: AuthService): RequestHandler {
  * cleared and the request goes on anonymous (authorize decides). An unsafe request made with a live session
  * must come from this site or CORS_ORIGINS (checkOrigin).
  */
-export function authenticate(auth: AuthService, cookie: SessionCookie, origins: readonly string[]): RequestHandler {
+export function authenticate(auth: AuthService, cookie: SecretCookie, origins: readonly string[]): RequestHandler {
   return (req, res, next) => {
     const secret = cookie.read(req);
     if (secret === undefined) return next();
