@@ -85,7 +85,8 @@ def node_modules(tmp_path_factory: pytest.TempPathFactory) -> Path:
             shutil.rmtree(staging, ignore_errors=True)
             staging.mkdir()
             package = json.loads(files["package.json"])
-            package["dependencies"] = json.loads(lock)["packages"][""]["dependencies"]
+            root = json.loads(lock)["packages"][""]
+            package["dependencies"], package["devDependencies"] = root["dependencies"], root["devDependencies"]
             (staging / "package.json").write_text(json.dumps(package, indent=2))
             (staging / "package-lock.json").write_bytes(lock)
             proc = run(["npm", "ci", "--ignore-scripts", "--no-audit", "--no-fund"], staging, timeout=900)
