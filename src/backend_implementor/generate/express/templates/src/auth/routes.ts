@@ -105,14 +105,13 @@ export function authRouter(auth: AuthService, db: Db, options: AuthRouterOptions
     const query = new URLSearchParams(req.originalUrl.split('?')[1] ?? '');
     const bound = options.oidcState.read(req);
     options.oidcState.clear(res);
-    const { claims, returnTo } = await options.oidc.finish(provider, query, bound);
+    const { claims{{ ', returnTo' if cookie_sessions }} } = await options.oidc.finish(provider, query, bound);
     const user = await auth.oidcUser(provider, claims);
 {% if cookie_sessions %}
     const login = await auth.signIn(user, req.get('user-agent'), options.cookie.read(req));
     options.cookie.set(res, login.secret, login.expiresAt);
     res.redirect(303, returnTo ?? '/');
 {% else %}
-    void returnTo; // bearer clients read the tokens from this answer
     res.json(await auth.signIn(user, req.get('user-agent')));
 {% endif %}
   });
