@@ -86,7 +86,10 @@ def node_modules(tmp_path_factory: pytest.TempPathFactory) -> Path:
             staging.mkdir()
             package = json.loads(files["package.json"])
             root = json.loads(lock)["packages"][""]
-            package["dependencies"], package["devDependencies"] = root["dependencies"], root["devDependencies"]
+            package["dependencies"], package["devDependencies"] = (
+                root["dependencies"],
+                root["devDependencies"],
+            )
             (staging / "package.json").write_text(json.dumps(package, indent=2))
             (staging / "package-lock.json").write_bytes(lock)
             proc = run(["npm", "ci", "--ignore-scripts", "--no-audit", "--no-fund"], staging, timeout=900)

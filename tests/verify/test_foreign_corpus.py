@@ -36,10 +36,12 @@ def runs(tmp_path_factory) -> dict[str, VerifyRun]:
 
 
 def test_the_corpus_is_what_the_issue_asks_for():
-    assert len(PAIRS) >= 54
+    assert len(PAIRS) >= 56
     # Every class of the coverage issue has planted flaws.
     planted = {c for name in PAIRS for c in APPS[name].cwes}
     assert {639, 285, 915, 200, 312, 20, 89, 1336, 22, 601, 918, 352, 1004, 384, 347, 613} <= planted
+    # OpenID logins through verify's own provider: a state never checked, a state not bound to the browser.
+    assert {"oidc-state", "sso-state-map"} <= set(PAIRS)
     for name in PAIRS:
         twin = APPS[name].expected["twin"]
         assert twin in APPS and APPS[twin].expected["cwe"] is None, name

@@ -88,6 +88,8 @@ class FakeTarget:
     admin: Any = None
     token: str | None = None
     cookies: dict | None = None
+    oidc: Any = None
+    oidc_names: tuple = ()
 
 
 class FakeSession:
@@ -178,6 +180,9 @@ runner = CliRunner()
         (["{proj}", "--fuzz-time", "-1"], "--fuzz-time must be"),
         (["{proj}", "--health", "health"], "must be a path"),
         (["{proj}", "--env", "NOPE"], "expected KEY=VALUE"),
+        (["{proj}", "--oidc-env", "A,B,C,D"], "--oidc-env 'A,B,C,D': expected NAME"),
+        (["{proj}", "--oidc-env", "main issuer"], "expected NAME"),
+        (["--url", "http://127.0.0.1:1", "--oidc-env", "MAIN"], "--oidc-env needs the project"),
     ],
 )
 def test_usage_errors_exit_2_with_a_message(tmp_path, args, message):

@@ -142,6 +142,15 @@ def verify_command(
         60.0, "--boot-timeout", help="Seconds to wait for the server to be ready."
     ),
     env: list[str] = typer.Option([], "--env", help="KEY=VALUE for the server's environment (repeatable)."),
+    oidc_env: list[str] = typer.Option(
+        [],
+        "--oidc-env",
+        help="An OpenID Connect login whose provider verify should play (repeatable): NAME for "
+        "OIDC_<NAME>_ISSUER, OIDC_<NAME>_CLIENT_ID and OIDC_<NAME>_CLIENT_SECRET, or the app's own variables "
+        "ISSUER_VAR,CLIENT_ID_VAR[,CLIENT_SECRET_VAR]. verify runs its provider on 127.0.0.1 and sets them "
+        "(and PUBLIC_URL, when .env.example lists it) unless --env does; the OIDC_<NAME>_ISSUER keys of "
+        ".env.example are picked up without it. Not with --url.",
+    ),
     install_scripts: bool = typer.Option(
         False,
         "--install-scripts",
@@ -197,6 +206,7 @@ def verify_command(
             probe_budget=probe_budget,
             boot_timeout=boot_timeout,
             env=_parse_env(env),
+            oidc_env=list(oidc_env),
             progress=progress,
         )
         if contract_checks:

@@ -104,6 +104,9 @@ class VerifyOptions:
     # passes its scrubbed environment, so code the model wrote never sees the user's API keys.
     base_env: dict[str, str] | None = None
     confine: tuple[str, ...] = ()  # argv prefix for the project's commands and server (the agent's namespace)
+    # --oidc-env: OpenID login settings the app reads, beyond the OIDC_<NAME>_ISSUER keys of its .env.example:
+    # a NAME (OIDC_<NAME>_ISSUER, _CLIENT_ID, _CLIENT_SECRET) or ISSUER_VAR,CLIENT_ID_VAR[,CLIENT_SECRET_VAR].
+    oidc_env: list[str] = field(default_factory=list)
     progress: ProgressFn | None = None
 
 
@@ -143,6 +146,9 @@ class _Run:
         self.pglite_dir: Path | None = None  # fresh PGlite data dir for bimpl backends
         self.cancel = threading.Event()  # stops commands running in worker threads when the run ends
         self.server_env: dict[str, str] | None = None  # what the booted backend got besides base_env
+        # The app's OpenID logins verify gives its own provider to (.env.example keys, --oidc-env).
+        self.oidc_logins: list[OidcLogin] = []
+        self.oidc: Any = None  # verify's OpenID provider (verify/oidc_provider.py), while the server runs
 
     def emit(self, event: str, stage: str, data: Any = None) -> None:
         if self.opts.progress is not None:
@@ -492,15 +498,15 @@ def _start_command(run: _Run, project: Project) -> str:
     raise VerifyUsageError(f"{project.root}: no start script in package.json; pass --start-cmd")
 
 
-def _server_env(run: _Run) -> dict[str, str]:
+def _server_env(run: _Run, port: int) -> dict[str, str]:
     """The environment verify adds for the backend: made once per run, so a restarted server keeps the
     secrets (and the tokens signed with them) of the first."""
     if run.server_env is None:
-        run.server_env = _new_server_env(run)
+        run.server_env = _new_server_env(run, port)
     return run.server_env
 
 
-def _new_server_env(run: _Run) -> dict[str, str]:
+def _new_server_env(run: _Run, port: int) -> dict[str, str]:
     # A secret for apps that refuse to start without one (bimpl's JWT_SECRET, BaxBench's APP_SECRET).
     env: dict[str, str] = {name: secrets.token_urlsafe(48) for name in _secrets_to_give(run)}
     if run.opts.db_url:
@@ -515,8 +521,101 @@ def _new_server_env(run: _Run) -> dict[str, str]:
         # may create what ordinary users may not (books a loan refers to), as a user would give --admin.
         env["ADMIN_EMAIL"] = f"bimpl-admin-{secrets.token_hex(4)}@example.com"
         env["ADMIN_PASSWORD"] = f"Bimpl-{secrets.token_hex(8)}-Adm9!"
+    env.update(_oidc_env(run, port))
     env.update(run.opts.env)
     return env
+
+
+# ---------------------------------------------------------------- OpenID logins (verify's own provider)
+
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_OIDC_ISSUER_KEY = re.compile(r"^[ \t]*(?:export[ \t]+)?OIDC_([A-Z0-9][A-Z0-9_]*?)_ISSUER[ \t]*=", re.M)
+_PUBLIC_URL_KEY = re.compile(r"^[ \t]*(?:export[ \t]+)?PUBLIC_URL[ \t]*=", re.M)
+ENV_EXAMPLES = (".env.example", ".env")
+
+
+@dataclass(frozen=True)
+class OidcLogin:
+    """One OpenID login of the app: the variables it reads its provider from, and the provider's name in
+    its paths (`main` of /auth/oidc/{provider}/login) when the variables say it."""
+
+    issuer: str
+    client_id: str
+    client_secret: str | None
+    name: str | None = None
+
+    @property
+    def variables(self) -> tuple[str, ...]:
+        return tuple(v for v in (self.issuer, self.client_id, self.client_secret) if v)
+
+
+def parse_oidc_env(text: str) -> OidcLogin:
+    """--oidc-env: `NAME` (OIDC_<NAME>_ISSUER, OIDC_<NAME>_CLIENT_ID, OIDC_<NAME>_CLIENT_SECRET) or the
+    app's own variables `ISSUER_VAR,CLIENT_ID_VAR[,CLIENT_SECRET_VAR]`."""
+    parts = [p.strip() for p in text.split(",")]
+    if len(parts) > 3 or not all(_ENV_NAME.fullmatch(p) for p in parts):
+        raise VerifyUsageError(
+            f"--oidc-env {text!r}: expected NAME (for OIDC_<NAME>_ISSUER, _CLIENT_ID, _CLIENT_SECRET) or "
+            "ISSUER_VAR,CLIENT_ID_VAR[,CLIENT_SECRET_VAR]"
+        )
+    if len(parts) == 1:
+        name = parts[0].upper()
+        return OidcLogin(f"OIDC_{name}_ISSUER", f"OIDC_{name}_CLIENT_ID", f"OIDC_{name}_CLIENT_SECRET",
+                         name.lower())  # fmt: skip
+    return OidcLogin(parts[0], parts[1], parts[2] if len(parts) == 3 else None)
+
+
+def _env_examples(root: Path) -> str:
+    text = ""
+    for name in ENV_EXAMPLES:
+        with contextlib.suppress(OSError, UnicodeDecodeError):
+            text += (root / name).read_text(encoding="utf-8") + "\n"
+    return text
+
+
+def _oidc_logins(run: _Run, project: Project) -> list[OidcLogin]:
+    """The OpenID logins verify gives its provider to: the OIDC_<NAME>_ISSUER keys of .env.example (and
+    .env), then --oidc-env; none whose issuer the user set with --env (their own provider)."""
+    names = dict.fromkeys(_OIDC_ISSUER_KEY.findall(_env_examples(project.root)))
+    found = [parse_oidc_env(name) for name in names]
+    found += [parse_oidc_env(text) for text in run.opts.oidc_env]
+    unique = list({login.issuer: login for login in found}.values())
+    return [login for login in unique if login.issuer not in run.opts.env]
+
+
+def _oidc_env(run: _Run, port: int) -> dict[str, str]:
+    """OIDC_<NAME>_ISSUER (verify's provider), _CLIENT_ID and _CLIENT_SECRET for each OpenID login, and
+    PUBLIC_URL (where the app runs) when .env.example lists it; never what --env gives. The report's
+    changes say so."""
+    env: dict[str, str] = {}
+    provider = run.oidc
+    if provider is not None:
+        for login in run.oidc_logins:
+            values = (provider.issuer, provider.client_id, provider.client_secret)
+            for var, value in zip((login.issuer, login.client_id, login.client_secret), values, strict=True):
+                if var and var not in run.opts.env:
+                    env[var] = value
+    if (
+        run.project is not None
+        and "PUBLIC_URL" not in run.opts.env
+        and _PUBLIC_URL_KEY.search(_env_examples(run.project.root))
+    ):
+        env["PUBLIC_URL"] = f"http://127.0.0.1:{port}"
+    if env:
+        what = f"set {', '.join(env)} in the server's environment"
+        if provider is not None and run.oidc_logins:
+            what = f"ran an OpenID provider at {provider.issuer} for the app's OpenID login and {what}"
+        if what not in run.report.changes:
+            run.report.changes.append(what)
+    return env
+
+
+def _start_oidc_provider(run: _Run, project: Project) -> None:
+    run.oidc_logins = _oidc_logins(run, project)
+    if run.oidc_logins:
+        from backend_implementor.verify.oidc_provider import OidcProvider
+
+        run.oidc = OidcProvider()
 
 
 def _seeds_admin(project: Project) -> bool:
@@ -597,9 +696,11 @@ def _prepare_pglite(run: _Run, project: Project) -> None:
 def _stage_boot(run: _Run, server: Server) -> StageResult:
     server.start()
     answered = server.wait_ready(timeout_s=run.opts.boot_timeout, health=run.opts.health)
-    return StageResult(
-        "boot", "passed", detail=f"{server.cmd} on port {server.port}: {answered}", log=str(server.log_path)
-    )
+    detail = f"{server.cmd} on port {server.port}: {answered}"
+    if run.oidc is not None:
+        given = ", ".join(v for login in run.oidc_logins for v in login.variables if v not in run.opts.env)
+        detail += f"; OpenID login through verify's provider at {run.oidc.issuer} ({given})"
+    return StageResult("boot", "passed", detail=detail, log=str(server.log_path))
 
 
 def _stage_contract(run: _Run, base_url: str, is_alive: Callable[[], bool]) -> StageResult:
@@ -681,6 +782,8 @@ def _probe_target(run: _Run, base_url: str, is_alive: Callable[[], bool], recove
         recover=recover,
         # The secrets the server was given: with one of them the JWT probe can sign a token itself.
         signing_secrets=tuple(v for k, v in (run.server_env or {}).items() if k in SECRET_ENV_NAMES),
+        oidc=run.oidc,
+        oidc_names=tuple(login.name for login in run.oidc_logins if login.name),
         users=tuple(creds.get("users") or ()),
         admin=creds.get("admin") or _seeded_admin(run),
         token=creds.get("token"),
@@ -811,6 +914,12 @@ def _validate(options: VerifyOptions, stages: list[str] | None, url_mode: bool) 
         raise VerifyUsageError(f"--port {options.port}: not a TCP port")
     if options.health is not None and not options.health.startswith("/"):
         raise VerifyUsageError(f"--health {options.health!r}: must be a path starting with '/'")
+    if options.oidc_env and url_mode:
+        raise VerifyUsageError(
+            "--oidc-env needs the project: verify sets the app's environment only when it boots it"
+        )
+    for text in options.oidc_env:
+        parse_oidc_env(text)
     allowed = URL_STAGES if url_mode else STAGES
     if stages is None:
         return list(allowed)
@@ -919,6 +1028,7 @@ def verify_project(path: Path | str, options: VerifyOptions | None = None) -> Re
 def _boot_and_probe(run: _Run, project: Project) -> None:
     cmd = _start_command(run, project)
     _prepare_pglite(run, project)
+    _start_oidc_provider(run, project)  # before the app boots: it may read its provider's metadata at start
     servers: list[Server] = []
 
     def new_server() -> Server:
@@ -928,7 +1038,7 @@ def _boot_and_probe(run: _Run, project: Project) -> None:
             cwd=project.root,
             port=port,
             log_path=run.out / f"server{len(servers) or ''}.log",
-            env=_server_env(run),
+            env=_server_env(run, port),
             base_env=run.opts.base_env,
             confine=run.opts.confine,
         )
@@ -964,7 +1074,7 @@ def _boot_and_probe(run: _Run, project: Project) -> None:
                 cwd=project.root,
                 port=server.port,
                 log_path=run.out / f"server-restart{len(servers)}.log",
-                env=_server_env(run),
+                env=_server_env(run, server.port),
                 base_env=run.opts.base_env,
                 confine=run.opts.confine,
             )
@@ -982,6 +1092,9 @@ def _boot_and_probe(run: _Run, project: Project) -> None:
     finally:
         for s in servers:
             s.stop()
+        if run.oidc is not None:
+            run.oidc.close()
+            run.oidc = None
 
 
 def verify_url(url: str, options: VerifyOptions | None = None) -> Report:

@@ -40,8 +40,12 @@ _DENIED_RE = re.compile(
     re.I,
 )
 LOGOUT_RE = re.compile(r"log-?out|sign-?out", re.I)
+# OpenID / OAuth flows (/auth/oidc/{provider}/callback, /oauth/acme/start) count too: their inputs go to
+# the identity provider, and they share the login's rate limit, which fuzzing them would use up.
+OIDC_FLOW_RE = re.compile(r"(^|/)(oidc|oauth2?|openid|sso)(/|$)", re.I)
 _AUTH_PATH_RE = re.compile(
-    r"(log-?in|log-?out|register|sign-?up|sign-?in|token|refresh|password|verify)", re.I
+    r"(log-?in|log-?out|register|sign-?up|sign-?in|token|refresh|password|verify)|" + OIDC_FLOW_RE.pattern,
+    re.I,
 )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from ..auth import Account, AuthConfig
 
@@ -22,3 +23,7 @@ class ProbeTarget:
     admin: Account | None = None  # --admin
     token: str | None = None  # --token: a ready token for the first user
     cookies: dict[str, str] | None = None  # --cookie: a ready session for the first user
+    oidc: Any = (
+        None  # verify's OpenID provider (verify.oidc_provider.OidcProvider) the app was configured with
+    )
+    oidc_names: tuple[str, ...] = ()  # the provider names the app's variables give (OIDC_MAIN_ISSUER: "main")
