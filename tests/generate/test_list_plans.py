@@ -27,6 +27,7 @@ from backend_implementor.generate.express import codegen
 from backend_implementor.generate.express.samples import sample_value
 from backend_implementor.spec.model import Spec
 
+from .blackbox import session_cookie
 from .cluster import Cluster
 from .conftest import ADMIN_EMAIL, ADMIN_PASSWORD, EXAMPLES, Server, require_ok, run, start, wait_for_health
 
@@ -160,10 +161,14 @@ def _seq_scans(node: dict[str, Any], parent: dict[str, Any] | None = None) -> It
         yield from _seq_scans(child, node)
 
 
-def _login(client: httpx.Client, email: str, password: str) -> str:
+def _login(client: httpx.Client, email: str, password: str) -> dict[str, str]:
+    """The headers of a logged-in user: a bearer token, or the session cookie of a cookie spec."""
     answer = client.post("/auth/login", json={"email": email, "password": password})
     assert answer.status_code == 200, answer.text
-    return answer.json()["access_token"]
+    client.cookies.clear()
+    if "access_token" in answer.json():
+        return {"Authorization": f"Bearer {answer.json()['access_token']}"}
+    return {"Cookie": session_cookie(answer)}
 
 
 @dataclass
@@ -190,8 +195,8 @@ def _load(project, cluster: Cluster, tmp: Path) -> Loaded:
         if spec.auth:
             email = "plans@example.com"
             assert client.post("/auth/register", json={"email": email, "password": PASSWORD}).is_success
-            loaded.headers = {"Authorization": f"Bearer {_login(client, email, PASSWORD)}"}
-            loaded.admin_headers = {"Authorization": f"Bearer {_login(client, ADMIN_EMAIL, ADMIN_PASSWORD)}"}
+            loaded.headers = _login(client, email, PASSWORD)
+            loaded.admin_headers = _login(client, ADMIN_EMAIL, ADMIN_PASSWORD)
             owners = [client.get("/auth/me", headers=loaded.headers).json()["id"]]
     with psycopg.connect(url, autocommit=True) as conn:
         if spec.auth:
