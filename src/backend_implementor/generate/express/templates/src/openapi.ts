@@ -261,8 +261,9 @@ export function buildOpenApi(): object {
     request: { body: jsonBody(s.PasswordChange) },
     responses: {
       204: { description: 'Changed' },
-      400: problem('Invalid body, or the current password is wrong'),
+      400: problem('Invalid body'),
       401: problem('Not authenticated'),
+      403: problem('The current password is wrong'),
       429: problem('Rate limited'),
     },
   });

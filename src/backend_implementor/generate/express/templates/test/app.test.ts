@@ -1,3 +1,4 @@
+import { pino } from 'pino';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApp } from '../src/app.js';
@@ -7,6 +8,9 @@ import { rateLimits } from '../src/db/schema.js';
 {% endif %}
 import { createLogger } from '../src/middleware/logger.js';
 import { {{ 'PASSWORD, ' if auth else '' }}setup, type TestContext } from './helpers.js';
+{% if auth %}
+import { samples } from './samples.js';
+{% endif %}
 
 let t: TestContext;
 
@@ -19,6 +23,16 @@ afterAll(async () => {
 });
 
 describe('the HTTP pipeline', () => {
+  it('logs one line per request with its whole path, also inside a resource router', async () => {
+    const lines: Array<Record<string, unknown>> = [];
+    const logger = pino({ level: 'info' }, { write: (line: string) => void lines.push(JSON.parse(line)) });
+    const app = createApp({ db: t.database.db, config: t.config, logger });
+    // A list answered by the router's own handler (errors are answered outside it, where the path is whole).
+    const path = '/{{ resources[0].name }}';
+    await request(app).get(path){% if auth %}.set(t.as(samples.{{ resources[0].name }}.actors.list)){% endif %}.expect(200);
+    expect(lines).toContainEqual(expect.objectContaining({ msg: 'request', method: 'GET', path, status: 200 }));
+  });
+
   it('reports health (200)', async () => {
     const res = await request(t.app).get('/health').expect(200);
     expect(res.body).toEqual({ status: 'ok' });

@@ -153,10 +153,10 @@ describe('password change', () => {
     await signIn(t.app, email, 'a-brand-new-passphrase');
   });
 
-  it('refuses a wrong current password (400 naming current_password), changing nothing', async () => {
+  it('refuses a wrong current password (403 naming current_password), changing nothing', async () => {
     const email = await account();
     const session = await signIn(t.app, email);
-    const res = await change(session, { current_password: 'not-the-password', new_password: 'another-passphrase' }).expect(400);
+    const res = await change(session, { current_password: 'not-the-password', new_password: 'another-passphrase' }).expect(403);
     expect(res.body.errors).toContainEqual(expect.objectContaining({ path: 'current_password' }));
     await signIn(t.app, email);
   });

@@ -3,7 +3,7 @@ import { and, eq, isNull } from 'drizzle-orm';
 import type { Config } from '../config.js';
 import type { Db } from '../db/client.js';
 import { {% if bearer_sessions %}refreshTokens, {% endif %}{% if oidc %}userIdentities, {% endif %}users } from '../db/schema.js';
-import { badRequest, conflict, {% if oidc %}forbidden, {% endif %}unauthorized } from '../errors.js';
+import { conflict, {% if oidc %}forbidden, {% endif %}HttpError, unauthorized } from '../errors.js';
 {% if oidc %}
 import type { OidcClaims } from './oidc.js';
 {% endif %}
@@ -197,7 +197,8 @@ export class AuthService {
     const [row] = await this.db.select().from(users).where(eq(users.id, user.id));
     if (!row) throw unauthorized();
     if (!(await verifyPassword(row.password_hash, current))) {
-      throw badRequest('The current password is wrong.', [
+      // 403, not 400: the request is well-formed; the caller failed to prove they know the password.
+      throw new HttpError(403, 'The current password is wrong.', [
         { path: 'current_password', message: 'does not match the current password' },
       ]);
     }

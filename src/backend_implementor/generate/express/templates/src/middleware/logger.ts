@@ -13,12 +13,14 @@ export function createLogger(level: string): Logger {
 export function httpLogger(logger: Logger): RequestHandler {
   return (req, res, next) => {
     const started = process.hrtime.bigint();
+    // Read now: inside a mounted router req.path is relative to the mount point (/books/1 reads as /1).
+    const path = req.path;
     res.on('finish', () => {
       logger.info(
         {
           reqId: req.id,
           method: req.method,
-          path: req.path,
+          path,
           status: res.statusCode,
           ms: Number(process.hrtime.bigint() - started) / 1e6,
         },
