@@ -244,8 +244,8 @@ export function buildOpenApi(): object {
 {% else %}
       200: { description: 'Signed in: a new session’s tokens', ...json(s.TokenPair) },
 {% endif %}
-      400: problem('Wrong, expired or used state; or the provider refused the code or its ID token did not check out'),
-      403: problem('The provider did not vouch for the email address'),
+      400: problem('Expired or used login; or the provider refused the code or its ID token did not check out'),
+      403: problem('The state is not the one this browser started with; or the provider did not vouch for the email'),
       404: problem('This provider is not configured on this server'),
       429: problem('Rate limited'),
       502: problem('The provider could not be reached'),

@@ -156,16 +156,16 @@ describe('OpenID Connect login', () => {
     await request(t.app).post('/auth/login').send({ email: who.email, password: PASSWORD }).expect(401);
   });
 
-  it('refuses a wrong state (400) and a state this browser did not start (400)', async () => {
+  it('refuses a wrong state (403) and a state this browser did not start (403)', async () => {
     signingIn = account('oidc.state@example.com');
     const { location, cookie } = await start();
     const back = await atProvider(location);
     const wrong = new URL(back);
     wrong.searchParams.set('state', 'not-the-state-of-this-login-0123456789abcd');
-    const res = await callback(wrong, cookie).expect(400);
+    const res = await callback(wrong, cookie).expect(403);
     expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
     // The right state, but from another browser (no cookie binding it): a forged callback.
-    await callback(back).expect(400);
+    await callback(back).expect(403);
   });
 
   it('refuses a replayed callback, and a code redeemed under another login (400)', async () => {

@@ -78,8 +78,9 @@ export class OidcLogins {
   async finish(name: string, query: URLSearchParams, bound: string | undefined): Promise<{ claims: OidcClaims; returnTo: string | null }> {
     const provider = this.provider(name);
     const state = query.get('state');
+    // 403 like any failed CSRF check: whoever sent this callback is not the browser that started the login.
     if (!state || !bound || state !== bound) {
-      throw badRequest('The login state does not match the login this browser started; start again.');
+      throw new HttpError(403, 'The login state does not match the login this browser started; start again.');
     }
     const [login] = await this.db
       .delete(oidcLogins)
