@@ -27,6 +27,17 @@ async function account(): Promise<string> {
   return email;
 }
 
+/** Runs `check` once RECHECK_MS has passed, when every instance has read its sessions again. */
+async function afterRecheck(check: () => PromiseLike<unknown>): Promise<void> {
+  vi.useFakeTimers({ toFake: ['Date'] });
+  try {
+    vi.setSystemTime(Date.now() + RECHECK_MS + 1);
+    await check();
+  } finally {
+    vi.useRealTimers();
+  }
+}
+
 const me = (headers: Record<string, string>) => request(t.app).get('/auth/me').set(headers);
 const sessionsOf = async (headers: Record<string, string>) =>
   (await request(t.app).get('/auth/sessions').set(headers).expect(200)).body.items as Array<Record<string, unknown>>;
@@ -99,26 +110,14 @@ describe('session management', () => {
     const session = await signIn(t.app, email);
     await request(other).get('/auth/me').set(session).expect(200); // the other instance now knows it
     await request(t.app).delete('/auth/sessions').set(session).expect(204);
-    vi.useFakeTimers({ toFake: ['Date'] });
-    try {
-      vi.setSystemTime(Date.now() + RECHECK_MS + 1);
-      await request(other).get('/auth/me').set(session).expect(401);
-    } finally {
-      vi.useRealTimers();
-    }
+    await afterRecheck(() => request(other).get('/auth/me').set(session).expect(401));
   });
 
   it('ends a session at its absolute end, however active', async () => {
     const session = await signIn(t.app, await account());
     const [current] = await sessionsOf(session);
     await t.database.db.update(authSessions).set({ expires_at: new Date(Date.now() - 1000) }).where(eq(authSessions.id, current!.id as string));
-    vi.useFakeTimers({ toFake: ['Date'] });
-    try {
-      vi.setSystemTime(Date.now() + RECHECK_MS + 1);
-      await me(session).expect(401);
-    } finally {
-      vi.useRealTimers();
-    }
+    await afterRecheck(() => me(session).expect(401));
   });
 {% if cookie_sessions %}
 
@@ -127,13 +126,7 @@ describe('session management', () => {
     const [current] = await sessionsOf(session);
     const idle = new Date(Date.now() - (t.config.sessionIdleSeconds + 1) * 1000);
     await t.database.db.update(authSessions).set({ last_seen_at: idle }).where(eq(authSessions.id, current!.id as string));
-    vi.useFakeTimers({ toFake: ['Date'] });
-    try {
-      vi.setSystemTime(Date.now() + RECHECK_MS + 1);
-      await me(session).expect(401);
-    } finally {
-      vi.useRealTimers();
-    }
+    await afterRecheck(() => me(session).expect(401));
   });
 {% endif %}
 });

@@ -232,11 +232,12 @@ export class AuthService {
       .from(refreshTokens)
       .where(eq(refreshTokens.token_hash, hashRefreshToken(refreshToken)));
     if (!token) return;
+    // Ending the session revokes its refresh tokens; a family from before sessions were recorded has none.
+    if (await this.sessions.end(token.user_id, token.family_id)) return;
     await this.db
       .update(refreshTokens)
       .set({ revoked_at: new Date() })
       .where(and(eq(refreshTokens.family_id, token.family_id), isNull(refreshTokens.revoked_at)));
-    await this.sessions.end(token.user_id, token.family_id);
   }
 
   /** An access token and a refresh token of the session, neither outliving it. */
