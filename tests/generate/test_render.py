@@ -192,17 +192,25 @@ def test_cli_new_writes_and_prints_next_steps(tmp_path):
 
 def test_owner_rules_scope_every_owner_action(library):
     # Regression: Jinja resolves `access.update` to dict.update, which silently dropped the owner check.
-    router = render_project(library)["src/resources/loans.ts"].decode()
-    handler = lambda method: router.split(f"router.{method}", 1)[1].split("router.", 1)[0]  # noqa: E731
-    assert "findOwnById.execute({ id, owner: user.id })" in handler("get('/:id'")
-    assert "eq(loans.owner_id, sql.placeholder('owner'))" in router
-    assert "ownedBy(currentUser(req))" in handler("patch('/:id'")
-    listed = handler("get('/'")
-    assert "const user = currentUser(req)" in listed and "ownedBy(user, bind)" in listed
+    service = render_project(library)["src/services/loans.ts"].decode()
+    method = lambda name: service.split(f"  async {name}(", 1)[1].split("\n  async ", 1)[0]  # noqa: E731
+    assert "findOwnById.execute({ id, owner: me.id })" in method("find")
+    assert "eq(loans.owner_id, sql.placeholder('owner'))" in service
+    assert "const me = permit(loansAccess.update, user)" in method("update")
+    assert "ownedBy(me)" in method("update")
+    listed = method("list")
+    assert "const me = permit(loansAccess.list, user)" in listed and "ownedBy(me, bind)" in listed
     # Filters bind apart from the owner scope: a filter named `owner` cannot replace its value.
     assert "bind('filter_book', query.book)" in listed
-    delete = router.split("router.delete('/:id'", 1)[1]
-    assert "ownedBy" not in delete  # delete is [librarian] in the example: a role rule, not ownership
+    assert "ownedBy" not in method(
+        "remove"
+    )  # delete is [librarian] in the example: a role rule, not ownership
+    assert "delete: ['librarian']" in service
+    # The router checks the same rules first (401/403 before a body is validated), then hands the caller over.
+    router = render_project(library)["src/resources/loans.ts"].decode()
+    assert (
+        "authorize(loansAccess.update), async (req, res)" in router and "loans.update(req.user, id" in router
+    )
 
 
 def test_a_spec_without_auth_has_no_users_tokens_or_auth_packages():
@@ -241,11 +249,11 @@ def test_prune_lock_keeps_a_complete_lock_and_resolves_nested_packages(library):
 
 def test_references_to_owner_read_rows_are_checked_on_create_and_update():
     files = render_project(load_spec(example_path("projects")))
-    router = files["src/resources/tasks.ts"].decode()
-    handler = lambda method: router.split(f"router.{method}", 1)[1].split("router.", 1)[0]  # noqa: E731
-    for method in ("post('/'", "patch('/:id'"):
-        assert "await checkReferences(body, currentUser(req));" in handler(method), method
-    assert "eq(projects.owner_id, user.id)" in router and "path: 'body.project'" in router
+    service = files["src/services/tasks.ts"].decode()
+    method = lambda name: service.split(f"  async {name}(", 1)[1].split("\n  async ", 1)[0]  # noqa: E731
+    for name in ("create", "update"):
+        assert "await this.checkReferences(body, me);" in method(name), name
+    assert "eq(projects.owner_id, user.id)" in service and "path: 'body.project'" in service
     assert (
         "refuses a project that names a project the user cannot read" in files["test/tasks.test.ts"].decode()
     )

@@ -118,7 +118,7 @@ def test_update_without_changes_writes_nothing(project):
 def test_update_replaces_untouched_files_merges_edited_ones_and_keeps_the_users(project):
     user_things(project)
     users = user_tree(project)
-    router = project / "src/resources/books.ts"
+    router = project / "src/services/books.ts"
     router.write_text("// our own note: keep me\n" + router.read_text())
     edit_spec(project, COPIES, WITH_PAGES)
 
@@ -127,7 +127,7 @@ def test_update_replaces_untouched_files_merges_edited_ones_and_keeps_the_users(
     assert user_tree(project) == users, "nothing bimpl did not write is touched"
     text = router.read_text()
     assert text.startswith("// our own note: keep me\n") and "pages" in text, "merged: both changes"
-    assert listed(result.output, "merged") == ["src/resources/books.ts"]
+    assert listed(result.output, "merged") == ["src/services/books.ts"]
     assert "src/db/schema.ts" in listed(result.output, "replaced")
     assert "pages" in (project / "src/db/schema.ts").read_text()
     migration = project / "drizzle" / "0001_add_books_pages.sql"
@@ -145,7 +145,7 @@ def test_update_replaces_untouched_files_merges_edited_ones_and_keeps_the_users(
     # The manifest now describes the new render; the merged file counts as the user's edit of it.
     manifest = json.loads((project / MANIFEST).read_text())
     assert manifest["files"]["src/db/schema.ts"] == sha256((project / "src/db/schema.ts").read_bytes())
-    assert manifest["files"]["src/resources/books.ts"] != sha256(router.read_bytes())
+    assert manifest["files"]["src/services/books.ts"] != sha256(router.read_bytes())
     again = bimpl("update", project)
     assert again.exit_code == 0 and "already up to date" in again.output, again.output
     assert router.read_text() == text

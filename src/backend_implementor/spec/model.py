@@ -224,6 +224,20 @@ class Resource(_Model):
     )
 
 
+class GraphQL(_Model):
+    """`graphql: true` takes these defaults; the limits refuse a query before it runs (400)."""
+
+    max_depth: int = F(default=8, ge=2, le=32, description="Deepest selection nesting a query may have.")
+    max_aliases: int = F(default=15, ge=1, le=100, description="Aliases one operation may use.")
+    max_directives: int = F(default=10, ge=1, le=100, description="Directives one operation may use.")
+    max_cost: int = F(
+        default=5000,
+        ge=100,
+        le=100000,
+        description="Highest cost an operation may have (graphql-armor: 1 per field, lists multiply by 10).",
+    )
+
+
 class Spec(_Model):
     name: Annotated[str, StringConstraints(pattern=KEBAB_PATTERN, max_length=214)] = F(
         description="kebab-case project name (the npm package name)."
@@ -233,6 +247,16 @@ class Spec(_Model):
     resources: dict[Identifier, Resource] = F(
         default_factory=dict, description="Plural names: URL path /<name>."
     )
+    graphql: bool | GraphQL = F(
+        default=False,
+        description="Also serve every resource at POST/GET /graphql, with the REST rules; `true` or limits.",
+    )
+
+    @property
+    def graphql_options(self) -> GraphQL | None:
+        if self.graphql is True:
+            return GraphQL()
+        return self.graphql or None
 
     @model_validator(mode="after")
     def _resolve_access_defaults(self) -> Spec:

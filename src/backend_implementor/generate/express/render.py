@@ -26,6 +26,7 @@ from backend_implementor.spec.model import Spec
 
 PER_RESOURCE = {
     "src/resources/resource.ts": "src/resources/{name}.ts",
+    "src/services/service.ts": "src/services/{name}.ts",
     "test/resource.test.ts": "test/{name}.test.ts",
 }
 
@@ -59,6 +60,7 @@ def _env() -> jinja2.Environment:
         extensions=["jinja2.ext.do"],
     )
     env.filters["ts"] = ts
+    env.filters["pascal"] = codegen.pascal
     env.filters["json"] = lambda v: json.dumps(v, indent=2)
     env.globals["index_name"] = lambda table, cols: constraint_name(table, tuple(cols), "_idx")
     return env
@@ -73,6 +75,15 @@ OPTIONAL_PACKAGES: dict[str, list[tuple[str, str]]] = {
         ("dependencies", "openid-client"),
         ("devDependencies", "oidc-provider"),
         ("devDependencies", "@types/oidc-provider"),
+    ],
+    "graphql": [
+        ("dependencies", "graphql"),
+        ("dependencies", "graphql-http"),
+        ("dependencies", "dataloader"),
+        ("dependencies", "@escape.tech/graphql-armor-cost-limit"),
+        ("dependencies", "@escape.tech/graphql-armor-max-aliases"),
+        ("dependencies", "@escape.tech/graphql-armor-max-depth"),
+        ("dependencies", "@escape.tech/graphql-armor-max-directives"),
     ],
 }
 
@@ -165,7 +176,9 @@ def _dotted(path: str) -> str:
 def build_context(spec: Spec) -> dict[str, Any]:
     if not spec.resources:
         raise GenerateError("resources: the spec defines no resources")
-    reserved = {"health", "docs", "openapi.json"} | ({"auth", "users"} if spec.auth else set())
+    graphql = spec.graphql_options
+    reserved = {"health", "livez", "docs", "openapi.json"} | ({"auth", "users"} if spec.auth else set())
+    reserved |= {"graphql"} if graphql else set()
     for name in spec.resources:
         if name in reserved:
             raise GenerateError(f"resources.{name}: the path /{name} is reserved by the generated backend")
@@ -191,7 +204,17 @@ def build_context(spec: Spec) -> dict[str, Any]:
     by_name = {r.name: r for r in ordered}
     samples = sample_plan(spec)
     for r in ordered:
-        _reference_guards(r, by_name, auth=auth is not None)
+        # The ref fields that point at r, by the resource holding them: GraphQL's reverse sides.
+        r.back_refs = [  # type: ignore[attr-defined]
+            {"child": c, "field": f.name}
+            for c in ordered
+            for f in c.fields
+            if f.ref_table == r.name and not f.private
+        ]
+        r.referenced = bool(r.back_refs)  # type: ignore[attr-defined]
+    for r in ordered:
+        _reference_guards(r, by_name)
+        _service_imports(r, graphql=graphql is not None)
         for g in r.guards:  # type: ignore[attr-defined]
             owner = samples[g["target"].name]["actors"]["create"]
             g["intruders"] = _intruders(spec, r.access["create"], g["rule"], owner)
@@ -221,6 +244,7 @@ def build_context(spec: Spec) -> dict[str, Any]:
         "bearer_sessions": auth is not None and auth.sessions == "bearer",
         "oidc": oidc,
         "uses_cookies": auth is not None and (auth.sessions == "cookie" or bool(oidc)),
+        "graphql": graphql.model_dump() if graphql else None,
         "resources": ordered,
         "resources_by_name": sorted(ordered, key=lambda r: r.name),
         "pg_imports": sorted(pg_imports),
@@ -243,9 +267,9 @@ def _calls(resources: list[ResourceCode], helper: str) -> bool:
     return any(helper in f.zod_create + (f.zod_filter or "") for r in resources for f in r.fields)
 
 
-def _reference_guards(r: ResourceCode, by_name: dict[str, ResourceCode], auth: bool) -> None:
+def _reference_guards(r: ResourceCode, by_name: dict[str, ResourceCode]) -> None:
     """Ref fields whose target is not readable by everyone (`owner` or a role list): create and update check
-    that the user may read the named row, and answer as if it did not exist otherwise. Also the router's imports."""
+    that the user may read the named row, and answer as if it did not exist otherwise."""
     guards = []
     for f in r.fields:
         if not f.ref_table or not f.writable:
@@ -257,20 +281,33 @@ def _reference_guards(r: ResourceCode, by_name: dict[str, ResourceCode], auth: b
         guards.append(
             {"field": f.name, "target": target, "rule": rule, "label": codegen.singular(target.name)}
         )
-    optional_user = any(r.access[a] == "public" for a in ("create", "update"))
-    owner_guard = any(g["rule"] == "owner" for g in guards)
-    needs_user = r.owned or r.any_owner_action or (bool(guards) and not optional_user)
-    drizzle = ["and"] if (r.filters or r.any_owner_action or owner_guard) else []
-    authorize = ["authorize"] if auth else []
-    authorize += ["currentUser"] if needs_user else []
-    authorize += ["isAdmin"] if (r.any_owner_action or owner_guard) else []
     r.guards = guards  # type: ignore[attr-defined]
-    r.guard_user_optional = optional_user  # type: ignore[attr-defined]
-    r.imports_drizzle = [*drizzle, "eq", "sql"]  # type: ignore[attr-defined]
+    r.guard_user_optional = any(r.access[a] == "public" for a in ("create", "update"))  # type: ignore[attr-defined]
     r.imports_tables = sorted({r.var, *(g["target"].var for g in guards)})  # type: ignore[attr-defined]
-    r.imports_errors = ["HttpError", "type FieldError", "notFound"] if guards else ["notFound"]  # type: ignore[attr-defined]
-    r.imports_authorize = authorize  # type: ignore[attr-defined]
-    r.imports_user_type = bool(r.any_owner_action or guards)  # type: ignore[attr-defined]
+
+
+def _service_imports(r: ResourceCode, graphql: bool) -> None:
+    """What a resource's service needs: which actions use the caller (`me`), and its imports."""
+    owner_guard = any(g["rule"] == "owner" for g in r.guards)  # type: ignore[attr-defined]
+    guard_needs_user = bool(r.guards) and not r.guard_user_optional  # type: ignore[attr-defined]
+    r.user_needed = {  # type: ignore[attr-defined]
+        "list": r.access["list"] == "owner",
+        "read": r.access["read"] == "owner",
+        "create": r.owned or guard_needs_user,
+        "update": r.access["update"] == "owner" or guard_needs_user,
+        "delete": r.access["delete"] == "owner",
+    }
+    r.ref_fields = [f.name for f in r.fields if f.ref_table and not f.private] if graphql else []  # type: ignore[attr-defined]
+    r.uses_is_admin = r.any_owner_action or owner_guard  # type: ignore[attr-defined]
+    drizzle = ["and"] if (r.filters or r.any_owner_action or owner_guard) else []
+    in_array = ["inArray"] if graphql and r.referenced else []  # type: ignore[attr-defined]
+    r.service_drizzle = [*drizzle, "eq", *in_array, "sql"]  # type: ignore[attr-defined]
+    common = ["type Bind"] if (r.filters or r.any_owner_action) else []
+    common += ["childPages"] if r.ref_fields else []  # type: ignore[attr-defined]
+    common += ["inline"] if r.any_owner_action else []
+    common += ["Inserts"] + (["iso"] if r.has_datetime else []) + ["List"]  # type: ignore[attr-defined]
+    common += ["type Page"] if r.ref_fields else []  # type: ignore[attr-defined]
+    r.service_common = [*common, "sorting"]  # type: ignore[attr-defined]
 
 
 def _intruders(spec: Spec, create_rule: Any, read_rule: Any, owner: str | None) -> list[str | None]:

@@ -19,6 +19,9 @@ import type { Config } from './config.js';
 import { type Db, pendingMigrations } from './db/client.js';
 import { DatabaseOutage } from './db/outage.js';
 import { requireCurrentSchema, SchemaState, sendDraining, sendSchemaPending } from './db/readiness.js';
+{% if graphql %}
+import { graphqlRouter } from './graphql/router.js';
+{% endif %}
 {% if auth %}
 import { authenticate } from './middleware/authenticate.js';
 {% endif %}
@@ -29,6 +32,7 @@ import { docsRouter } from './openapi.js';
 {% for r in resources_by_name %}
 import { {{ r.router }} } from './resources/{{ r.name }}.js';
 {% endfor %}
+import { createServices } from './services/index.js';
 
 export interface AppDeps {
   db: Db;
@@ -48,6 +52,7 @@ const API_CSP = { defaultSrc: ["'none'"], frameAncestors: ["'none'"] };
 /** The whole HTTP pipeline; the order of app.use calls below is the order requests flow through. */
 export function createApp({ db, config, logger, ...deps }: AppDeps): Express {
   const schema = deps.schema ?? new SchemaState(() => pendingMigrations(db));
+  const services = createServices(db);
   const outage = deps.outage ?? new DatabaseOutage(logger);
 {% if auth %}
   const auth = new AuthService(db, config);
@@ -119,8 +124,11 @@ export function createApp({ db, config, logger, ...deps }: AppDeps): Express {
   app.use('/users', usersRouter(db));
 {% endif %}
 {% for r in resources %}
-  app.use('/{{ r.name }}', {{ r.router }}(db));
+  app.use('/{{ r.name }}', {{ r.router }}(services.{{ r.var }}));
 {% endfor %}
+{% if graphql %}
+  app.use('/graphql', graphqlRouter(services, { {{ 'auth, ' if auth else '' }}production: config.env === 'production' }));
+{% endif %}
 
   app.use(notFound);
   app.use(errorHandler(logger, outage));

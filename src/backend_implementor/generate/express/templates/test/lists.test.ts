@@ -2,7 +2,7 @@ import { sql } from 'drizzle-orm';
 import { integer, pgTable, uuid } from 'drizzle-orm/pg-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Database, openDatabase } from '../src/db/client.js';
-import { after, type Bind, EXACT_UP_TO, List, MAX_SHAPES, nextCursor, orderBy, sortKey, sorting } from '../src/resources/common.js';
+import { after, type Bind, EXACT_UP_TO, List, MAX_SHAPES, nextCursor, orderBy, sortKey, sorting } from '../src/services/common.js';
 
 // A table of its own, just past the exact-count limit, so the estimate path runs on the real planner.
 const numbers = pgTable('count_probe', { id: uuid('id').primaryKey().defaultRandom(), n: integer('n').notNull() });

@@ -5,7 +5,7 @@ import { HttpError, notFound } from '../errors.js';
 import { authorize, currentUser } from '../middleware/authorize.js';
 import { onlyMethods, requireJson } from '../middleware/errors.js';
 import { validate } from '../middleware/validate.js';
-import { idParam } from '../resources/common.js';
+import { idParam } from '../services/common.js';
 import { Credentials, {% if oidc %}OidcLoginQuery, {% endif %}PasswordChange{% if bearer_sessions %}, RefreshRequest{% endif %} } from '../schemas.js';
 import type { Db } from '../db/client.js';
 {% if cookie_sessions %}
@@ -88,14 +88,18 @@ export function authRouter(auth: AuthService, db: Db, options: AuthRouterOptions
     res.status(204).end();
   });
 {% endif %}
-
 {% if oidc %}
 
   // OpenID Connect: the browser is sent to the provider with a state bound to it by a cookie, and comes back
   // to the callback, which checks that state before the code is redeemed.
   router.get('/oidc/:provider/login', limiter, async (req, res) => {
+{% if cookie_sessions %}
     const query = validate(OidcLoginQuery, req.query, 'query');
-    const login = await options.oidc.start(String(req.params.provider), {{ 'query.return_to' if cookie_sessions else 'undefined' }});
+    const login = await options.oidc.start(String(req.params.provider), query.return_to);
+{% else %}
+    validate(OidcLoginQuery, req.query, 'query'); // no parameters but known ones
+    const login = await options.oidc.start(String(req.params.provider), undefined);
+{% endif %}
     options.oidcState.set(res, login.state, new Date(Date.now() + LOGIN_WINDOW_SECONDS * 1000));
     res.redirect(302, login.url);
   });

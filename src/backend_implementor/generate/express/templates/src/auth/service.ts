@@ -1,5 +1,5 @@
 {% if auth %}
-import { and, eq, isNull } from 'drizzle-orm';
+import { {% if bearer_sessions %}and, {% endif %}eq{% if bearer_sessions %}, isNull{% endif %} } from 'drizzle-orm';
 import type { Config } from '../config.js';
 import type { Db } from '../db/client.js';
 import { {% if bearer_sessions %}refreshTokens, {% endif %}{% if oidc %}userIdentities, {% endif %}users } from '../db/schema.js';
@@ -64,7 +64,11 @@ export class AuthService {
 
   constructor(
     private readonly db: Db,
+{% if bearer_sessions %}
     private readonly config: AuthConfig,
+{% else %}
+    config: AuthConfig,
+{% endif %}
   ) {
 {% if bearer_sessions %}
     this.sessions = new Sessions(db, config.sessionTtlSeconds);

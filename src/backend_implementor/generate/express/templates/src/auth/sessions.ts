@@ -1,8 +1,8 @@
 {% if auth %}
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash{% if cookie_sessions %}, randomBytes{% endif %} } from 'node:crypto';
 import { and, desc, eq, gt, {% if bearer_sessions %}inArray, {% endif %}isNull, ne, type SQL, sql } from 'drizzle-orm';
 import type { Db } from '../db/client.js';
-import { authSessions, {% if bearer_sessions %}refreshTokens, {% endif %}users } from '../db/schema.js';
+import { authSessions, {% if bearer_sessions %}refreshTokens{% else %}users{% endif %} } from '../db/schema.js';
 
 /** Who sent a request, and through which login. */
 export interface AuthUser {
@@ -26,8 +26,10 @@ export interface SessionInfo {
  * working here within this time; one ended here stops at once.
  */
 export const RECHECK_MS = 5_000;
+{% if cookie_sessions %}
 /** last_seen_at is written at most this often per session: a write on every request would double its cost. */
 const TOUCH_MS = 60_000;
+{% endif %}
 const MAX_KEPT = 10_000;
 
 export const hashSecret = (secret: string): string => createHash('sha256').update(secret).digest('hex');

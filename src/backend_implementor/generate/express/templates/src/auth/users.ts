@@ -7,7 +7,7 @@ import { notFound } from '../errors.js';
 import { ADMIN_ROLE, authorize } from '../middleware/authorize.js';
 import { onlyMethods, requireJson } from '../middleware/errors.js';
 import { validate } from '../middleware/validate.js';
-import { idParam, List, sorting } from '../resources/common.js';
+import { idParam, List, sorting } from '../services/common.js';
 import { UserListQuery, UserUpdate } from '../schemas.js';
 import { toPublicUser } from './service.js';
 

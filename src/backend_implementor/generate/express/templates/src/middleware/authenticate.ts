@@ -4,10 +4,10 @@ import type { AuthService } from '../auth/service.js';
 import type { AuthUser } from '../auth/sessions.js';
 {% if bearer_sessions %}
 import { VerifiedTokens } from '../auth/tokens.js';
+import { unauthorized } from '../errors.js';
 {% else %}
 import { checkOrigin, type SecretCookie } from '../auth/cookies.js';
 {% endif %}
-import { unauthorized } from '../errors.js';
 
 declare global {
   namespace Express {

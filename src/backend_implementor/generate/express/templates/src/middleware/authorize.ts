@@ -3,7 +3,7 @@ import type { Request, RequestHandler } from 'express';
 import type { AuthUser } from '../auth/sessions.js';
 import { forbidden, unauthorized } from '../errors.js';
 
-/** An action's access rule from the spec: `owner` is enforced per row by the router (see ownedBy there). */
+/** An action's access rule from the spec: `owner` is enforced per row by the resource's service (see ownedBy there). */
 export type Access = 'public' | 'authenticated' | 'owner' | readonly string[];
 
 {% if admin_role %}
@@ -16,11 +16,24 @@ export const isAdmin = (user: AuthUser): boolean => user.role === ADMIN_ROLE;
 export const isAdmin = (_user: AuthUser): boolean => false;
 {% endif %}
 
+/**
+ * Checks an access rule for a user (undefined: anonymous), and returns the user when the rule needs one. The
+ * services call it on every action, REST and GraphQL alike; `owner` admits any user, whose rows the service
+ * then scopes.
+ */
+export function permit(access: Exclude<Access, 'public'>, user: AuthUser | undefined): AuthUser;
+export function permit(access: Access, user: AuthUser | undefined): AuthUser | undefined;
+export function permit(access: Access, user: AuthUser | undefined): AuthUser | undefined {
+  if (access === 'public') return user;
+  if (!user) throw unauthorized();
+  if (typeof access !== 'string' && !access.includes(user.role)) throw forbidden();
+  return user;
+}
+
+/** The same check as a route's first step, so a request it refuses is never validated or read (401 before 400). */
 export function authorize(access: Access): RequestHandler {
   return (req, _res, next) => {
-    if (access === 'public') return next();
-    if (!req.user) throw unauthorized();
-    if (typeof access !== 'string' && !access.includes(req.user.role)) throw forbidden();
+    permit(access, req.user);
     next();
   };
 }

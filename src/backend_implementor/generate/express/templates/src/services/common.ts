@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { and, asc, desc, sql, type AnyColumn, type Placeholder, type SQL } from 'drizzle-orm';
+import { and, asc, desc, {{ 'eq, gt, inArray, lte, ' if graphql else '' }}sql, type AnyColumn, type Placeholder, type SQL } from 'drizzle-orm';
 import type { PgTable } from 'drizzle-orm/pg-core';
 import { z } from 'zod';
 import type { Db } from '../db/client.js';
@@ -307,3 +307,59 @@ async function rows(db: Db, statement: SQL): Promise<Record<string, unknown>[]> 
  */
 export const iso = (value: string): string =>
   new Date(value.replace(' ', 'T').replace(/([+-]\d\d)$/, '$1:00')).toISOString();
+{% if graphql %}
+
+/** A page of a reference's reverse side (GraphQL's `author { books(limit, offset) }`). */
+export interface Page {
+  limit: number;
+  offset: number;
+}
+
+/**
+ * For each parent id, one page of the child rows whose `column` names it (oldest first) and their count, in two
+ * statements whatever the number of parents: row_number() ranks each parent's children, and one grouped count
+ * totals them. `scope` narrows the children (an owner's rows).
+ */
+export async function childPages<Table extends PgTable & { $inferSelect: { id: string } }, Item>(
+  db: Db,
+  table: Table,
+  column: AnyColumn,
+  parents: readonly string[],
+  page: Page,
+  toJson: (row: Table['$inferSelect']) => Item,
+  scope?: SQL,
+): Promise<{ items: Item[]; total: number; limit: number; offset: number }[]> {
+  const t = table as PgTable & { id: AnyColumn; created_at: AnyColumn };
+  const where = and(inArray(column, [...parents]), scope);
+  const ranked = db
+    .select({
+      id: t.id,
+      parent: sql<string>`${column}`.as('parent'),
+      n: sql<number>`row_number() over (partition by ${column} order by ${t.created_at}, ${t.id})`.as('n'),
+    })
+    .from(t)
+    .where(where)
+    .as('ranked');
+  const [found, counted] = await Promise.all([
+    db
+      .select({ row: t, parent: ranked.parent })
+      .from(t)
+      .innerJoin(ranked, eq(t.id, ranked.id))
+      .where(and(gt(ranked.n, page.offset), lte(ranked.n, page.offset + page.limit)))
+      .orderBy(ranked.parent, ranked.n),
+    db
+      .select({ parent: sql<string>`${column}`, n: sql<number>`count(*)::int` })
+      .from(t)
+      .where(where)
+      .groupBy(column),
+  ]);
+  const items = new Map<string, Item[]>();
+  for (const { row, parent } of found) {
+    const list = items.get(parent) ?? [];
+    list.push(toJson(row as Table['$inferSelect']));
+    items.set(parent, list);
+  }
+  const totals = new Map(counted.map(({ parent, n }) => [parent, Number(n)]));
+  return parents.map((id) => ({ items: items.get(id) ?? [], total: totals.get(id) ?? 0, ...page }));
+}
+{% endif %}
