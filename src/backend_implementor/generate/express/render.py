@@ -19,6 +19,7 @@ import jinja2
 from backend_implementor.generate.errors import GenerateError
 from backend_implementor.generate.express import codegen
 from backend_implementor.generate.express.codegen import ResourceCode, ts
+from backend_implementor.generate.express.graphql_sdl import graphql_names, render_sdl
 from backend_implementor.generate.express.migrations import Table, constraint_name, initial_migration, tables
 from backend_implementor.generate.express.samples import sample_plan
 from backend_implementor.generate.express.schema_diff import Renames
@@ -215,6 +216,9 @@ def build_context(spec: Spec) -> dict[str, Any]:
     for r in ordered:
         _reference_guards(r, by_name)
         _service_imports(r, graphql=graphql is not None)
+    names = graphql_names(spec, ordered) if graphql else {}
+    for r in ordered:
+        r.gql = names.get(r.name)  # type: ignore[attr-defined]
         for g in r.guards:  # type: ignore[attr-defined]
             owner = samples[g["target"].name]["actors"]["create"]
             g["intruders"] = _intruders(spec, r.access["create"], g["rule"], owner)
@@ -358,6 +362,8 @@ def render_app(spec: Spec) -> tuple[dict[str, bytes], list[Table]]:
             text = template.render(ctx)
             if text.strip():  # a template that renders empty is a file this spec does not need
                 files[_dotted(path)] = text
+    if ctx["graphql"]:
+        files["schema.graphql"] = render_sdl(spec, ctx["resources"])
     lock, root = _lockfile(spec.name, ctx)
     files["package-lock.json"] = lock
     files["package.json"] = _package_json(spec.name, ctx["description"], root)

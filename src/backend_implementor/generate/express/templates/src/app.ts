@@ -127,7 +127,7 @@ export function createApp({ db, config, logger, ...deps }: AppDeps): Express {
   app.use('/{{ r.name }}', {{ r.router }}(services.{{ r.var }}));
 {% endfor %}
 {% if graphql %}
-  app.use('/graphql', graphqlRouter(services, { {{ 'auth, ' if auth else '' }}production: config.env === 'production' }));
+  app.use('/graphql', graphqlRouter(services, { {{ 'auth, ' if auth else '' }}logger, outage, production: config.env === 'production' }));
 {% endif %}
 
   app.use(notFound);

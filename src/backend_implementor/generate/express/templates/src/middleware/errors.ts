@@ -46,30 +46,40 @@ export function utf8Only(_req: unknown, _res: unknown, body: Buffer): void {
 }
 
 /**
- * Every error leaves as problem+json. A database that cannot be reached is a 503 with Retry-After (logged
- * as an outage, not per request); other 500s are logged in full and never leak stack traces or SQL.
+ * The HTTP error an error stands for, when it is not a bug: an HttpError, a body the parser refused, a database
+ * that cannot be reached (told to `outage`, so it is logged once, not per request), or a PostgreSQL error that
+ * is the client's fault. Shared by REST and GraphQL, so both answer the same error the same way.
  */
+export function knownError(error: unknown, outage: DatabaseOutage): HttpError | undefined {
+  if (error instanceof HttpError) return error;
+  const type = (error as { type?: unknown }).type;
+  if (type === 'body.not_utf8') return new HttpError(400, 'Request body is not valid UTF-8.');
+  // body-parser errors (malformed JSON, 413) carry a safe status and `expose`.
+  const status = (error as { status?: unknown }).status;
+  if (typeof status === 'number' && status >= 400 && status < 500 && (error as { expose?: unknown }).expose) {
+    return new HttpError(status, status === 413 ? 'Request body is too large.' : 'Request body is not valid JSON.');
+  }
+  if (isUnavailable(error)) {
+    outage.failed(error);
+    return new HttpError(503, 'The database is unavailable; try again shortly.');
+  }
+  switch (sqlState(error)) {
+    case '23505':
+      return new HttpError(409, 'A record with the same unique value already exists.');
+    case '23503':
+      return new HttpError(409, 'A referenced record does not exist, or other records still refer to this one.');
+  }
+  return undefined;
+}
+
+/** Every error leaves as problem+json; a 503 says when to retry, and other 500s are logged in full and never leak
+ * stack traces or SQL. */
 export function errorHandler(logger: Logger, outage: DatabaseOutage): ErrorRequestHandler {
   return (error: unknown, req, res, _next) => {
-    if (error instanceof HttpError) return send(res, error);
-    const type = (error as { type?: unknown }).type;
-    if (type === 'body.not_utf8') return send(res, new HttpError(400, 'Request body is not valid UTF-8.'));
-    // body-parser errors (malformed JSON, 413) carry a safe status and `expose`.
-    const status = (error as { status?: unknown }).status;
-    if (typeof status === 'number' && status >= 400 && status < 500 && (error as { expose?: unknown }).expose) {
-      const detail = status === 413 ? 'Request body is too large.' : 'Request body is not valid JSON.';
-      return send(res, new HttpError(status, detail));
-    }
-    if (isUnavailable(error)) {
-      outage.failed(error);
-      res.setHeader('Retry-After', '5');
-      return send(res, new HttpError(503, 'The database is unavailable; try again shortly.'));
-    }
-    switch (sqlState(error)) {
-      case '23505':
-        return send(res, new HttpError(409, 'A record with the same unique value already exists.'));
-      case '23503':
-        return send(res, new HttpError(409, 'A referenced record does not exist, or other records still refer to this one.'));
+    const known = knownError(error, outage);
+    if (known) {
+      if (known.status === 503) res.setHeader('Retry-After', '5');
+      return send(res, known);
     }
     logger.error({ err: error, reqId: req.id }, 'unhandled error');
     send(res, new HttpError(500, 'Something went wrong on our side.'));

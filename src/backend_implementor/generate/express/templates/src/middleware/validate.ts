@@ -5,7 +5,10 @@ import { badRequest } from '../errors.js';
 export const MAX_DEPTH = 32;
 
 /** Parses untrusted input with a zod schema; failures become a 400 with one entry per bad field. */
-export function validate<T extends z.ZodType>(schema: T, input: unknown, where: 'body' | 'query'): z.output<T> {
+/** Where the input came from, named in each error's path: a REST body or query, a GraphQL input or arguments. */
+export type Source = 'body' | 'query' | 'input' | 'args';
+
+export function validate<T extends z.ZodType>(schema: T, input: unknown, where: Source): z.output<T> {
   const bad = findUnstorable(input, where);
   if (bad) throw badRequest(`Invalid request ${where}.`, [bad]);
   const result = schema.safeParse(input);

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { and, asc, desc, {{ 'eq, gt, inArray, lte, ' if graphql else '' }}sql, type AnyColumn, type Placeholder, type SQL } from 'drizzle-orm';
-import type { PgTable } from 'drizzle-orm/pg-core';
+import type { {{ 'PgColumn, ' if graphql else '' }}PgTable } from 'drizzle-orm/pg-core';
 import { z } from 'zod';
 import type { Db } from '../db/client.js';
 import { badRequest, notFound } from '../errors.js';
@@ -320,43 +320,42 @@ export interface Page {
  * statements whatever the number of parents: row_number() ranks each parent's children, and one grouped count
  * totals them. `scope` narrows the children (an owner's rows).
  */
-export async function childPages<Table extends PgTable & { $inferSelect: { id: string } }, Item>(
+export async function childPages<Row extends { id: string }, Item>(
   db: Db,
-  table: Table,
-  column: AnyColumn,
+  table: PgTable & { id: PgColumn; created_at: PgColumn },
+  column: PgColumn,
   parents: readonly string[],
   page: Page,
-  toJson: (row: Table['$inferSelect']) => Item,
+  toJson: (row: Row) => Item,
   scope?: SQL,
 ): Promise<{ items: Item[]; total: number; limit: number; offset: number }[]> {
-  const t = table as PgTable & { id: AnyColumn; created_at: AnyColumn };
   const where = and(inArray(column, [...parents]), scope);
   const ranked = db
     .select({
-      id: t.id,
+      id: sql<string>`${table.id}`.as('ranked_id'),
       parent: sql<string>`${column}`.as('parent'),
-      n: sql<number>`row_number() over (partition by ${column} order by ${t.created_at}, ${t.id})`.as('n'),
+      n: sql<number>`row_number() over (partition by ${column} order by ${table.created_at}, ${table.id})`.as('n'),
     })
-    .from(t)
+    .from(table)
     .where(where)
     .as('ranked');
   const [found, counted] = await Promise.all([
     db
-      .select({ row: t, parent: ranked.parent })
-      .from(t)
-      .innerJoin(ranked, eq(t.id, ranked.id))
+      .select({ row: table as PgTable, parent: ranked.parent })
+      .from(table)
+      .innerJoin(ranked, eq(table.id, ranked.id))
       .where(and(gt(ranked.n, page.offset), lte(ranked.n, page.offset + page.limit)))
       .orderBy(ranked.parent, ranked.n),
     db
       .select({ parent: sql<string>`${column}`, n: sql<number>`count(*)::int` })
-      .from(t)
+      .from(table)
       .where(where)
       .groupBy(column),
   ]);
   const items = new Map<string, Item[]>();
   for (const { row, parent } of found) {
     const list = items.get(parent) ?? [];
-    list.push(toJson(row as Table['$inferSelect']));
+    list.push(toJson(row as unknown as Row));
     items.set(parent, list);
   }
   const totals = new Map(counted.map(({ parent, n }) => [parent, Number(n)]));
