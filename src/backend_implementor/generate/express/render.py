@@ -219,6 +219,10 @@ def build_context(spec: Spec) -> dict[str, Any]:
     names = graphql_names(spec, ordered) if graphql else {}
     for r in ordered:
         r.gql = names.get(r.name)  # type: ignore[attr-defined]
+        # Every field a client can read, references by their id: what the generated GraphQL tests select.
+        picked = ["id", *(["owner_id"] if r.owned else [])]
+        picked += [f"{f.name} {{ id }}" if f.ref_table else f.name for f in r.fields if not f.private]
+        r.gql_selection = " ".join([*picked, "created_at", "updated_at"])  # type: ignore[attr-defined]
         for g in r.guards:  # type: ignore[attr-defined]
             owner = samples[g["target"].name]["actors"]["create"]
             g["intruders"] = _intruders(spec, r.access["create"], g["rule"], owner)
@@ -249,6 +253,7 @@ def build_context(spec: Spec) -> dict[str, Any]:
         "oidc": oidc,
         "uses_cookies": auth is not None and (auth.sessions == "cookie" or bool(oidc)),
         "graphql": graphql.model_dump() if graphql else None,
+        "graphql_batch": _batch_probe(ordered) if graphql else None,
         "resources": ordered,
         "resources_by_name": sorted(ordered, key=lambda r: r.name),
         "pg_imports": sorted(pg_imports),
@@ -288,6 +293,15 @@ def _reference_guards(r: ResourceCode, by_name: dict[str, ResourceCode]) -> None
     r.guards = guards  # type: ignore[attr-defined]
     r.guard_user_optional = any(r.access[a] == "public" for a in ("create", "update"))  # type: ignore[attr-defined]
     r.imports_tables = sorted({r.var, *(g["target"].var for g in guards)})  # type: ignore[attr-defined]
+
+
+def _batch_probe(resources: list[ResourceCode]) -> dict[str, Any] | None:
+    """A reference and its reverse side for the generated N+1 and depth tests: child rows, each child's parent,
+    and each parent's children (the first reference that has both sides), or None when no resource has one."""
+    for parent in resources:
+        for back in parent.gql.back_refs:  # type: ignore[attr-defined]
+            return {"child": back.child, "field": back.field, "parent": parent, "back": back.name}
+    return None
 
 
 def _service_imports(r: ResourceCode, graphql: bool) -> None:

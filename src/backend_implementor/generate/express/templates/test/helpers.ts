@@ -73,10 +73,10 @@ export interface TestContext {
   close(): Promise<void>;
 }
 
-/** An app on a fresh in-memory PGlite with migrations applied; call close() in afterAll. */
-export async function setup(env: Record<string, string> = {}): Promise<TestContext> {
+/** An app on a fresh in-memory PGlite with migrations applied (onQuery hears each statement); call close() in afterAll. */
+export async function setup(env: Record<string, string> = {}, onQuery?: (sql: string) => void): Promise<TestContext> {
   const config = loadConfig({ NODE_ENV: 'test', {{ "AUTH_RATE_LIMIT: '10000', " if auth else '' }}{{ "CORS_ORIGINS: ORIGIN, " if cookie_sessions else '' }}...env });
-  const database = await openDatabase({});
+  const database = await openDatabase({ onQuery });
   await database.migrate();
   const app = createApp({ db: database.db, config, logger: createLogger('silent') });
 {% if auth %}

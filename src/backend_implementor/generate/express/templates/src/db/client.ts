@@ -34,7 +34,10 @@ export async function openDatabase(options: {
   pgliteDir?: string;
   /** Told of connection failures and recoveries (PostgreSQL only). */
   outage?: DatabaseOutage;
+  /** Called with the SQL of every statement drizzle runs (tests count them). */
+  onQuery?: (sql: string) => void;
 }): Promise<Database> {
+  const logger = options.onQuery && { logQuery: options.onQuery };
   if (options.url) {
     // A connection that cannot be had within 5 s fails the request (503) instead of queueing it forever.
     // Sessions in UTC, as PGlite's are: timestamps read back with a +00 offset whatever the server's zone.
@@ -48,7 +51,7 @@ export async function openDatabase(options: {
     // would end the process. The pool drops the dead client and connects anew on the next query.
     pool.on('error', (error) => options.outage?.failed(error));
     pool.on('connect', () => options.outage?.recovered());
-    const db = drizzlePg(pool, { schema });
+    const db = drizzlePg(pool, { schema, logger });
     return {
       db,
       migrate: () => migrateLocked(pool),
@@ -61,7 +64,7 @@ export async function openDatabase(options: {
   if (options.pgliteDir) await mkdir(options.pgliteDir, { recursive: true });
   const client = options.pgliteDir ? new PGlite(options.pgliteDir) : new PGlite();
   await client.waitReady;
-  const db = drizzlePglite(client, { schema });
+  const db = drizzlePglite(client, { schema, logger });
   return {
     db,
     // PGlite belongs to this one process, so there is nobody to race and no lock to take.

@@ -129,10 +129,12 @@ function formatError(error: Readonly<GraphQLError | Error>, options: GraphqlOpti
     // The request's own fault: a syntax error, an unknown field, a limit. In production, hints at field names
     // the client did not ask for are cut: they would map the schema that introspection hides.
     const message = options.production ? error.message.replace(/ Did you mean .*$/, '') : error.message;
+    // A variable of the wrong type or shape (an unknown input field) is bad input, as in REST's 400.
+    const code = message.startsWith('Variable "$') ? 'BAD_USER_INPUT' : 'GRAPHQL_VALIDATION_FAILED';
     return new GraphQLError(message, {
       nodes: error.nodes,
       path: error.path,
-      extensions: { code: 'GRAPHQL_VALIDATION_FAILED', ...error.extensions },
+      extensions: { code, ...error.extensions },
     });
   }
   const known = knownError(original, options.outage);
