@@ -33,7 +33,7 @@ from backend_implementor.verify.proc import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 OWN_SPECS = Path(__file__).parent / "specs"
-EXAMPLES = ("blog", "library", "inventory", "notes", "projects", "shop", "journal")
+EXAMPLES = ("blog", "library", "inventory", "notes", "projects", "shop", "journal", "bookclub")
 ADMIN_EMAIL = "admin@example.com"
 ADMIN_PASSWORD = "admin-password-123"
 

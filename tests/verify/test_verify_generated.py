@@ -53,7 +53,7 @@ def shared_node_modules(name: str, lock: bytes, package_json: bytes) -> Path | N
     return target / "node_modules"
 
 
-EXAMPLES = ("blog", "inventory", "library", "notes", "projects", "shop")
+EXAMPLES = ("blog", "bookclub", "inventory", "library", "notes", "projects", "shop")
 
 
 @pytest.mark.parametrize("name", EXAMPLES)

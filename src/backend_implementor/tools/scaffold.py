@@ -21,8 +21,9 @@ if TYPE_CHECKING:
 class Scaffold(Tool):
     name = "scaffold"
     description = (
-        "Generate a complete Express 5 + TypeScript backend (auth, one router per resource, drizzle "
-        "schema and SQL migrations, zod validation, OpenAPI, vitest tests, Dockerfile) from a backend "
+        "Generate a complete Express 5 + TypeScript backend (auth, one router and service per resource, "
+        "GraphQL at /graphql with `graphql: true`, drizzle schema and SQL migrations, zod validation, OpenAPI, "
+        "vitest tests, Dockerfile) from a backend "
         "spec YAML file in the workspace (format: `bimpl spec schema`). On a folder scaffolded before it "
         "updates the project to the changed spec like `bimpl update`: untouched files replaced, edited ones "
         "merged (conflicts marked <<<<<<<), schema changes written as the next migration (changes that can "
