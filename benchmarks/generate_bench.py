@@ -1,7 +1,10 @@
 """Benchmark of `bimpl new`: spec -> green time, and the generated library backend's throughput next to a
 minimal hand-written Express 5 + pg server on the same PostgreSQL tables, for four workloads — GET /books/{id},
 a filtered sorted list, an authenticated POST /books, and a deep offset — at each --rows size of the books
-table (targets: <= 30 s to green; ratio >= 0.9 of the bare server).
+table (targets: <= 30 s to green; ratio >= 0.9 of the bare server). The library is generated with
+`graphql: true`, and a second table sets a GraphQL page of books with each book's author and each author's
+book count beside the REST list: req/s and SQL statements per request (PostgreSQL's transaction count: every
+statement the app runs is its own transaction).
 
     python benchmarks/generate_bench.py [--rows 100000,1000000] [--duration 5] [--rounds 4] [--connections 32]
 
@@ -209,7 +212,7 @@ def main() -> None:
     parser.add_argument("--connections", type=_positive, default=32)
     args = parser.parse_args()
     cache = Path(os.environ.get("BIMPL_NPM_CACHE_DIR") or Path.home() / ".cache" / "bimpl-tests" / "npm")
-    spec = load_spec(REPO / "examples" / "library.yaml")
+    spec = load_spec(REPO / "examples" / "library.yaml").model_copy(update={"graphql": True})
     sizes: list[int] = args.rows
 
     with tempfile.TemporaryDirectory(prefix="bimpl-bench-") as tmp:
@@ -321,10 +324,67 @@ def throughput(project: Path, server: str, binary: Path, rows: int, args: argpar
             print(
                 f"| {name} | {rows:,} | {cell['generated']} | {cell['bare']} | {rps['generated'] / rps['bare']:.2f} |"
             )
+        graphql_beside_rest(
+            binary, base, url, procs[0], rows, args, sql_rows=lambda q: query(project, url, q)
+        )
     finally:
         for proc in procs:
             stop(proc)
         sql(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)')
+
+
+GRAPHQL_PAGE = "{ books(limit: 20) { items { id title author { id name books(limit: 5) { total } } } } }"
+
+
+def graphql_beside_rest(binary: Path, base: str, url: str, server: subprocess.Popen, rows: int,
+                        args: argparse.Namespace, sql_rows) -> None:  # fmt: skip
+    """The REST list and a GraphQL page with references, on the generated server: req/s and statements."""
+    workloads = {
+        "REST GET /books?limit=20": Target("GET", f"{base}/books?limit=20"),
+        "GraphQL books(limit: 20) { author { books { total } } }": Target(
+            "POST", f"{base}/graphql", {}, {"query": GRAPHQL_PAGE}
+        ),
+    }
+    print(f"\n| workload ({rows:,} books) | req/s (CPU per request) | SQL statements per request |")
+    print("|---|---|---|")
+    for name, target in workloads.items():
+        progress(f"{name}: {args.rounds} rounds of {args.duration} s")
+        load(binary, target, 2, args.connections, server)
+        runs = [load(binary, target, args.duration, args.connections, server) for _ in range(args.rounds)]
+        rps = statistics.median(r for r, _ in runs)
+        print(f"| {name} | {_cell(rps, runs)} | {statements_per_request(target, sql_rows):.1f} |")
+
+
+def statements_per_request(target: Target, sql_rows, requests: int = 200) -> float:
+    """PostgreSQL's committed transactions in this database over `requests` sequential requests, per request.
+    Backends report their counts when idle, at the latest after 10 s (PostgreSQL 15), hence the waits."""
+    count = "select xact_commit::bigint as n from pg_stat_database where datname = current_database()"
+    time.sleep(11)
+    before = int(sql_rows(count)[0]["n"])
+    with httpx.Client() as client:
+        for _ in range(requests):
+            client.request(
+                target.method, target.url, json=target.body, headers=target.headers
+            ).raise_for_status()
+    time.sleep(11)
+    # The first count query is one transaction more, reported (when its connection closed) by the second.
+    return (int(sql_rows(count)[0]["n"]) - before - 1) / requests
+
+
+QUERY = """
+import pg from 'pg';
+const client = new pg.Client({ connectionString: process.env.DB_URL });
+await client.connect();
+const { rows } = await client.query(process.env.SQL);
+await client.end();
+process.stdout.write(JSON.stringify(rows));
+"""
+
+
+def query(project: Path, url: str, statement: str) -> list[dict]:
+    return json.loads(
+        sh(["node", "--input-type=module", "-e", QUERY], project, {"DB_URL": url, "SQL": statement}).stdout
+    )
 
 
 def _cell(rps: float, runs: list[tuple[float, float | None]]) -> str:
