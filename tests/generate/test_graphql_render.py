@@ -9,7 +9,7 @@ import pytest
 from backend_implementor.generate import GenerateError, render_project
 from backend_implementor.spec.loader import load_spec, load_spec_text
 
-from .conftest import example_path
+from .conftest import EXAMPLES, example_path
 
 GRAPHQL_PACKAGES = {"graphql", "graphql-http", "dataloader", "@escape.tech/graphql-armor-max-depth"}
 
@@ -112,3 +112,13 @@ def test_enum_values_that_are_not_graphql_names_are_strings():
     )
     sdl = render_project(spec)["schema.graphql"].decode()
     assert "state: String" in sdl and "enum TaskState" not in sdl
+
+
+@pytest.mark.parametrize("name", EXAMPLES)
+def test_every_example_renders_with_graphql_on(name):
+    spec = load_spec(example_path(name)).model_copy(update={"graphql": True})
+    files = render_project(spec)
+    sdl = files["schema.graphql"].decode()
+    for resource in spec.resources:
+        assert f"  {resource}(" in sdl.split("type Query {", 1)[1], resource
+    assert "import { graphqlRouter }" in files["src/app.ts"].decode()

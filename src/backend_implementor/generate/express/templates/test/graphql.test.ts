@@ -220,9 +220,10 @@ describe('GraphQL over HTTP', () => {
     const query = `query ($limit: Int!) {
       {{ B.child.gql.many }}(limit: $limit, count: exact) { items { id {{ B.field }} { id {{ B.back }}(limit: 5) { total items { id } } } } }
     }`;
-    for (let i = 0; i < 40; i++) await t.create('{{ B.child.name }}');
+    // Each with a parent of its own (samples are distinct for 40 rows per resource, this file's included).
+    for (let i = 0; i < 20; i++) await t.create('{{ B.child.name }}');
     const counts: number[] = [];
-    for (const limit of [4, 40]) {
+    for (const limit of [2, 20]) {
       statements.length = 0;
       const answer = await gql(query, { limit }{{ ', samples.' ~ B.child.name ~ '.actors.list' if auth else '' }});
       expect(answer.errors).toBeUndefined();

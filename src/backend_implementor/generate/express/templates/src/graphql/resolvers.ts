@@ -1,7 +1,10 @@
 {% if graphql %}
 {% set U = 'ctx.user, ' if auth else '' %}
 {% macro permit(r, action) %}permit({{ r.var }}Access.{{ action }}, ctx.user);{% endmacro %}
+{% set sliced = resources | selectattr('gql.back_refs') | list %}
+{% if sliced %}
 import { z } from 'zod';
+{% endif %}
 {% if auth %}
 import type { AuthService } from '../auth/service.js';
 import type { AuthUser } from '../auth/sessions.js';
@@ -18,6 +21,7 @@ import {
   {{ r.type_name }}Update,
 {% endfor %}
 } from '../schemas.js';
+import { idParam, isId } from '../services/common.js';
 import type { Services } from '../services/index.js';
 {% for r in resources_by_name %}
 {% set typed = r.ref_fields or r.gql.back_refs %}
@@ -43,20 +47,10 @@ export type Context = {
 // biome-ignore lint/suspicious/noExplicitAny: each resolver types its own parent and arguments
 export type Resolvers = Record<string, Record<string, (parent: any, args: any, ctx: Context) => unknown>>;
 
-const Uuid = z.uuid();
-
-/** An id that is not a UUID names no row: a read finds nothing, a change is NOT_FOUND (REST's 404). */
-const isId = (id: string): boolean => Uuid.safeParse(id).success;
-
-function existingId(id: string): string {
-  if (!isId(id)) throw notFound();
-  return id;
-}
-
 /** List arguments as the query string REST reads them, so the same schema validates both. */
 const asQuery = (args: Record<string, unknown>): Record<string, string> =>
   Object.fromEntries(Object.entries(args).flatMap(([key, value]) => (value == null ? [] : [[key, String(value)]])));
-{% if resources | selectattr('gql.back_refs') | list %}
+{% if sliced %}
 
 /** The page of a reverse side (`author { books(limit, offset) }`), bounded like a list's. */
 const Slice = z.strictObject({
@@ -102,7 +96,7 @@ export function resolvers(services: Services{{ ', auth: AuthService' if auth els
 {% if auth %}
         {{ permit(r, 'update') }}
 {% endif %}
-        const row = await services.{{ r.var }}.update({{ U }}existingId(id), validate({{ r.type_name }}Update, input ?? {}, 'input'));
+        const row = await services.{{ r.var }}.update({{ U }}idParam(id), validate({{ r.type_name }}Update, input ?? {}, 'input'));
         if (!row) throw notFound();
         return row;
       },
@@ -110,7 +104,7 @@ export function resolvers(services: Services{{ ', auth: AuthService' if auth els
 {% if auth %}
         {{ permit(r, 'delete') }}
 {% endif %}
-        if (!(await services.{{ r.var }}.remove({{ U }}existingId(id)))) throw notFound();
+        if (!(await services.{{ r.var }}.remove({{ U }}idParam(id)))) throw notFound();
         return true;
       },
 {% endfor %}

@@ -13,6 +13,11 @@ export function idParam(value: unknown): string {
   if (!parsed.success) throw notFound();
   return parsed.data;
 }
+{% if graphql %}
+
+/** Whether an id can name a row at all (GraphQL reads of other ids find nothing). */
+export const isId = (value: unknown): boolean => Uuid.safeParse(value).success;
+{% endif %}
 
 /** A list's order: a whitelisted `sort` value (`field` or `-field`), then id, both the same direction. */
 export interface Sorting {
