@@ -315,3 +315,31 @@ def test_update_errors_name_the_problem(tmp_path, project):
     result = bimpl("update", project)
     assert result.exit_code == 1 and "drizzle/meta/0000_snapshot.json: cannot be read" in result.output
     assert "Traceback" not in result.output
+
+
+def test_turning_graphql_on_adds_its_files_and_packages_and_no_migration(project):
+    edit_spec(
+        project, "description: Lending library API\n", "description: Lending library API\ngraphql: true\n"
+    )
+    result = bimpl("update", project)
+    assert result.exit_code == 0, result.output
+    assert "no change, no migration" in result.output
+    new = listed(result.output, "new")
+    assert {
+        "schema.graphql",
+        "src/graphql/router.ts",
+        "src/graphql/resolvers.ts",
+        "test/graphql.test.ts",
+    } <= set(new)
+    assert "author: Author" in (project / "schema.graphql").read_text()
+    package = json.loads((project / "package.json").read_text())
+    lock = json.loads((project / "package-lock.json").read_text())
+    assert {"graphql", "graphql-http", "dataloader"} <= set(package["dependencies"])
+    assert "node_modules/graphql-http" in lock["packages"]
+    assert not list((project / "drizzle").glob("0001_*"))
+    # And off again: the files bimpl made for it go, the packages with them.
+    edit_spec(project, "graphql: true\n", "")
+    off = bimpl("update", project)
+    assert off.exit_code == 0, off.output
+    assert not (project / "schema.graphql").exists() and not (project / "src/graphql").exists()
+    assert "graphql" not in json.loads((project / "package.json").read_text())["dependencies"]

@@ -359,6 +359,14 @@ def apply(root: Path, writes: dict[str, bytes | None]) -> None:
     except BaseException:
         _roll_back(staged)
         raise
+    # A folder whose files were all removed goes too (src/graphql when graphql is turned off); one that still
+    # holds anything, the user's files included, stays.
+    for item in staged:
+        if item.tmp is None and item.existed:
+            parent = item.target.parent
+            while parent != root and parent.is_dir() and not any(parent.iterdir()):
+                parent.rmdir()
+                parent = parent.parent
 
 
 def _roll_back(staged: list[_Staged]) -> None:
