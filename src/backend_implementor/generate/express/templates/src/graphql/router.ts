@@ -7,13 +7,16 @@ import { maxDirectivesRule } from '@escape.tech/graphql-armor-max-directives';
 import { type RequestHandler, Router } from 'express';
 import {
   buildSchema,
+  type DocumentNode,
   GraphQLError,
   type GraphQLSchema,
   isObjectType,
   NoSchemaIntrospectionCustomRule,
   parse,
+  specifiedRules,
   type ValidationContext,
   type ValidationRule,
+  validate,
 } from 'graphql';
 import { createHandler } from 'graphql-http/lib/use/express';
 {% if auth %}
@@ -56,6 +59,38 @@ export function executableSchema(map: Resolvers): GraphQLSchema {
   return schema;
 }
 
+/** Query texts whose outcome is kept; past this many, further ones are parsed and validated each time. */
+const MAX_DOCUMENTS = 1_000;
+
+/**
+ * Parsed and validated documents by query text. Validation depends on the document and the schema alone (not
+ * on variables or the caller), so a query a client sends again is parsed and checked once: most of what
+ * GraphQL costs beyond REST. Bounded, so a client sending ever new queries cannot grow it.
+ */
+class Documents {
+  private readonly known = new Map<string, DocumentNode | readonly GraphQLError[]>();
+
+  constructor(
+    private readonly schema: GraphQLSchema,
+    private readonly rules: readonly ValidationRule[],
+  ) {}
+
+  get(query: string): DocumentNode | readonly GraphQLError[] {
+    const kept = this.known.get(query);
+    if (kept) return kept;
+    let outcome: DocumentNode | readonly GraphQLError[];
+    try {
+      const document = parse(query, { maxTokens: LIMITS.maxTokens });
+      const errors = validate(this.schema, document, this.rules);
+      outcome = errors.length > 0 ? errors : document;
+    } catch (error) {
+      outcome = [error instanceof GraphQLError ? error : new GraphQLError(String(error))]; // a syntax error
+    }
+    if (this.known.size < MAX_DOCUMENTS) this.known.set(query, outcome);
+    return outcome;
+  }
+}
+
 /** The HTTP statuses of service errors as GraphQL error codes, in `extensions.code`. */
 const CODES: Record<number, string> = {
   400: 'BAD_USER_INPUT',
@@ -95,10 +130,16 @@ export function graphqlRouter(services: Services, options: GraphqlOptions): Rout
   ];
   if (options.production) rules.push(NoSchemaIntrospectionCustomRule);
 
+  const documents = new Documents(schema, [...specifiedRules, ...rules]);
+
   const handler = createHandler<Context>({
     schema,
-    parse: (source) => parse(source, { maxTokens: LIMITS.maxTokens }),
-    validationRules: (_req, _args, specified) => [...specified, ...rules],
+    // Parsing and validating through the cache; graphql-http goes on to execute what it answers.
+    onSubscribe: (_req, params) => {
+      const found = documents.get(params.query);
+      if (Array.isArray(found)) return found;
+      return { schema, document: found as DocumentNode, operationName: params.operationName, variableValues: params.variables };
+    },
     context: (req) => ({ {{ 'user: req.raw.user, ' if auth else '' }}loaders: new Loaders() }),
     formatError: (error) => formatError(error, options),
   });
