@@ -114,9 +114,11 @@ def _value_type(r: ResourceCode, fname: str, f: Field) -> str:
 
 
 def _doc(text: str, indent: str = "") -> str:
+    """A block-string description: a triple quote inside is escaped, the only escape block strings have
+    (a backslash stays as it is)."""
     if not text:
         return ""
-    return f'{indent}"""{text.replace(chr(92), chr(92) * 2).replace(chr(34) * 3, chr(92) + chr(34) * 3)}"""\n'
+    return indent + '"""' + text.replace('"""', '\\"""') + '"""\n'
 
 
 def render_sdl(spec: Spec, resources: list[ResourceCode]) -> str:
