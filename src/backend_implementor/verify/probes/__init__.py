@@ -23,6 +23,12 @@ from . import (
     error_leak,
     exposure,
     function_authz,
+    gql,
+    graphql_authz,
+    graphql_exposure,
+    graphql_introspection,
+    graphql_limits,
+    graphql_sqli,
     headers,
     idor,
     injection,
@@ -58,19 +64,24 @@ PROBES = (
     csrf,
     session_fixation,
     oidc_state,
+    graphql_authz,
     mass_assignment,
     bounds,
     exposure,
+    graphql_exposure,
+    graphql_introspection,
     xss,
     open_redirect,
     ssrf,
     path_traversal,
     injection,
     sqli,
+    graphql_sqli,
     error_leak,
     password_storage,
     logout,  # logs a session of its own out (and the shared users in again if that ended theirs)
     body_size,
+    graphql_limits,  # deep, aliased and batched queries: the server's work grows with each
     robustness,
     rate_limit,
 )
@@ -106,6 +117,7 @@ def open_session(
             ctx.accounts.discover()
             if ctx.auth is not None or target.users or target.token or target.cookies:
                 ctx.accounts.user(1)  # registers (or logs in) users 0 and 1
+            ctx.graphql = gql.discover(ctx)
     except (BudgetExceeded, ServerDown):
         pass
     # The probes' own budget starts now: logging in is not probing.
@@ -201,7 +213,7 @@ def _result(ctx: Context, mod, before: int, seconds: float) -> ProbeResult:
         outcome, detail = "found", "; ".join(f.title for f in found)[:300]
     elif ctx.blocked_reasons:
         outcome, detail = "inconclusive", "; ".join(ctx.blocked_reasons)[:500]
-    elif ctx.probe_requests == 0 and not ctx.ops:
+    elif ctx.probe_requests == 0 and not ctx.ops and getattr(mod, "NEEDS_OPENAPI", True):
         outcome, detail = "inconclusive", "no OpenAPI document (served or --spec): nothing to aim at"
     elif ctx.probe_requests == 0:
         outcome, detail = "clean", ctx.not_applicable or ctx.checked or "nothing to test in this API"

@@ -275,6 +275,7 @@ class Context:
         self.observers: list[Callable[[Exchange, httpx.Response], None]] = []  # passive checks
         self.last_user: User | None = None  # whom the latest request was sent as (for the observers)
         self.matrix: list[dict] = []  # the authorization matrix (authz_matrix), for the report
+        self.graphql: Any = None  # the GraphQL endpoint (verify.graphql_api.Endpoint), found at login
         self._own: dict[int, dict[str, Any]] = {}  # per user: ids their own records carry (own_values)
         self._form_ops = [
             (op.method, re.compile("^" + re.sub(r"\\{[^}/]+\\}", "[^/]+", re.escape(op.path)) + "$"))

@@ -140,7 +140,13 @@ def run(ctx: Context) -> None:
 
 
 def report(ctx: Context, watch: Watch) -> bool:
+    """Report what the Watch saw; False when nothing new (an exchange a probe already reported is that
+    probe's finding, e.g. graphql-exposure's)."""
+    added = False
     for what, exchange in watch.hits:
+        if any(f.cwe == CWE and f.evidence.request == exchange.request for f in ctx.findings):
+            continue
+        added = True
         ctx.add(
             ID,
             CWE,
@@ -150,4 +156,4 @@ def report(ctx: Context, watch: Watch) -> bool:
             "tokens or keys, or configuration and environment.",
             ctx.evidence(exchange),
         )
-    return bool(watch.hits)
+    return added

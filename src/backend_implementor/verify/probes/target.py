@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from ..auth import Account, AuthConfig
@@ -27,3 +29,8 @@ class ProbeTarget:
         None  # verify's OpenID provider (verify.oidc_provider.OidcProvider) the app was configured with
     )
     oidc_names: tuple[str, ...] = ()  # the provider names the app's variables give (OIDC_MAIN_ISSUER: "main")
+    graphql_path: str | None = None  # --graphql PATH; None: looked for at /graphql and the like
+    project_root: Path | None = None  # project mode: where the backend's SDL files (schema.graphql) are
+    # Project mode: a second instance of the backend started with NODE_ENV=production (its base URL, or None
+    # when it did not start), for the checks whose answer depends on the mode; stopped when the block ends.
+    production: Callable[[], AbstractContextManager[str | None]] | None = None

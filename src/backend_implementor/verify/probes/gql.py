@@ -1,0 +1,151 @@
+"""GraphQL over the probes' client: finding the endpoint and sending operations as a given user.
+
+Shared by the graphql_* probes. Every operation goes through Context.request, so it is bounded, counted,
+kept as evidence and seen by the passive checks (a password hash in a GraphQL answer is caught like one in
+a REST answer)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from .. import graphql_api as g
+from .base import Context, Exchange, User, json_of
+
+
+@dataclass
+class Answer:
+    resp: httpx.Response | None
+    data: Any = None
+    errors: list[dict] = field(default_factory=list)
+    graphql: bool = False  # the body was a GraphQL response at all
+    exchange: Exchange | None = None
+
+    @property
+    def ok(self) -> bool:
+        """Executed without an error."""
+        return self.graphql and not self.errors and self.data is not None
+
+    @property
+    def status(self) -> int:
+        return self.resp.status_code if self.resp is not None else 0
+
+    def text(self) -> str:
+        return self.resp.text if self.resp is not None else ""
+
+
+def ask(
+    ctx: Context,
+    query: str,
+    variables: dict | None = None,
+    *,
+    user: User | None = None,
+    path: str | None = None,
+    body: Any = None,
+    timeout: float | None = None,
+    quiet: bool = False,
+) -> Answer:
+    """POST one operation (or a raw `body`, e.g. a batch) to the endpoint as `user`."""
+    ep = ctx.graphql
+    target = path or (ep.path if ep else "/graphql")
+    payload = (
+        body if body is not None else {"query": query, **({"variables": variables} if variables else {})}
+    )
+    resp = ctx.request("POST", target, json_body=payload, user=user, timeout=timeout, quiet=quiet)
+    exchange = None if quiet else ctx.last()
+    parsed = g.answer_of(json_of(resp))
+    if parsed is None:
+        return Answer(resp, exchange=exchange)
+    data, errors = parsed
+    return Answer(resp, data, errors, True, exchange)
+
+
+def run_call(ctx: Context, c: g.Call, *, user: User | None = None, alias: str = "") -> Answer:
+    return ask(ctx, c.text(alias), c.values or None, user=user)
+
+
+def discover(ctx: Context) -> g.Endpoint | None:
+    """The endpoint that answers a GraphQL query (anonymously, else as the first probe user), with its
+    schema. None when no candidate path answers one."""
+    target = ctx.target
+    users = [None, *ctx.accounts.users[:1]]
+    for path in g.candidate_paths(target.graphql_path, ctx.spec):
+        for user in users:
+            a = ask(ctx, g.PROBE_QUERY, user=user, path=path, quiet=True)
+            if a.graphql and (a.errors or (isinstance(a.data, dict) and "__typename" in a.data)):
+                return _schema(ctx, g.Endpoint(path, needs_login=user is not None), user)
+    return None
+
+
+def _schema(ctx: Context, ep: g.Endpoint, user: User | None) -> g.Endpoint:
+    for who in dict.fromkeys([user, *ctx.accounts.users[:1]]):
+        a = ask(ctx, g.INTROSPECTION, user=who, path=ep.path, quiet=True)
+        schema = g.schema_from_introspection(a.data) if a.ok else None
+        if schema is not None:
+            ep.schema, ep.schema_source, ep.introspection = schema, "introspection", True
+            return ep
+    if ctx.target.project_root is not None:
+        ep.schema, ep.schema_source = g.schema_from_files(ctx.target.project_root)
+    if ep.schema is None:
+        ep.notes.append("introspection is off and no SDL file (schema.graphql, *.gql) describes the schema")
+    return ep
+
+
+def need(ctx: Context, *, schema: bool = True) -> g.Endpoint | None:
+    """The endpoint for a probe, or None after saying why it does not apply or could not run."""
+    ep = ctx.graphql
+    if ep is None:
+        if ctx.target.graphql_path:
+            ctx.blocked(f"--graphql {ctx.target.graphql_path} did not answer a GraphQL query")
+        else:
+            ctx.skip("no GraphQL endpoint (/graphql, /api/graphql; or name it with --graphql PATH)")
+        return None
+    if schema and ep.schema is None:
+        ctx.blocked(f"the schema of {ep.path} is unknown: {'; '.join(ep.notes) or 'introspection failed'}")
+        return None
+    return ep
+
+
+def items_in(data: Any, depth: int = 0) -> list | None:
+    """The first list of objects in an answer's data: a list field itself or its envelope's rows."""
+    if depth > 4:
+        return None
+    if isinstance(data, list):
+        return data
+    if isinstance(data, dict):
+        for v in data.values():
+            if isinstance(v, list):
+                return v
+        for v in data.values():
+            if isinstance(v, dict) and (found := items_in(v, depth + 1)) is not None:
+                return found
+    return None
+
+
+@dataclass
+class Reader:
+    """A root query field that reads one row by id (`note(id: $id)`), found to show a given row."""
+
+    call: g.Call
+    answer: Answer  # what the row's owner read through it
+
+    def __str__(self) -> str:
+        arg = next(iter(self.call.values), "id")
+        return f"query {self.call.field}({arg})"
+
+
+def reader_of(ctx: Context, ep: g.Endpoint, rid: Any, owner: User | None, marker: str) -> Reader | None:
+    """The by-id query field whose answer, asked by the row's owner, carries the row's marker."""
+    assert ep.schema is not None
+    for name, arg in g.by_id_fields(ep.schema)[:8]:
+        f = ep.schema.query_type.fields[name]  # type: ignore[union-attr]
+        value = g.id_value(f.args[arg], rid)
+        if value is None:
+            continue
+        c = g.call(ep.schema, "query", name, {arg: value})
+        a = run_call(ctx, c, user=owner)
+        if a.graphql and marker in a.text():
+            return Reader(c, a)
+    return None
