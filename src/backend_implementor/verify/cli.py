@@ -151,6 +151,13 @@ def verify_command(
         "(and PUBLIC_URL, when .env.example lists it) unless --env does; the OIDC_<NAME>_ISSUER keys of "
         ".env.example are picked up without it. Not with --url.",
     ),
+    graphql: str | None = typer.Option(
+        None,
+        "--graphql",
+        metavar="PATH",
+        help="The GraphQL endpoint's path. Default: /graphql, /api/graphql and GraphQL paths of the OpenAPI "
+        "document are tried; the schema comes from introspection, else from the project's *.graphql files.",
+    ),
     install_scripts: bool = typer.Option(
         False,
         "--install-scripts",
@@ -207,6 +214,7 @@ def verify_command(
             boot_timeout=boot_timeout,
             env=_parse_env(env),
             oidc_env=list(oidc_env),
+            graphql=graphql,
             progress=progress,
         )
         if contract_checks:

@@ -19,7 +19,7 @@ import secrets
 import shutil
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -107,6 +107,7 @@ class VerifyOptions:
     # --oidc-env: OpenID login settings the app reads, beyond the OIDC_<NAME>_ISSUER keys of its .env.example:
     # a NAME (OIDC_<NAME>_ISSUER, _CLIENT_ID, _CLIENT_SECRET) or ISSUER_VAR,CLIENT_ID_VAR[,CLIENT_SECRET_VAR].
     oidc_env: list[str] = field(default_factory=list)
+    graphql: str | None = None  # --graphql PATH: the GraphQL endpoint; None: looked for at /graphql
     progress: ProgressFn | None = None
 
 
@@ -143,6 +144,8 @@ class _Run:
         self.credentials: dict[str, Any] = {}  # --user/--admin/--token/--cookie, parsed
         self.session: Any = None  # the probes' Context: its accounts serve the probes and the contract
         self.project: Project | None = None
+        # Project mode: starts a NODE_ENV=production instance beside the probed one (ProbeTarget.production)
+        self.production: Callable[[], contextlib.AbstractContextManager[str | None]] | None = None
         self.pglite_dir: Path | None = None  # fresh PGlite data dir for bimpl backends
         self.cancel = threading.Event()  # stops commands running in worker threads when the run ends
         self.server_env: dict[str, str] | None = None  # what the booted backend got besides base_env
@@ -788,6 +791,9 @@ def _probe_target(run: _Run, base_url: str, is_alive: Callable[[], bool], recove
         admin=creds.get("admin") or _seeded_admin(run),
         token=creds.get("token"),
         cookies=creds.get("cookies"),
+        graphql_path=run.opts.graphql,
+        project_root=run.project.root if run.project is not None else None,
+        production=run.production,
     )
 
 
@@ -882,6 +888,8 @@ def _server_stages(
     nothing, so they judge by refused connects alone and notice a server a supervisor restarts)."""
     if not _log_in(run, base_url, process_alive or is_alive, recover):
         return
+    if run.session is not None and run.session.graphql is not None:
+        run.report.graphql = run.session.graphql.describe()
     if run.wanted("security"):
         if run.session is None:
             run.skip("security", "security probes not available")
@@ -920,6 +928,10 @@ def _validate(options: VerifyOptions, stages: list[str] | None, url_mode: bool) 
         )
     for text in options.oidc_env:
         parse_oidc_env(text)
+    if options.graphql is not None and not re.fullmatch(r"/[\w\-./~%]*", options.graphql):
+        raise VerifyUsageError(
+            f"--graphql {options.graphql!r}: must be a path starting with '/' (e.g. /graphql)"
+        )
     allowed = URL_STAGES if url_mode else STAGES
     if stages is None:
         return list(allowed)
@@ -1088,6 +1100,35 @@ def _boot_and_probe(run: _Run, project: Project) -> None:
             run.emit("note", "security", "server restarted after a crash")
             return True
 
+        @contextlib.contextmanager
+        def production() -> Iterator[str | None]:
+            """A second instance with NODE_ENV=production, on its own port (and its own PGlite database),
+            for the probes whose answer depends on the mode."""
+            port = free_port()
+            env = {k: v for k, v in _server_env(run, server.port).items() if k != "PORT"}
+            env["NODE_ENV"] = "production"
+            db_dir = None
+            if "PGLITE_DIR" in env and run.pglite_dir is not None:
+                db_dir = run.out / "pglite-production"
+                shutil.rmtree(db_dir, ignore_errors=True)
+                env["PGLITE_DIR"] = str(db_dir)
+            s = Server(cmd, cwd=project.root, port=port, log_path=run.out / "server-production.log", env=env,
+                       base_env=run.opts.base_env, confine=run.opts.confine)  # fmt: skip
+            run.emit("note", "security", "starting a second instance with NODE_ENV=production")
+            try:
+                try:
+                    s.start()
+                    s.wait_ready(timeout_s=min(run.opts.boot_timeout, 60), health=run.opts.health)
+                except BootError:
+                    yield None
+                    return
+                yield s.base_url
+            finally:
+                s.stop()
+                if db_dir is not None:
+                    shutil.rmtree(db_dir, ignore_errors=True)
+
+        run.production = production
         _server_stages(run, server.base_url, is_alive, restart)
     finally:
         for s in servers:

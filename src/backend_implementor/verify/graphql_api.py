@@ -38,6 +38,12 @@ SDL_EXTS = (".graphql", ".graphqls", ".gql")
 SDL_SKIP = {"node_modules", ".git", "dist", "build", "coverage", ".bimpl"}
 PROBE_QUERY = "query BimplTypename { __typename }"
 INTROSPECTION = get_introspection_query(descriptions=False)
+# The same without directives and with three wrappers per type ([T!]! needs three), for servers whose depth
+# limit counts introspection too (graphql-depth-limit does): nine levels instead of fourteen.
+SHALLOW_INTROSPECTION = (
+    re.sub(r"directives \{.*?\n    \}\n", "", INTROSPECTION.split("fragment TypeRef")[0], flags=re.S)
+    + "fragment TypeRef on __Type { kind name ofType { kind name ofType { kind name ofType { kind name } } } }\n"
+)
 # Arguments that bound a list: set to 1 wherever a query fans out, so nesting stays cheap for the server.
 LIMIT_ARG = re.compile(r"^(first|last|limit|take|top|page_?size|per_?page|count|size|max)$", re.I)
 ID_ARG = re.compile(r"^(id|_id|uuid|key|slug|[a-z0-9]+_id|[a-z0-9]+(Id|ID))$")
@@ -126,6 +132,9 @@ def schema_from_files(root: Path) -> tuple[GraphQLSchema | None, str]:
 def schema_from_introspection(data: Any) -> GraphQLSchema | None:
     if not isinstance(data, dict) or not isinstance(data.get("__schema"), dict):
         return None
+    # Directives are not needed to build queries, and newer servers list locations (graphql-js 16.12's
+    # DIRECTIVE_DEFINITION for @deprecated) that graphql-core 3.2 refuses.
+    data = {**data, "__schema": {**data["__schema"], "directives": []}}
     try:
         return build_client_schema(data)
     except Exception:  # a partial or odd answer: no schema rather than a crash

@@ -57,6 +57,7 @@ class Report:
         default_factory=lambda: {"source": "unavailable", "tables": [], "indexes": [], "migrations": []}
     )
     middleware: dict[str, Any] = field(default_factory=lambda: {"source": "unavailable", "items": []})
+    graphql: dict[str, Any] | None = None  # the GraphQL endpoint and its operations (graphql_api.Endpoint)
     tests: dict[str, Any] | None = None
     contract: dict[str, Any] | None = None
     findings: list[Finding] = field(default_factory=list)
@@ -120,6 +121,7 @@ class Report:
                 "schema": self.schema,
                 "middleware": self.middleware,
                 "tests": self.tests,
+                "graphql": self.graphql,
             },
             "contract": self.contract,
             "findings": [f.to_dict() for f in self.sorted_findings()],
@@ -201,6 +203,15 @@ def render_markdown(report: Report) -> str:
     else:
         out.append("No endpoints found.")
     out.append("")
+    gq = report.graphql
+    if gq:
+        shown = "on" if gq["introspection"] else "off"
+        out += [f"GraphQL at `{gq['path']}` · schema from {gq['schema_source']} · introspection {shown} "
+                "(on the probed server)", ""]  # fmt: skip
+        if gq["operations"]:
+            out += ["| Kind | Operation |", "| --- | --- |"]
+            out += [f"| {o['kind']} | `{_cell(o['signature'])}` |" for o in gq["operations"]]
+        out += [*(f"- {n}" for n in gq.get("notes") or []), ""]
 
     sch = report.schema
     out += ["## 2. Schema", "", f"_Source: {sch.get('source')}_", ""]

@@ -276,6 +276,7 @@ class Context:
         self.last_user: User | None = None  # whom the latest request was sent as (for the observers)
         self.matrix: list[dict] = []  # the authorization matrix (authz_matrix), for the report
         self.graphql: Any = None  # the GraphQL endpoint (verify.graphql_api.Endpoint), found at login
+        self.graphql_error = ""  # why looking for it failed (a bug of ours), for the GraphQL probes
         self._own: dict[int, dict[str, Any]] = {}  # per user: ids their own records carry (own_values)
         self._form_ops = [
             (op.method, re.compile("^" + re.sub(r"\\{[^}/]+\\}", "[^/]+", re.escape(op.path)) + "$"))
@@ -336,6 +337,11 @@ class Context:
             request="\n".join(e.request for e in ex),
             response="\n".join(e.response for e in ex)[: EXCERPT * 2],
         )
+
+    def not_counting(self, seconds: float) -> None:
+        """Time spent on something other than probing (starting a second server): given back."""
+        self.deadline += seconds
+        self.probe_deadline += seconds
 
     def remaining(self) -> float:
         return self.probe_deadline - time.monotonic()

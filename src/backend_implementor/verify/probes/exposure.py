@@ -140,11 +140,13 @@ def run(ctx: Context) -> None:
 
 
 def report(ctx: Context, watch: Watch) -> bool:
-    """Report what the Watch saw; False when nothing new (an exchange a probe already reported is that
-    probe's finding, e.g. graphql-exposure's)."""
+    """Report what the Watch saw; False when nothing new (what a probe already reported, e.g. the password
+    field graphql-exposure found, is that probe's finding)."""
     added = False
     for what, exchange in watch.hits:
-        if any(f.cwe == CWE and f.evidence.request == exchange.request for f in ctx.findings):
+        if any(
+            f.cwe == CWE and (f.evidence.request == exchange.request or what in f.title) for f in ctx.findings
+        ):
             continue
         added = True
         ctx.add(

@@ -80,9 +80,9 @@ def discover(ctx: Context) -> g.Endpoint | None:
 
 
 def _schema(ctx: Context, ep: g.Endpoint, user: User | None) -> g.Endpoint:
-    for who in dict.fromkeys([user, *ctx.accounts.users[:1]]):
-        a = ask(ctx, g.INTROSPECTION, user=who, path=ep.path, quiet=True)
-        schema = g.schema_from_introspection(a.data) if a.ok else None
+    whom = [user] + [u for u in ctx.accounts.users[:1] if u is not user]
+    for who in whom:
+        schema, _ = introspect(ctx, who, ep.path, quiet=True)
         if schema is not None:
             ep.schema, ep.schema_source, ep.introspection = schema, "introspection", True
             return ep
@@ -93,11 +93,23 @@ def _schema(ctx: Context, ep: g.Endpoint, user: User | None) -> g.Endpoint:
     return ep
 
 
+def introspect(ctx: Context, user: User | None, path: str, *, quiet: bool = False) -> tuple[Any, Answer]:
+    """(schema or None, the last answer): the full introspection query, else its shallow form."""
+    for query in (g.INTROSPECTION, g.SHALLOW_INTROSPECTION):
+        a = ask(ctx, query, user=user, path=path, quiet=quiet)
+        schema = g.schema_from_introspection(a.data) if a.ok else None
+        if schema is not None:
+            return schema, a
+    return None, a
+
+
 def need(ctx: Context, *, schema: bool = True) -> g.Endpoint | None:
     """The endpoint for a probe, or None after saying why it does not apply or could not run."""
     ep = ctx.graphql
     if ep is None:
-        if ctx.target.graphql_path:
+        if ctx.graphql_error:
+            ctx.blocked(ctx.graphql_error)
+        elif ctx.target.graphql_path:
             ctx.blocked(f"--graphql {ctx.target.graphql_path} did not answer a GraphQL query")
         else:
             ctx.skip("no GraphQL endpoint (/graphql, /api/graphql; or name it with --graphql PATH)")

@@ -8,13 +8,14 @@ Against a URL the server is taken as deployed: its own answer is the verdict."""
 
 from __future__ import annotations
 
-from .. import graphql_api as g
+import time
+
 from .base import Context
-from .gql import ask, need
+from .gql import introspect, need
 
 ID = "graphql-introspection"
 CWE = 200
-SECONDS = 70  # a production boot of the backend is part of it
+SECONDS = 10  # the production instance's boot is not counted
 MAX_REQUESTS = 6
 NEEDS_OPENAPI = False
 FIX = (
@@ -28,8 +29,8 @@ def run(ctx: Context) -> None:
     if ep is None:
         return
     user = ctx.accounts.users[0] if ep.needs_login and ctx.accounts.users else None
-    here = ask(ctx, g.INTROSPECTION, user=user)
-    answered = g.schema_from_introspection(here.data) is not None
+    schema, here = introspect(ctx, user, ep.path)
+    answered = schema is not None
     production = ctx.target.production
     if production is None:  # a URL: what it answers is what production answers
         if answered:
@@ -38,16 +39,16 @@ def run(ctx: Context) -> None:
     if not answered:
         ctx.checked = "introspection is refused even in test mode"
         return
+    t0 = time.monotonic()
     with production() as base_url:
+        ctx.not_counting(time.monotonic() - t0)  # starting the server is not the probe's time
         if base_url is None:
             ctx.blocked("the backend did not start with NODE_ENV=production (see server-production.log)")
             return
-        prod = ask(ctx, g.INTROSPECTION, user=None, path=base_url + ep.path)
-        if prod.status in (401, 403) or (prod.graphql and prod.errors):
-            return  # refused (a login the production server's users table does not have counts too)
-        if g.schema_from_introspection(prod.data) is not None:
+        schema, prod = introspect(ctx, None, base_url + ep.path)
+        if schema is not None:
             _flag(ctx, f"{ep.path} answers the introspection query with NODE_ENV=production", prod)
-        elif not prod.graphql:
+        elif prod.status not in (401, 403) and not prod.graphql:  # a login it wants is a refusal too
             ctx.blocked(f"the production instance answered HTTP {prod.status} without a GraphQL body")
 
 
