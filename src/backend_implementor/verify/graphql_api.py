@@ -311,12 +311,18 @@ def id_value(arg: GraphQLArgument, value: Any) -> Any:
     return str(value)
 
 
+def bounds_only(f: GraphQLField) -> bool:
+    """The field needs no argument but list bounds (`first: Int!`), which calls fill with 1."""
+    return all(LIMIT_ARG.match(n) for n in required_args(f))
+
+
 def list_fields(schema: GraphQLSchema) -> list[str]:
-    """Root query fields that list objects (directly or in an envelope) and need no argument."""
+    """Root query fields that list objects (directly or in an envelope such as a connection) and need no
+    argument but list bounds."""
     out = []
     for name, f in root_fields(schema):
         obj = object_of(f.type)
-        if obj is None or required_args(f):
+        if obj is None or not bounds_only(f):
             continue
         if is_list(f.type) or any(is_list(sub.type) and object_of(sub.type) for sub in obj.fields.values()):
             out.append(name)
@@ -328,7 +334,7 @@ def cycle_path(schema: GraphQLSchema, max_len: int = 6) -> list[tuple[str, Graph
     leads back to itself (Book.author -> Author.books -> Book): what a too-deep query repeats."""
 
     def usable(f: GraphQLField) -> bool:
-        return object_of(f.type) is not None and all(LIMIT_ARG.match(n) for n in required_args(f))
+        return object_of(f.type) is not None and bounds_only(f)
 
     best: list[tuple[str, GraphQLField]] | None = None
     for rname, rf in root_fields(schema):

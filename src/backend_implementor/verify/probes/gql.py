@@ -93,6 +93,12 @@ def _schema(ctx: Context, ep: g.Endpoint, user: User | None) -> g.Endpoint:
     return ep
 
 
+def signed_in(ctx: Context) -> User | None:
+    """The first probe user, logged in when the session opened; None (anonymous) when the API has no login
+    verify could use: GraphQL limits and injection are tested either way."""
+    return ctx.accounts.users[0] if ctx.accounts.users else None
+
+
 def introspect(ctx: Context, user: User | None, path: str, *, quiet: bool = False) -> tuple[Any, Answer]:
     """(schema or None, the last answer): the full introspection query, else its shallow form."""
     for query in (g.INTROSPECTION, g.SHALLOW_INTROSPECTION):

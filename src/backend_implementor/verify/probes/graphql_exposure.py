@@ -32,7 +32,7 @@ def run(ctx: Context) -> None:
     ep = need(ctx)
     if ep is None:
         return
-    users = [u for u in (ctx.user(0), ctx.user(1)) if u is not None] if ctx.auth is not None else []
+    users = ctx.accounts.users[:2]  # logged in when the session opened; none: anonymous
     if _sensitive(ctx, ep, users[-1] if users else None):
         return
     if users:

@@ -11,6 +11,7 @@ A limit anywhere (a validation error, a 400/413, a batch refused or cut short) i
 from __future__ import annotations
 
 from .. import graphql_api as g
+from . import gql
 from .base import Context, json_of
 from .gql import Answer, ask, need
 
@@ -32,7 +33,7 @@ def run(ctx: Context) -> None:
     ep = need(ctx, schema=False)
     if ep is None:
         return
-    user = ctx.user(0) if ctx.auth is not None else None
+    user = gql.signed_in(ctx)
     _batch(ctx, user)
     if ep.schema is None:
         ctx.blocked(f"the schema of {ep.path} is unknown, so no deep or aliased query could be built")
@@ -70,16 +71,18 @@ def _depth(ctx: Context, schema, user) -> None:
 
 
 def _aliases(ctx: Context, schema, user) -> None:
-    fields = g.list_fields(schema) or [n for n, f in g.root_fields(schema) if not g.required_args(f)]
+    fields = g.list_fields(schema) or [n for n, f in g.root_fields(schema) if g.bounds_only(f)]
     if not fields:
         ctx.checked = "no root query field without arguments to alias"
         return
     field = fields[0]
-    control = ask(ctx, f"query BimplAlias {{ {field} {{ __typename }} }}", user=user)
+    bounds = ", ".join(f"{n}: 1" for n in g.required_args(schema.query_type.fields[field]))
+    asked = f"{field}({bounds}) {{ __typename }}" if bounds else f"{field} {{ __typename }}"
+    control = ask(ctx, f"query BimplAlias {{ {asked} }}", user=user)
     if not control.ok:
         ctx.blocked(f"the control query {field} was not executed: {_why(control)}")
         return
-    many = " ".join(f"a{i}: {field} {{ __typename }}" for i in range(ALIASES))
+    many = " ".join(f"a{i}: {asked}" for i in range(ALIASES))
     a = ask(ctx, f"query BimplAliases {{ {many} }}", user=user, timeout=15)
     if a.ok and isinstance(a.data, dict) and len(a.data) >= ALIASES:
         _flag(ctx, f"{ALIASES} aliases of '{field}' in one query were executed", a)
