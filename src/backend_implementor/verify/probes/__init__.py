@@ -128,6 +128,8 @@ def open_session(
 def _find_graphql(ctx: Context) -> None:
     try:
         ctx.graphql = gql.discover(ctx)
+        if ctx.graphql is not None:
+            gql.graphql_accounts(ctx, ctx.graphql)  # an API that logs in through GraphQL only
     except (BudgetExceeded, ServerDown):
         raise
     except Exception as exc:  # a bug of ours: the GraphQL probes say so, the others run
@@ -223,7 +225,11 @@ def _result(ctx: Context, mod, before: int, seconds: float) -> ProbeResult:
     elif ctx.blocked_reasons:
         outcome, detail = "inconclusive", "; ".join(ctx.blocked_reasons)[:500]
     elif ctx.probe_requests == 0 and not ctx.ops and getattr(mod, "NEEDS_OPENAPI", True):
-        outcome, detail = "inconclusive", "no OpenAPI document (served or --spec): nothing to aim at"
+        if ctx.graphql is not None:  # a GraphQL API: the graphql-* probes are the ones that apply
+            outcome = "clean"
+            detail = f"not applicable: no OpenAPI document describes a REST API; probed through GraphQL at {ctx.graphql.path}"
+        else:
+            outcome, detail = "inconclusive", "no OpenAPI document (served or --spec): nothing to aim at"
     elif ctx.probe_requests == 0:
         outcome, detail = "clean", ctx.not_applicable or ctx.checked or "nothing to test in this API"
     else:

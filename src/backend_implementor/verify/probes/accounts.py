@@ -116,6 +116,7 @@ class Accounts:
         self.created: list[str] = []  # accounts verify registered, for the report
         self.last_body: dict[str, Any] = {}  # the last register body sent
         self._guards: list[str] | None = None  # protected GET paths that refuse anonymous requests
+        self.via_graphql = ""  # the GraphQL mutations that registered and logged in the users, if those did
 
     # ---- discovery ----------------------------------------------------------------------------------
     def discover(self) -> None:
@@ -515,6 +516,7 @@ class Accounts:
                 "sends": "cookie" if self.users and not self.users[0].token else (
                     f"{cfg.token_header}: {(cfg.token_prefix or '') + ' ' if cfg.token_prefix else ''}<token>"),
             },
+            "graphql_login": self.via_graphql or None,
             "users": [u.ident for u in self.users],
             "registered": list(self.created),
             "reason": self.reason,

@@ -6,13 +6,16 @@ a REST answer)."""
 
 from __future__ import annotations
 
+import re
+import secrets
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+from graphql import get_named_type, is_input_object_type
 
 from .. import graphql_api as g
-from .base import Context, Exchange, User, json_of
+from .base import JWT_RE, Context, Exchange, User, find_key, json_of, rand
 
 
 @dataclass
@@ -62,8 +65,8 @@ def ask(
     return Answer(resp, data, errors, True, exchange)
 
 
-def run_call(ctx: Context, c: g.Call, *, user: User | None = None, alias: str = "") -> Answer:
-    return ask(ctx, c.text(alias), c.values or None, user=user)
+def run_call(ctx: Context, c: g.Call, *, user: User | None = None, quiet: bool = False) -> Answer:
+    return ask(ctx, c.text(), c.values or None, user=user, quiet=quiet)
 
 
 def discover(ctx: Context) -> g.Endpoint | None:
@@ -167,3 +170,120 @@ def reader_of(ctx: Context, ep: g.Endpoint, rid: Any, owner: User | None, marker
         if a.graphql and marker in a.text():
             return Reader(c, a)
     return None
+
+
+# ---------------------------------------------------------------- accounts through GraphQL
+
+_SIGNUP = re.compile(r"^(sign_?up|register(_?user)?|create_?(user|account)|add_?user|join)$", re.I)
+_LOGIN = re.compile(
+    r"^(log_?in|sign_?in|authenticate|token_?auth|(create|obtain|get)_?(session|token|auth_?token))$", re.I
+)
+_TOKEN_KEY = re.compile(r"^(token|jwt|access_?token|auth_?token|id_?token|session_?token)$", re.I)
+
+
+def is_signup(name: str) -> bool:
+    return bool(_SIGNUP.match(name))
+
+
+def graphql_accounts(ctx: Context, ep: g.Endpoint) -> None:
+    """An API whose signup and login are GraphQL mutations (`signup`/`register`, `login`), with no REST login
+    verify could use: the two probe users are registered and logged in through them."""
+    schema = ep.schema
+    if ctx.accounts.users or ctx.auth is not None or schema is None or schema.mutation_type is None:
+        return
+    fields = schema.mutation_type.fields
+    signup = next((n for n in fields if is_signup(n)), None)
+    login = next((n for n in fields if _LOGIN.match(n)), None)
+    if signup is None:
+        if login is not None:
+            ctx.accounts.reason = (
+                f"GraphQL mutation {login} logs in, but no signup mutation: give accounts with --user"
+            )
+        return
+    for _ in range(2):
+        user = _graphql_user(ctx, schema, signup, login)
+        if user is None:
+            return
+        ctx.accounts.users.append(user)
+        ctx.accounts.created.append(user.ident)
+    ctx.accounts.via_graphql = f"mutation {signup}" + (f", then mutation {login}" if login else "")
+
+
+def _graphql_user(ctx: Context, schema, signup: str, login: str | None) -> User | None:
+    ident = f"bimpl{rand(8)}"
+    password = f"Bimpl-{secrets.token_urlsafe(12)}"
+    ctx.remember_secret(password)
+    made = run_call(ctx, _credentials_call(schema, signup, ident, password), quiet=True)
+    if not made.ok:
+        ctx.accounts.reason = f"GraphQL mutation {signup} failed: {_why(made)}"
+        return None
+    answer = made
+    if login is not None:
+        answer = run_call(ctx, _credentials_call(schema, login, ident, password), quiet=True)
+        if not answer.ok:
+            ctx.accounts.reason = f"GraphQL mutation {login} failed: {_why(answer)}"
+            return None
+    token = token_in(answer.data)
+    cookies = dict(answer.resp.cookies) if answer.resp is not None else {}
+    if not token and not cookies:
+        ctx.accounts.reason = f"GraphQL mutation {login or signup} answered without a token or a cookie"
+        return None
+    if token:
+        ctx.remember_secret(token)
+    uid = find_key(made.data, ("id", "_id", "uuid"))
+    return User(ident, password, token=token, cookies=cookies, id=uid, fields={"username": ident})
+
+
+def _credentials_call(schema, name: str, ident: str, password: str) -> g.Call:
+    """`name`'s arguments (and input fields) named like a password, an email or a user name filled with the
+    new account's; anything else required gets an example."""
+    f = schema.mutation_type.fields[name]
+
+    def value_for(field_name: str, t) -> object | None:
+        if get_named_type(t).name not in ("String", "ID"):
+            return None
+        low = field_name.lower()
+        if "pass" in low:
+            return password
+        if "mail" in low:
+            return f"{ident}@example.com"
+        if re.search(r"user|name|login|handle|nick|ident", low):
+            return ident
+        return None
+
+    values: dict[str, object] = {}
+    for n, a in f.args.items():
+        named = get_named_type(a.type)
+        direct = value_for(n, a.type)
+        if direct is not None:
+            values[n] = direct
+        elif is_input_object_type(named):
+            obj = g.example_value(schema, a.type, n)
+            for k, sub in named.fields.items():
+                v = value_for(k, sub.type)
+                if v is not None:
+                    obj[k] = v
+            values[n] = obj
+    return g.call(schema, "mutation", name, values, depth=2)
+
+
+def token_in(data: Any, depth: int = 0) -> str | None:
+    """A token in a login answer: under a token-like key, or a bare JWT anywhere (`login: "eyJ…"`)."""
+    if depth > 4:
+        return None
+    if isinstance(data, str):
+        return data if JWT_RE.fullmatch(data) else None
+    if isinstance(data, dict):
+        for k, v in data.items():
+            if isinstance(v, str) and _TOKEN_KEY.match(k) and len(v) >= 16:
+                return v
+        for v in data.values():
+            if (found := token_in(v, depth + 1)) is not None:
+                return found
+    return None
+
+
+def _why(a: Answer) -> str:
+    if a.errors:
+        return g.error_text(a.errors)[:160]
+    return f"HTTP {a.status}" if a.resp is not None else "no answer"

@@ -52,6 +52,7 @@ def _sensitive(ctx: Context, ep: g.Endpoint, user) -> bool:
 
 
 def _hidden_by_rest(ctx: Context, ep: g.Endpoint, owner) -> None:
+    kept: list[str] = []  # what REST hides and GraphQL was checked not to show
     for kind in ctx.resource_kinds()[:4]:
         get = next((o for o in kind.items if o.method == "GET"), None)
         if get is None:
@@ -77,6 +78,9 @@ def _hidden_by_rest(ctx: Context, ep: g.Endpoint, owner) -> None:
         if found:
             _flag(ctx, f"{reader} returns '{found[0]}', a field REST {get} never shows", reader.answer)
             return
+        kept.append(f"{', '.join(sorted(hidden))} ({kind.create})")
+    if kept:
+        ctx.checked = "fields REST does not return stay out of GraphQL: " + "; ".join(kept)
 
 
 def _keys(data: Any) -> set[str]:
