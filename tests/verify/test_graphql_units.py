@@ -250,3 +250,15 @@ def test_a_missing_endpoint_is_not_applicable_and_a_named_one_that_is_not_there_
     assert named.graphql is None
     _run(named, graphql_limits)
     assert named.blocked_reasons == ["--graphql /api/gql did not answer a GraphQL query"]
+
+
+def test_a_depth_limit_that_counts_introspection_still_yields_the_schema_type_by_type(server_of):
+    # Depth 8 refuses the full query (15) and the shallow one (9); the stepwise one needs at most 8.
+    ctx = _ctx(server_of(depth_limit=8, batch=False).url)
+    assert ctx.graphql is not None and ctx.graphql.schema_source == "introspection"
+    schema = ctx.graphql.schema
+    assert str(schema.query_type.fields["posts"].type) == "PostConnection!"
+    assert str(schema.type_map["PostConnection"].fields["edges"].type) == "[PostEdge!]!"
+    assert str(schema.mutation_type.fields["updatePost"].args["input"].type) == "PostPatch!"
+    found = _run(ctx, graphql_limits)
+    assert not any("nested 16" in f.title for f in found) and ctx.blocked_reasons == []

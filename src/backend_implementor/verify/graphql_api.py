@@ -7,6 +7,7 @@ Queries are built with graphql-core's schema types; values go in variables, neve
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -47,6 +48,50 @@ SHALLOW_INTROSPECTION = (
 # Arguments that bound a list: set to 1 wherever a query fans out, so nesting stays cheap for the server.
 LIMIT_ARG = re.compile(r"^(first|last|limit|take|top|page_?size|per_?page|count|size|max)$", re.I)
 ID_ARG = re.compile(r"^(id|_id|uuid|key|slug|[a-z0-9]+_id|[a-z0-9]+(Id|ID))$")
+
+
+# Last resort, for depth limits that count introspection and refuse even the shallow query: the type names
+# first (three levels), then the types themselves a few at a time (eight levels at most).
+TYPE_NAMES_QUERY = (
+    "query BimplTypes { __schema { queryType { name } mutationType { name } subscriptionType { name } "
+    "types { kind name } } }"
+)
+_REF = "kind name ofType { kind name ofType { kind name ofType { kind name } } }"
+_TYPE = (
+    f"kind name fields(includeDeprecated: true) {{ name args {{ name defaultValue type {{ {_REF} }} }} "
+    f"type {{ {_REF} }} isDeprecated deprecationReason }} inputFields {{ name defaultValue type {{ {_REF} }} }} "
+    "interfaces { kind name } enumValues(includeDeprecated: true) { name isDeprecated deprecationReason } "
+    "possibleTypes { kind name }"
+)
+TYPES_PER_QUERY = 10  # under the alias limits servers set (15 is common)
+
+
+def type_names(data: Any) -> list[str] | None:
+    """The types a stepwise introspection must fetch (not the built-in ones, not the scalars)."""
+    try:
+        types = data["__schema"]["types"]
+    except (KeyError, TypeError):
+        return None
+    return [t["name"] for t in types if isinstance(t, dict) and isinstance(t.get("name"), str)
+            and not t["name"].startswith("__") and t.get("kind") != "SCALAR"]  # fmt: skip
+
+
+def types_query(names: list[str]) -> str:
+    parts = " ".join(f"t{i}: __type(name: {json.dumps(n)}) {{ {_TYPE} }}" for i, n in enumerate(names))
+    return f"query BimplTypeDetails {{ {parts} }}"
+
+
+def schema_from_steps(head: Any, details: list[dict]) -> GraphQLSchema | None:
+    """The schema from TYPE_NAMES_QUERY's answer and the types_query answers."""
+    try:
+        root = head["__schema"]
+        fetched = {t["name"]: t for d in details for t in d.values() if isinstance(t, dict)}
+        types = [fetched.get(t["name"], t) for t in root["types"] if not t["name"].startswith("__")]
+        data = {"__schema": {**{k: root.get(k) for k in ("queryType", "mutationType", "subscriptionType")},
+                             "types": types, "directives": []}}  # fmt: skip
+    except (KeyError, TypeError):
+        return None
+    return schema_from_introspection(data)
 
 
 @dataclass

@@ -103,13 +103,27 @@ def signed_in(ctx: Context) -> User | None:
 
 
 def introspect(ctx: Context, user: User | None, path: str, *, quiet: bool = False) -> tuple[Any, Answer]:
-    """(schema or None, the last answer): the full introspection query, else its shallow form."""
+    """(schema or None, the answer that showed it, else the first refusal): the full introspection query,
+    else its shallow form, else type by type (for depth limits that count introspection too)."""
+    first = None
     for query in (g.INTROSPECTION, g.SHALLOW_INTROSPECTION):
         a = ask(ctx, query, user=user, path=path, quiet=quiet)
+        first = first or a
         schema = g.schema_from_introspection(a.data) if a.ok else None
         if schema is not None:
             return schema, a
-    return None, a
+    head = ask(ctx, g.TYPE_NAMES_QUERY, user=user, path=path, quiet=quiet)
+    names = g.type_names(head.data) if head.ok else None
+    if not names:
+        return None, first
+    details = []
+    for i in range(0, min(len(names), 400), g.TYPES_PER_QUERY):
+        part = ask(ctx, g.types_query(names[i : i + g.TYPES_PER_QUERY]), user=user, path=path, quiet=quiet)
+        if not part.ok or not isinstance(part.data, dict):
+            return None, first
+        details.append(part.data)
+    schema = g.schema_from_steps(head.data, details)
+    return (schema, head) if schema is not None else (None, first)
 
 
 def need(ctx: Context, *, schema: bool = True) -> g.Endpoint | None:
@@ -189,8 +203,10 @@ def graphql_accounts(ctx: Context, ep: g.Endpoint) -> None:
     """An API whose signup and login are GraphQL mutations (`signup`/`register`, `login`), with no REST login
     verify could use: the two probe users are registered and logged in through them."""
     schema = ep.schema
-    if ctx.accounts.users or ctx.auth is not None or schema is None or schema.mutation_type is None:
+    if ctx.accounts.users or schema is None or schema.mutation_type is None:
         return
+    if ctx.ops and ctx.auth is not None:
+        return  # the document's own login failed: that reason stands
     fields = schema.mutation_type.fields
     signup = next((n for n in fields if is_signup(n)), None)
     login = next((n for n in fields if _LOGIN.match(n)), None)
@@ -207,6 +223,10 @@ def graphql_accounts(ctx: Context, ep: g.Endpoint) -> None:
         ctx.accounts.users.append(user)
         ctx.accounts.created.append(user.ident)
     ctx.accounts.via_graphql = f"mutation {signup}" + (f", then mutation {login}" if login else "")
+    # Without a document the REST login was a guess (bimpl's /auth/login) that did not answer: forget it, so
+    # the login probes say they do not apply instead of failing on it.
+    ctx.auth = ctx.accounts.cfg = None
+    ctx.accounts.reason = None
 
 
 def _graphql_user(ctx: Context, schema, signup: str, login: str | None) -> User | None:

@@ -78,8 +78,10 @@ def run(ctx: Context) -> None:
         if ctx.auth and op.method == "POST" and op.path == ctx.auth.register_path and op.body_schema:
             props = op.body_schema.get("properties") or {}
     extra = {k: v for k, v in PRIVILEGED.items() if k not in props}
-    if ctx.auth is not None and ctx.auth.register_path is None:
-        extra = {}  # no signup to send them to; the ownership check below still runs
+    if ctx.auth is None or ctx.auth.register_path is None:
+        # No REST signup to send them to (a GraphQL signup's typed arguments refuse unknown keys anyway);
+        # the ownership check below still runs.
+        extra = {}
     if extra:
         user = ctx.accounts.new_user(extra=extra)
         if user is None and not (ctx.accounts.reason or "").startswith("registration refused"):
