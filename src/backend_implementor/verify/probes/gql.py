@@ -38,6 +38,12 @@ class Answer:
     def text(self) -> str:
         return self.resp.text if self.resp is not None else ""
 
+    def why(self) -> str:
+        """Why it was not executed: the errors, else the status."""
+        if self.errors:
+            return g.error_text(self.errors)[:160]
+        return f"HTTP {self.status}" if self.resp is not None else "no answer"
+
 
 def ask(
     ctx: Context,
@@ -235,13 +241,13 @@ def _graphql_user(ctx: Context, schema, signup: str, login: str | None) -> User 
     ctx.remember_secret(password)
     made = run_call(ctx, _credentials_call(schema, signup, ident, password), quiet=True)
     if not made.ok:
-        ctx.accounts.reason = f"GraphQL mutation {signup} failed: {_why(made)}"
+        ctx.accounts.reason = f"GraphQL mutation {signup} failed: {made.why()}"
         return None
     answer = made
     if login is not None:
         answer = run_call(ctx, _credentials_call(schema, login, ident, password), quiet=True)
         if not answer.ok:
-            ctx.accounts.reason = f"GraphQL mutation {login} failed: {_why(answer)}"
+            ctx.accounts.reason = f"GraphQL mutation {login} failed: {answer.why()}"
             return None
     token = token_in(answer.data)
     cookies = dict(answer.resp.cookies) if answer.resp is not None else {}
@@ -301,9 +307,3 @@ def token_in(data: Any, depth: int = 0) -> str | None:
             if (found := token_in(v, depth + 1)) is not None:
                 return found
     return None
-
-
-def _why(a: Answer) -> str:
-    if a.errors:
-        return g.error_text(a.errors)[:160]
-    return f"HTTP {a.status}" if a.resp is not None else "no answer"

@@ -61,7 +61,7 @@ def _depth(ctx: Context, schema, user) -> None:
         return
     shallow = ask(ctx, g.nested_query(path, len(path)), user=user)
     if not shallow.ok:
-        ctx.blocked(f"the control query for depth was not executed: {_why(shallow)}")
+        ctx.blocked(f"the control query for depth was not executed: {shallow.why()}")
         return
     deep = ask(ctx, g.nested_query(path, DEPTH), user=user, timeout=15)
     if deep.ok:
@@ -80,18 +80,12 @@ def _aliases(ctx: Context, schema, user) -> None:
     asked = f"{field}({bounds}) {{ __typename }}" if bounds else f"{field} {{ __typename }}"
     control = ask(ctx, f"query BimplAlias {{ {asked} }}", user=user)
     if not control.ok:
-        ctx.blocked(f"the control query {field} was not executed: {_why(control)}")
+        ctx.blocked(f"the control query {field} was not executed: {control.why()}")
         return
     many = " ".join(f"a{i}: {asked}" for i in range(ALIASES))
     a = ask(ctx, f"query BimplAliases {{ {many} }}", user=user, timeout=15)
     if a.ok and isinstance(a.data, dict) and len(a.data) >= ALIASES:
         _flag(ctx, f"{ALIASES} aliases of '{field}' in one query were executed", a)
-
-
-def _why(a: Answer) -> str:
-    if a.errors:
-        return g.error_text(a.errors)[:160]
-    return f"HTTP {a.status}" if a.resp is not None else "no answer"
 
 
 def _flag(ctx: Context, what: str, a: Answer) -> None:
