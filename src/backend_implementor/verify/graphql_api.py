@@ -34,9 +34,10 @@ from graphql import (
 )
 from graphql.pyutils import Undefined
 
+from .inventory import _source_files as source_files
+
 DEFAULT_PATHS = ("/graphql", "/api/graphql", "/graphql/", "/gql")
 SDL_EXTS = (".graphql", ".graphqls", ".gql")
-SDL_SKIP = {"node_modules", ".git", "dist", "build", "coverage", ".bimpl"}
 PROBE_QUERY = "query BimplTypename { __typename }"
 INTROSPECTION = get_introspection_query(descriptions=False)
 # The same without directives and with three wrappers per type ([T!]! needs three), for servers whose depth
@@ -135,23 +136,9 @@ def candidate_paths(given: str | None, openapi: dict | None) -> list[str]:
     return list(dict.fromkeys([*found, *DEFAULT_PATHS]))
 
 
-def sdl_files(root: Path, limit: int = 50) -> list[Path]:
-    out: list[Path] = []
-    stack = [root]
-    while stack and len(out) < limit:
-        d = stack.pop()
-        try:
-            entries = sorted(d.iterdir())
-        except OSError:
-            continue
-        for p in entries:
-            if p.is_symlink():
-                continue
-            if p.is_dir() and p.name not in SDL_SKIP and not p.name.startswith("."):
-                stack.append(p)
-            elif p.suffix in SDL_EXTS and p.is_file() and p.stat().st_size < 2_000_000:
-                out.append(p)
-    return out
+def sdl_files(root: Path) -> list[Path]:
+    """The project's SDL files, walked like its source files (no node_modules, build output or tests)."""
+    return [p for p in source_files(root, SDL_EXTS) if p.stat().st_size < 2_000_000][:50]
 
 
 def schema_from_files(root: Path) -> tuple[GraphQLSchema | None, str]:
