@@ -90,6 +90,9 @@ class FakeTarget:
     cookies: dict | None = None
     oidc: Any = None
     oidc_names: tuple = ()
+    graphql_path: str | None = None
+    project_root: Any = None
+    production: Any = None
 
 
 class FakeSession:
@@ -99,6 +102,7 @@ class FakeSession:
         self.target = target
         self.accounts = types.SimpleNamespace(users=[], reason=None, cfg=None, describe=lambda: {})
         self.http = types.SimpleNamespace(close=lambda: None)
+        self.graphql = None
 
     def first_user(self):
         return None
@@ -498,6 +502,22 @@ def test_contract_failure_and_crash_after_the_probes(tmp_path, fake_checks):
     # The probes ran first, on a live server the fuzzer had not touched yet.
     assert r.stage("security").status == "failed" and fake_checks["alive_before"] is True
     assert [s.name for s in r.stages] == ["boot", "security", "contract"]
+
+
+@needs_node
+@pytest.mark.slow
+def test_a_schemathesis_crash_leaves_the_contract_stage_incomplete(tmp_path, fake_checks, monkeypatch):
+    """Nothing failed, but a phase went untested: neither "failed" (the API did nothing wrong) nor "passed"."""
+    from backend_implementor.verify import contract, engine
+
+    crashed = contract.parse_junit(Path(__file__).parent / "data" / "schemathesis-junit-runtime-error.xml")
+    monkeypatch.setattr(engine, "run_schemathesis", lambda *a, **k: (1, crashed, ""))
+    proj = make_project(tmp_path / "p", {"start": "node app.js"})
+    r = verify_project(proj, VerifyOptions(stages=["contract"], fuzz_time=3, out_dir=tmp_path / "o"))
+    stage = r.stage("contract")
+    assert stage.status == "incomplete", stage
+    assert "could not test: Stateful tests: schemathesis crashed (AttributeError" in stage.detail
+    assert r.exit_code == 3
 
 
 # ---------------------------------------------------------------- black box

@@ -185,6 +185,17 @@ def test_schemathesis_junit_with_a_crash():
     assert len(r.errors) == 1 and r.errors[0].startswith("Server: Server Unavailable")
 
 
+def test_a_schemathesis_runtime_error_is_untested_not_an_api_failure():
+    """Its stateful phase crashed inside requests (an int cookie), with a curl line like a dropped
+    connection's: the API did nothing wrong, but the phase's remaining steps never ran."""
+    r = parse_junit(DATA / "schemathesis-junit-runtime-error.xml")
+    assert (r.operations, r.failed_operations, r.failures) == (1, 0, [])
+    assert r.errors == [
+        "Stateful tests: schemathesis crashed (AttributeError: 'int' object has no attribute 'startswith');"
+        " the rest of this phase did not run"
+    ]
+
+
 # ---------------------------------------------------------------- auth option and detection
 
 

@@ -74,6 +74,18 @@ def _bodiless_content_type(f: ContractFailure) -> bool:
     return only_ct and (f.status in (204, 304) or "<EMPTY>" in f.detail)
 
 
+def _tool_crash(text: str) -> bool:
+    """schemathesis labels an exception of its own "Runtime Error" (seen: its stateful phase handing
+    requests an int cookie). It carries a reproduction, but says nothing about the API."""
+    return text.lstrip().startswith("Runtime Error")
+
+
+def _crash_line(text: str) -> str:
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    raised = [line for line in lines if re.match(r"^\w+(Error|Exception)\b:", line)]
+    return raised[-1] if raised else " ".join(lines[1:2]) or "no message"
+
+
 def parse_junit(path: Path) -> ContractResult:
     try:
         root = ET.parse(path).getroot()
@@ -82,8 +94,8 @@ def parse_junit(path: Path) -> ContractResult:
     result = ContractResult()
     for case in root.iter("testcase"):
         name = case.get("name", "?")
-        # schemathesis adds pseudo cases such as "Server" (server unavailable): not an operation.
-        is_operation = " " in name
+        # schemathesis adds pseudo cases such as "Server" (server unavailable) and "Stateful tests".
+        is_operation = re.match(r"^[A-Z]+ /", name) is not None
         result.operations += is_operation
         fails = case.findall("failure")
         failed = False
@@ -99,7 +111,12 @@ def parse_junit(path: Path) -> ContractResult:
                 if not _bodiless_content_type(failure):
                     result.failures.append(failure)
                     failed = True
-        errors = case.findall("error")
+        texts = [e.text or "" for e in case.findall("error")]
+        for crash in dict.fromkeys(_crash_line(t) for t in texts if _tool_crash(t)):
+            result.errors.append(
+                f"{name}: schemathesis crashed ({crash}); the rest of this phase did not run"
+            )
+        errors = [e for e in case.findall("error") if not _tool_crash(e.text or "")]
         for err in errors:
             text = err.text or ""
             curl = _CURL.search(text)
