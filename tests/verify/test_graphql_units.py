@@ -21,7 +21,7 @@ from graphql import (
 )
 
 from backend_implementor.verify import graphql_api as g
-from backend_implementor.verify.probes import gql, graphql_introspection, graphql_limits
+from backend_implementor.verify.probes import gql, graphql_introspection, graphql_limits, rate_limit
 from backend_implementor.verify.probes.base import Context
 from backend_implementor.verify.probes.target import ProbeTarget
 
@@ -136,6 +136,36 @@ def _depth_rule(limit: int):
     return Depth
 
 
+def _serve(run, batch: bool = False) -> tuple[ThreadingHTTPServer, str]:
+    """POST /graphql on 127.0.0.1, each operation answered by `run` (a batch only when `batch`)."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self):
+            if self.path != "/graphql":
+                self.send_response(404)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            if isinstance(body, list) and not batch:
+                out, status = {"errors": [{"message": "no batching"}]}, 400
+            else:
+                out, status = ([run(b) for b in body] if isinstance(body, list) else run(body)), 200
+            data = json.dumps(out).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *_):
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    return httpd, f"http://127.0.0.1:{httpd.server_address[1]}"
+
+
 class _Server:
     """POST /graphql with a graphql-core schema; `depth_limit` None: none; batches when `batch`."""
 
@@ -162,31 +192,7 @@ class _Server:
                 **({"errors": [{"message": e.message} for e in r.errors]} if r.errors else {}),
             }
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):
-                if self.path != "/graphql":
-                    self.send_response(404)
-                    self.send_header("Content-Length", "0")
-                    self.end_headers()
-                    return
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                if isinstance(body, list) and not batch:
-                    out, status = {"errors": [{"message": "no batching"}]}, 400
-                else:
-                    out, status = ([run(b) for b in body] if isinstance(body, list) else run(body)), 200
-                data = json.dumps(out).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, *_):
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+        self.httpd, self.url = _serve(run, batch)
 
     def close(self):
         self.httpd.shutdown()
@@ -262,3 +268,59 @@ def test_a_depth_limit_that_counts_introspection_still_yields_the_schema_type_by
     assert str(schema.mutation_type.fields["updatePost"].args["input"].type) == "PostPatch!"
     found = _run(ctx, graphql_limits)
     assert not any("nested 16" in f.title for f in found) and ctx.blocked_reasons == []
+
+
+ACCOUNTS = build_schema("""
+    type Query { whoami: String }
+    type Mutation { signup(handle: String!, password: String!): Account!  login(handle: String!, password: String!): Session! }
+    type Account { id: ID! handle: String! }
+    type Session { token: String! }
+""")
+
+
+def _accounts_server(throttle_after: int | None) -> tuple[ThreadingHTTPServer, str]:
+    """Signup and login mutations only; past `throttle_after` wrong passwords a login is refused with a
+    RATE_LIMITED error (inside a 200, as GraphQL servers do)."""
+    accounts: dict[str, str] = {}
+    wrong = [0]
+
+    def signup(_info, handle, password):
+        accounts[handle] = password
+        return {"id": str(len(accounts)), "handle": handle}
+
+    def login(_info, handle, password):
+        if throttle_after is not None and wrong[0] >= throttle_after:
+            raise GraphQLError("too many failed logins", extensions={"code": "RATE_LIMITED"})
+        if accounts.get(handle) != password:
+            wrong[0] += 1
+            raise GraphQLError("wrong handle or password", extensions={"code": "UNAUTHENTICATED"})
+        return {"token": f"tok-{handle}"}
+
+    def run(op: dict) -> dict:
+        r = graphql_sync(ACCOUNTS, op["query"], root_value={"signup": signup, "login": login},
+                         variable_values=op.get("variables"))  # fmt: skip
+        return {"data": r.data, **({"errors": [e.formatted for e in r.errors]} if r.errors else {})}
+
+    return _serve(run)
+
+
+@pytest.mark.parametrize("throttle_after", [None, 5])
+def test_a_login_mutation_without_a_throttle_is_found_and_one_with_a_throttle_is_clean(throttle_after):
+    httpd, url = _accounts_server(throttle_after)
+    try:
+        ctx = _ctx(url)
+        assert ctx.graphql is not None
+        gql.graphql_accounts(ctx, ctx.graphql)
+        assert ctx.auth is None and ctx.accounts.login_mutation == "login" and len(ctx.accounts.users) == 2
+        found = _run(ctx, rate_limit)
+        if throttle_after is None:
+            assert [f.cwe for f in found] == [307], found
+            assert "No rate limit on GraphQL mutation login at /graphql: 30 wrong passwords" in found[0].title
+            assert found[0].evidence.request.startswith("POST")
+        else:
+            assert (
+                found == []
+                and ctx.checked == "GraphQL mutation login at /graphql refused wrong password 6 of a burst"
+            )
+    finally:
+        httpd.shutdown()

@@ -117,6 +117,7 @@ class Accounts:
         self.last_body: dict[str, Any] = {}  # the last register body sent
         self._guards: list[str] | None = None  # protected GET paths that refuse anonymous requests
         self.via_graphql = ""  # the GraphQL mutations that registered and logged in the users, if those did
+        self.login_mutation: str | None = None  # the GraphQL mutation that logged them in (login-rate-limit)
 
     # ---- discovery ----------------------------------------------------------------------------------
     def discover(self) -> None:

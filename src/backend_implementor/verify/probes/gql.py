@@ -229,6 +229,7 @@ def graphql_accounts(ctx: Context, ep: g.Endpoint) -> None:
         ctx.accounts.users.append(user)
         ctx.accounts.created.append(user.ident)
     ctx.accounts.via_graphql = f"mutation {signup}" + (f", then mutation {login}" if login else "")
+    ctx.accounts.login_mutation = login
     # Without a document the REST login was a guess (bimpl's /auth/login) that did not answer: forget it, so
     # the login probes say they do not apply instead of failing on it.
     ctx.auth = ctx.accounts.cfg = None
@@ -239,13 +240,13 @@ def _graphql_user(ctx: Context, schema, signup: str, login: str | None) -> User 
     ident = f"bimpl{rand(8)}"
     password = f"Bimpl-{secrets.token_urlsafe(12)}"
     ctx.remember_secret(password)
-    made = run_call(ctx, _credentials_call(schema, signup, ident, password), quiet=True)
+    made = run_call(ctx, credentials_call(schema, signup, ident, password), quiet=True)
     if not made.ok:
         ctx.accounts.reason = f"GraphQL mutation {signup} failed: {made.why()}"
         return None
     answer = made
     if login is not None:
-        answer = run_call(ctx, _credentials_call(schema, login, ident, password), quiet=True)
+        answer = run_call(ctx, credentials_call(schema, login, ident, password), quiet=True)
         if not answer.ok:
             ctx.accounts.reason = f"GraphQL mutation {login} failed: {answer.why()}"
             return None
@@ -260,7 +261,7 @@ def _graphql_user(ctx: Context, schema, signup: str, login: str | None) -> User 
     return User(ident, password, token=token, cookies=cookies, id=uid, fields={"username": ident})
 
 
-def _credentials_call(schema, name: str, ident: str, password: str) -> g.Call:
+def credentials_call(schema, name: str, ident: str, password: str) -> g.Call:
     """`name`'s arguments (and input fields) named like a password, an email or a user name filled with the
     new account's; anything else required gets an example."""
     f = schema.mutation_type.fields[name]
