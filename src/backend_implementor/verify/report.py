@@ -277,7 +277,7 @@ def render_markdown(report: Report) -> str:
             )
             if f.get("request"):
                 out.append(f"  - reproduce: `{f['request']}`")
-        out += [f"- error: {e}" for e in c.get("errors") or []]
+        out += [f"- could not test: {e}" for e in c.get("errors") or []]
         out.append("")
 
     out += ["## Findings", ""]
