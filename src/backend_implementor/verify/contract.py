@@ -111,12 +111,14 @@ def parse_junit(path: Path) -> ContractResult:
                 if not _bodiless_content_type(failure):
                     result.failures.append(failure)
                     failed = True
-        texts = [e.text or "" for e in case.findall("error")]
-        for crash in dict.fromkeys(_crash_line(t) for t in texts if _tool_crash(t)):
-            result.errors.append(
-                f"{name}: schemathesis crashed ({crash}); the rest of this phase did not run"
-            )
-        errors = [e for e in case.findall("error") if not _tool_crash(e.text or "")]
+        errors = []
+        for err in case.findall("error"):
+            if not _tool_crash(err.text or ""):
+                errors.append(err)
+                continue
+            crash = f"{name}: schemathesis crashed ({_crash_line(err.text or '')}); the rest of this phase did not run"
+            if crash not in result.errors:
+                result.errors.append(crash)
         for err in errors:
             text = err.text or ""
             curl = _CURL.search(text)

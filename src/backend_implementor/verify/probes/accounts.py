@@ -116,8 +116,9 @@ class Accounts:
         self.created: list[str] = []  # accounts verify registered, for the report
         self.last_body: dict[str, Any] = {}  # the last register body sent
         self._guards: list[str] | None = None  # protected GET paths that refuse anonymous requests
-        self.via_graphql = ""  # the GraphQL mutations that registered and logged in the users, if those did
-        self.login_mutation: str | None = None  # the GraphQL mutation that logged them in (login-rate-limit)
+        # The GraphQL mutations that registered and logged in the users, if those did (no REST login).
+        self.signup_mutation: str | None = None
+        self.login_mutation: str | None = None
 
     # ---- discovery ----------------------------------------------------------------------------------
     def discover(self) -> None:
@@ -517,7 +518,9 @@ class Accounts:
                 "sends": "cookie" if self.users and not self.users[0].token else (
                     f"{cfg.token_header}: {(cfg.token_prefix or '') + ' ' if cfg.token_prefix else ''}<token>"),
             },
-            "graphql_login": self.via_graphql or None,
+            "graphql_login": self.signup_mutation and (
+                f"mutation {self.signup_mutation}"
+                + (f", then mutation {self.login_mutation}" if self.login_mutation else "")),
             "users": [u.ident for u in self.users],
             "registered": list(self.created),
             "reason": self.reason,

@@ -228,8 +228,7 @@ def graphql_accounts(ctx: Context, ep: g.Endpoint) -> None:
             return
         ctx.accounts.users.append(user)
         ctx.accounts.created.append(user.ident)
-    ctx.accounts.via_graphql = f"mutation {signup}" + (f", then mutation {login}" if login else "")
-    ctx.accounts.login_mutation = login
+    ctx.accounts.signup_mutation, ctx.accounts.login_mutation = signup, login
     # Without a document the REST login was a guess (bimpl's /auth/login) that did not answer: forget it, so
     # the login probes say they do not apply instead of failing on it.
     ctx.auth = ctx.accounts.cfg = None

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 
+from .. import graphql_api as g
 from . import gql
 from .base import Context, Exchange, is_2xx, rand
 
@@ -97,8 +98,7 @@ def _graphql(ctx: Context, mutation: str) -> None:
             ctx.blocked(f"{where} stopped answering during the burst")
             return
         first = first or a.exchange
-        codes = " ".join(str((e.get("extensions") or {}).get("code", "")) for e in a.errors)
-        if _limited(a.resp) or _REFUSAL.search(codes) or _REFUSAL.search(a.why()):
+        if _limited(a.resp) or _REFUSAL.search(g.error_text(a.errors)):
             ctx.checked = f"{where} refused wrong password {i + 1} of a burst"
             ctx.changed(f"tripped the login rate limit of {where} with wrong passwords for {ident}: logins "
                         "from this client may be refused for a while")  # fmt: skip
